@@ -1,0 +1,182 @@
+"""Settings: environment variables plus an optional `tocsin.yml`, validated once at start-up."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+SHIPPED_PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(value: Any) -> Any:
+    """Accept `90`, `90s`, `30m`, `4h`, `1d` as well as pydantic's own forms."""
+    if isinstance(value, str) and (match := _DURATION.match(value)):
+        return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    return value
+
+
+def _env(name: str) -> Any:
+    return Field(default=None, validation_alias=AliasChoices(name, name.lower()))
+
+
+class OnCallSettings(BaseModel):
+    """Who is invited to a new incident channel until rotations exist."""
+
+    users: list[str] = Field(default_factory=list, description="Slack user ids")
+    usergroup: str | None = Field(default=None, description="Slack user group id (S...)")
+
+
+class OutboxSettings(BaseModel):
+    """How the worker paces Slack Web API calls."""
+
+    concurrency: int = Field(default=8, ge=1, le=64)
+    max_attempts: int = Field(default=8, ge=1)
+    poll_interval: float = Field(default=1.0, gt=0)
+    tier_per_minute: dict[str, int] = Field(
+        default_factory=lambda: {"1": 1, "2": 20, "3": 50, "4": 100, "special": 600}
+    )
+    per_channel_per_second: float = Field(default=1.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """Every setting Tocsin reads; see DESIGN.md for the environment variables."""
+
+    model_config = SettingsConfigDict(populate_by_name=True, extra="forbid")
+
+    slack_bot_token: SecretStr | None = _env("SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = _env("SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = _env("SLACK_APP_TOKEN")
+    slack_api_url: str = Field(
+        default="https://slack.com/api/",
+        validation_alias=AliasChoices("SLACK_API_URL", "slack_api_url"),
+    )
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./tocsin.db",
+        validation_alias=AliasChoices("TOCSIN_DATABASE_URL", "database_url"),
+    )
+    playbooks_dir: Path = Field(
+        default=SHIPPED_PLAYBOOKS,
+        validation_alias=AliasChoices("TOCSIN_PLAYBOOKS_DIR", "playbooks_dir"),
+    )
+    webhook_token: SecretStr | None = _env("TOCSIN_WEBHOOK_TOKEN")
+    prometheus_url: str | None = _env("PROMETHEUS_URL")
+    alertmanager_url: str | None = _env("ALERTMANAGER_URL")
+    sentry_api_url: str = Field(
+        default="https://sentry.io/api/0/",
+        validation_alias=AliasChoices("SENTRY_API_URL", "sentry_api_url"),
+    )
+    sentry_org: str | None = _env("SENTRY_ORG")
+    sentry_token: SecretStr | None = _env("SENTRY_TOKEN")
+    sentry_webhook_secret: SecretStr | None = _env("SENTRY_WEBHOOK_SECRET")
+    supabase_db_url: SecretStr | None = _env("SUPABASE_DB_URL")
+    supabase_url: str | None = _env("SUPABASE_URL")
+    supabase_key: SecretStr | None = _env("SUPABASE_KEY")
+    sentry_dsn: SecretStr | None = _env("SENTRY_DSN")
+
+    alerts_channel: str | None = Field(default=None, description="channel id or #name")
+    oncall: OnCallSettings = Field(default_factory=OnCallSettings)
+    reopen_window: timedelta = timedelta(minutes=30)
+    auto_resolve: bool = Field(default=False, description="resolve when every alert resolves")
+    webhook_max_bytes: int = Field(default=1_048_576, ge=1024)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Values arrive only from `load_settings`, which merges the file and the environment."""
+        return (init_settings,)
+
+    @field_validator("reopen_window", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if value.startswith(("postgres://", "postgresql://")):
+            raise ValueError("use the async driver: postgresql+asyncpg://...")
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value if value.endswith("/") else value + "/"
+
+    @property
+    def sandbox(self) -> bool:
+        """True when no bot token is set: Tocsin runs against its built-in workspace."""
+        return self.slack_bot_token is None
+
+
+def _setting_name(loc: tuple[int | str, ...]) -> str:
+    field_name = str(loc[0]) if loc else "?"
+    field = Settings.model_fields.get(field_name)
+    alias = field.validation_alias if field else None
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        field_name = alias.choices[0]
+    rest = ".".join(str(p) for p in loc[1:])
+    return f"{field_name}.{rest}" if rest else field_name
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"TOCSIN_CONFIG: cannot read {path}: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"TOCSIN_CONFIG: {path} must hold a mapping of settings")
+    return data
+
+
+def _from_environment(env: Mapping[str, str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+            value = env.get(alias.choices[0])
+            if value is not None and value != "":
+                values[name] = value
+    return values
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from the environment and tocsin.yml, or raise ConfigError with one line."""
+    env = os.environ if environ is None else environ
+    explicit = env.get("TOCSIN_CONFIG")
+    path = Path(explicit) if explicit else Path("tocsin.yml")
+    if explicit and not path.is_file():
+        raise ConfigError(f"TOCSIN_CONFIG: no such file {path}")
+    file_values = _read_yaml(path) if path.is_file() else {}
+    try:
+        settings = Settings(**{**file_values, **_from_environment(env)})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"{_setting_name(first['loc'])}: {first['msg']}") from None
+    if settings.slack_bot_token is not None and settings.slack_signing_secret is None:
+        raise ConfigError("SLACK_SIGNING_SECRET: required when SLACK_BOT_TOKEN is set")
+    return settings

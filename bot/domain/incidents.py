@@ -1,0 +1,167 @@
+"""Incidents: their states, the legal transitions between them, and grouping decisions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from bot.errors import InvalidTransition
+
+
+class IncidentStatus(StrEnum):
+    """The life cycle of an incident."""
+
+    TRIGGERED = "triggered"
+    ACKNOWLEDGED = "acknowledged"
+    MITIGATED = "mitigated"
+    RESOLVED = "resolved"
+
+
+class Severity(StrEnum):
+    """How bad an incident is; sev1 is the worst."""
+
+    SEV1 = "sev1"
+    SEV2 = "sev2"
+    SEV3 = "sev3"
+    SEV4 = "sev4"
+
+
+_LABEL_SEVERITY = {
+    "critical": Severity.SEV1,
+    "page": Severity.SEV1,
+    "high": Severity.SEV2,
+    "error": Severity.SEV2,
+    "warning": Severity.SEV3,
+    "medium": Severity.SEV3,
+    "low": Severity.SEV4,
+    "info": Severity.SEV4,
+}
+
+
+def severity_from_label(value: str | None) -> Severity:
+    """Map an alert's `severity` label to a severity; unknown values are sev3."""
+    if value is None:
+        return Severity.SEV3
+    value = value.strip().lower()
+    if value in Severity.__members__.values():
+        return Severity(value)
+    return _LABEL_SEVERITY.get(value, Severity.SEV3)
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    """One entry of an incident's timeline."""
+
+    kind: str
+    actor: str
+    at: datetime
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Incident:
+    """An incident as the domain sees it."""
+
+    id: int
+    key: str
+    title: str
+    severity: Severity
+    status: IncidentStatus
+    opened_at: datetime
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    auto_resolve: bool = False
+    channel_id: str | None = None
+    channel_name: str | None = None
+    card_ts: str | None = None
+
+
+class Action(StrEnum):
+    """The state changes a person or the system can ask for."""
+
+    ACKNOWLEDGE = "acknowledge"
+    MITIGATE = "mitigate"
+    RESOLVE = "resolve"
+    REOPEN = "reopen"
+
+
+_ALLOWED: dict[Action, frozenset[IncidentStatus]] = {
+    Action.ACKNOWLEDGE: frozenset({IncidentStatus.TRIGGERED}),
+    Action.MITIGATE: frozenset({IncidentStatus.TRIGGERED, IncidentStatus.ACKNOWLEDGED}),
+    Action.RESOLVE: frozenset(
+        {IncidentStatus.TRIGGERED, IncidentStatus.ACKNOWLEDGED, IncidentStatus.MITIGATED}
+    ),
+    Action.REOPEN: frozenset({IncidentStatus.RESOLVED}),
+}
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The result of a legal state change: the new incident and what to record."""
+
+    incident: Incident
+    events: tuple[TimelineEvent, ...]
+
+
+def transition(
+    incident: Incident, action: Action, *, actor: str, now: datetime, note: str = ""
+) -> Transition:
+    """Apply an action to an incident, or raise InvalidTransition with a reason."""
+    if incident.status not in _ALLOWED[action]:
+        raise InvalidTransition(
+            f"Incident is {incident.status.value}; it cannot be {_PAST[action]} now."
+        )
+    changed = _apply(incident, action, actor=actor, now=now)
+    text = f"{_PAST[action].capitalize()} by {actor}" + (f": {note}" if note else "")
+    event = TimelineEvent(kind=action.value, actor=actor, at=now, text=text)
+    return Transition(incident=changed, events=(event,))
+
+
+_PAST = {
+    Action.ACKNOWLEDGE: "acknowledged",
+    Action.MITIGATE: "mitigated",
+    Action.RESOLVE: "resolved",
+    Action.REOPEN: "reopened",
+}
+
+
+def _apply(incident: Incident, action: Action, *, actor: str, now: datetime) -> Incident:
+    if action is Action.ACKNOWLEDGE:
+        return replace(
+            incident, status=IncidentStatus.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=actor
+        )
+    if action is Action.MITIGATE:
+        return replace(incident, status=IncidentStatus.MITIGATED)
+    if action is Action.RESOLVE:
+        return replace(incident, status=IncidentStatus.RESOLVED, resolved_at=now, resolved_by=actor)
+    return replace(incident, status=IncidentStatus.TRIGGERED, resolved_at=None, resolved_by=None)
+
+
+class GroupDecision(StrEnum):
+    """What an alert notification does to the incidents of its key."""
+
+    OPEN = "open"
+    UPDATE = "update"
+    REOPEN = "reopen"
+    IGNORE = "ignore"
+
+
+def decide_for_group(
+    latest: Incident | None, *, any_firing: bool, now: datetime, reopen_window: timedelta
+) -> GroupDecision:
+    """Decide whether a notification opens, updates, reopens or is ignored."""
+    if latest is None:
+        return GroupDecision.OPEN if any_firing else GroupDecision.IGNORE
+    if latest.status is not IncidentStatus.RESOLVED:
+        return GroupDecision.UPDATE
+    if not any_firing:
+        return GroupDecision.UPDATE
+    resolved_at = latest.resolved_at or latest.opened_at
+    if now - resolved_at < reopen_window:
+        return GroupDecision.REOPEN
+    return GroupDecision.OPEN

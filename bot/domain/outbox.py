@@ -1,0 +1,71 @@
+"""Work for the Slack edge, written in the same transaction as the change that needs it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class JobKind(StrEnum):
+    """The Slack work an incident can need; the Slack edge knows how to do each."""
+
+    OPEN_CHANNEL = "open_channel"
+    SET_TOPIC = "set_topic"
+    INVITE_ONCALL = "invite_oncall"
+    POST_CARD = "post_card"
+    PIN_CARD = "pin_card"
+    UPDATE_CARD = "update_card"
+    ANNOUNCE = "announce"
+    POST_NOTE = "post_note"
+
+
+@dataclass(frozen=True)
+class OutboxJob:
+    """One durable unit of Slack work; `idem_key` makes enqueueing it twice harmless."""
+
+    kind: JobKind
+    idem_key: str
+    incident_id: int | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    coalesce_key: str | None = None
+    not_before: datetime | None = None
+
+
+def card_update_job(incident_id: int) -> OutboxJob:
+    """Re-render the incident card; a pending update of the same card absorbs this one."""
+    return OutboxJob(
+        kind=JobKind.UPDATE_CARD,
+        idem_key=f"update_card:{incident_id}",
+        incident_id=incident_id,
+        coalesce_key=f"card:{incident_id}",
+    )
+
+
+def note_job(incident_id: int, idem: str, text: str) -> OutboxJob:
+    """Post a short note into the incident channel."""
+    return OutboxJob(
+        kind=JobKind.POST_NOTE,
+        idem_key=f"note:{incident_id}:{idem}",
+        incident_id=incident_id,
+        payload={"text": text},
+    )
+
+
+def open_channel_job(incident_id: int) -> OutboxJob:
+    """Create the incident's channel; follow-up jobs are enqueued when it exists."""
+    return OutboxJob(
+        kind=JobKind.OPEN_CHANNEL, idem_key=f"open_channel:{incident_id}", incident_id=incident_id
+    )
+
+
+def channel_setup_jobs(incident_id: int, *, announce: bool) -> list[OutboxJob]:
+    """What follows once the channel exists: topic, invitations, the card, the announcement."""
+    kinds = [JobKind.SET_TOPIC, JobKind.INVITE_ONCALL, JobKind.POST_CARD]
+    if announce:
+        kinds.append(JobKind.ANNOUNCE)
+    return [
+        OutboxJob(kind=k, idem_key=f"{k.value}:{incident_id}", incident_id=incident_id)
+        for k in kinds
+    ]

@@ -1,0 +1,194 @@
+"""Alert intake: a notification becomes incident state, timeline and Slack work, atomically."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.domain.alerts import Alert, AlertChange, AlertGroup, merge_alerts
+from bot.domain.incidents import (
+    Action,
+    GroupDecision,
+    Incident,
+    IncidentStatus,
+    TimelineEvent,
+    decide_for_group,
+    transition,
+)
+from bot.domain.outbox import OutboxJob, card_update_job, note_job, open_channel_job
+from bot.errors import StoreConflict
+from bot.ports import AlertWrite, IncidentStore, IncidentTransaction
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What a notification did."""
+
+    decision: GroupDecision | None
+    incident_id: int | None
+    duplicate: bool = False
+    changed: int = 0
+
+
+@dataclass(frozen=True)
+class IntakePolicy:
+    """The settings intake needs."""
+
+    reopen_window: timedelta
+    auto_resolve: bool
+
+
+_CHANGE_TEXT = {
+    AlertChange.NEW: "firing",
+    AlertChange.REFIRED: "firing again",
+    AlertChange.RESOLVED: "resolved",
+}
+
+
+class AlertIntake:
+    """Turns alert notifications into incidents; safe to replay and to run concurrently."""
+
+    def __init__(self, *, store: IncidentStore, policy: IntakePolicy, actor: str = "alertmanager"):
+        self.store = store
+        self.policy = policy
+        self.actor = actor
+
+    async def ingest(self, group: AlertGroup, *, body: str, now: datetime) -> IngestResult:
+        """Store the notification and everything it changes in one transaction."""
+        sha = hashlib.sha256(body.encode()).hexdigest()
+        for attempt in range(3):
+            try:
+                async with self.store.transaction() as tx:
+                    return await self._ingest(tx, group, body=body, sha=sha, now=now)
+            except StoreConflict:
+                # Another writer opened the same key or stored the same body first; redo.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _ingest(
+        self, tx: IncidentTransaction, group: AlertGroup, *, body: str, sha: str, now: datetime
+    ) -> IngestResult:
+        if await tx.receipt_seen(group.source, sha):
+            return IngestResult(decision=None, incident_id=None, duplicate=True)
+        latest = await tx.latest_incident(group.key)
+        decision = decide_for_group(
+            latest, any_firing=group.any_firing, now=now, reopen_window=self.policy.reopen_window
+        )
+        if decision is GroupDecision.IGNORE:
+            await tx.add_receipt(group, body=body, body_sha256=sha, at=now, incident_id=None)
+            return IngestResult(decision=decision, incident_id=None)
+        events: list[TimelineEvent] = []
+        jobs: list[OutboxJob] = []
+        if decision is GroupDecision.OPEN or latest is None:
+            incident = await tx.open_incident(group, at=now, auto_resolve=self.policy.auto_resolve)
+            events.append(
+                TimelineEvent("opened", self.actor, now, f"Incident opened: {group.title}")
+            )
+            jobs.append(open_channel_job(incident.id))
+        else:
+            incident = latest
+            if decision is GroupDecision.REOPEN:
+                incident = await self._reopen(tx, incident, now=now, events=events, jobs=jobs)
+        changed = await self._apply_alerts(tx, incident, group, now=now, events=events, jobs=jobs)
+        await tx.add_events(incident.id, events)
+        await tx.enqueue(jobs, at=now)
+        await tx.add_receipt(group, body=body, body_sha256=sha, at=now, incident_id=incident.id)
+        return IngestResult(decision=decision, incident_id=incident.id, changed=changed)
+
+    async def _reopen(
+        self,
+        tx: IncidentTransaction,
+        incident: Incident,
+        *,
+        now: datetime,
+        events: list[TimelineEvent],
+        jobs: list[OutboxJob],
+    ) -> Incident:
+        moved = transition(
+            incident, Action.REOPEN, actor=self.actor, now=now, note="alert fired again"
+        )
+        await tx.save_incident(moved.incident, at=now)
+        events.extend(moved.events)
+        jobs.append(
+            note_job(
+                incident.id,
+                f"reopen:{now.isoformat()}",
+                ":rotating_light: Reopened: an alert fired again.",
+            )
+        )
+        return moved.incident
+
+    async def _apply_alerts(
+        self,
+        tx: IncidentTransaction,
+        incident: Incident,
+        group: AlertGroup,
+        *,
+        now: datetime,
+        events: list[TimelineEvent],
+        jobs: list[OutboxJob],
+    ) -> int:
+        known = await tx.known_alerts(incident.id)
+        by_change: dict[AlertChange, list[Alert]] = defaultdict(list)
+        for alert, change in merge_alerts(known, group.alerts):
+            by_change[change].append(alert)
+        writes = [
+            AlertWrite(alert=a, seen_at=now)
+            for change, alerts in by_change.items()
+            if change is not AlertChange.UNCHANGED
+            for a in alerts
+        ]
+        if not writes:
+            return 0
+        await tx.write_alerts(incident.id, writes)
+        for change, text in _CHANGE_TEXT.items():
+            if by_change.get(change):
+                events.append(_alerts_event(change, text, by_change[change], now, self.actor))
+        firing = await tx.firing_count(incident.id)
+        if firing == 0:
+            await self._all_resolved(tx, incident, now=now, events=events, jobs=jobs)
+        elif known and (by_change.get(AlertChange.REFIRED) or by_change.get(AlertChange.NEW)):
+            await tx.set_alerts_resolved_at(incident.id, None)
+        if known or incident.card_ts:
+            jobs.append(card_update_job(incident.id))
+        return len(writes)
+
+    async def _all_resolved(
+        self,
+        tx: IncidentTransaction,
+        incident: Incident,
+        *,
+        now: datetime,
+        events: list[TimelineEvent],
+        jobs: list[OutboxJob],
+    ) -> None:
+        await tx.set_alerts_resolved_at(incident.id, now)
+        events.append(TimelineEvent("alerts_resolved", self.actor, now, "All alerts resolved"))
+        if incident.auto_resolve and incident.status is not IncidentStatus.RESOLVED:
+            moved = transition(
+                incident, Action.RESOLVE, actor="tocsin", now=now, note="auto-resolve"
+            )
+            await tx.save_incident(moved.incident, at=now)
+            events.extend(moved.events)
+            text = ":white_check_mark: All alerts resolved; incident resolved automatically."
+        else:
+            text = ":white_check_mark: All alerts resolved. Resolve the incident when you are done."
+        jobs.append(note_job(incident.id, f"all_resolved:{now.isoformat()}", text))
+
+
+def _alerts_event(
+    change: AlertChange, text: str, alerts: list[Alert], now: datetime, actor: str
+) -> TimelineEvent:
+    names = sorted({a.name for a in alerts})
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    count = len(alerts)
+    return TimelineEvent(
+        kind=f"alerts_{change.value}",
+        actor=actor,
+        at=now,
+        text=f"{count} alert{'s' if count != 1 else ''} {text}: {shown}",
+        data={"fingerprints": [a.fingerprint for a in alerts][:100]},
+    )

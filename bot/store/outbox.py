@@ -1,0 +1,244 @@
+"""The outbox table: claiming due jobs, finishing them with their effects, retrying them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+
+from bot.domain.alerts import AlertStatus
+from bot.domain.incidents import TimelineEvent
+from bot.domain.outbox import JobKind, OutboxJob
+from bot.domain.views import AlertLine, IncidentView
+from bot.store.models import AlertRow, IncidentRow, OutboxJobRow, TimelineEventRow
+from bot.store.repository import Database, enqueue_jobs, incident_from_row
+
+LEASE = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claimed outbox job."""
+
+    id: int
+    kind: JobKind
+    idem_key: str
+    incident_id: int | None
+    payload: dict[str, Any]
+    attempts: int
+
+
+@dataclass
+class JobOutcome:
+    """What a finished job changes: incident fields, timeline events, follow-up jobs."""
+
+    incident_patch: dict[str, str] = field(default_factory=dict)
+    events: list[TimelineEvent] = field(default_factory=list)
+    follow_ups: list[OutboxJob] = field(default_factory=list)
+
+
+_PATCHABLE = frozenset({"channel_id", "channel_name", "card_ts"})
+
+
+class OutboxStore:
+    """Durable job queue over the `outbox` table."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def due(
+        self,
+        now: datetime,
+        limit: int,
+        exclude: Sequence[int] = (),
+        exclude_kinds: Sequence[JobKind] = (),
+    ) -> list[Job]:
+        """Pending jobs whose time has come (and running ones whose lease expired), oldest first."""
+        async with self.db.sessions() as session:
+            rows = await session.scalars(
+                select(OutboxJobRow)
+                .where(
+                    or_(
+                        (OutboxJobRow.state == "pending") & (OutboxJobRow.not_before <= now),
+                        (OutboxJobRow.state == "running") & (OutboxJobRow.lease_until < now),
+                    ),
+                    OutboxJobRow.id.not_in(list(exclude)),
+                    OutboxJobRow.kind.not_in([k.value for k in exclude_kinds]),
+                )
+                .order_by(OutboxJobRow.id)
+                .limit(limit)
+            )
+            return [_job(row) for row in rows]
+
+    async def claim(self, job: Job, now: datetime) -> bool:
+        """Take a job for this worker; False when another worker was faster."""
+        async with self.db.session() as session:
+            result = await session.execute(
+                update(OutboxJobRow)
+                .where(
+                    OutboxJobRow.id == job.id,
+                    or_(
+                        OutboxJobRow.state == "pending",
+                        (OutboxJobRow.state == "running") & (OutboxJobRow.lease_until < now),
+                    ),
+                )
+                .values(
+                    state="running",
+                    lease_until=now + LEASE,
+                    updated_at=now,
+                    attempts=OutboxJobRow.attempts + 1,
+                )
+            )
+            return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def release_all(self, now: datetime) -> None:
+        """Hand back running jobs of a previous run of this (single) process."""
+        async with self.db.session() as session:
+            await session.execute(
+                update(OutboxJobRow)
+                .where(OutboxJobRow.state == "running")
+                .values(state="pending", lease_until=None, not_before=now, updated_at=now)
+            )
+
+    async def complete(self, job: Job, outcome: JobOutcome, now: datetime) -> None:
+        """Mark a job done and apply its effects, in one transaction."""
+        async with self.db.session() as session:
+            await session.execute(
+                update(OutboxJobRow)
+                .where(OutboxJobRow.id == job.id)
+                .values(state="done", lease_until=None, updated_at=now, last_error=None)
+            )
+            patch = {k: v for k, v in outcome.incident_patch.items() if k in _PATCHABLE}
+            if patch and job.incident_id is not None:
+                await session.execute(
+                    update(IncidentRow).where(IncidentRow.id == job.incident_id).values(**patch)
+                )
+            if job.incident_id is not None:
+                session.add_all(
+                    TimelineEventRow(
+                        incident_id=job.incident_id,
+                        at=e.at,
+                        kind=e.kind,
+                        actor=e.actor,
+                        text=e.text,
+                        data=e.data,
+                    )
+                    for e in outcome.events
+                )
+            await enqueue_jobs(session, outcome.follow_ups, at=now)
+
+    async def retry(
+        self,
+        job: Job,
+        *,
+        at: datetime,
+        error: str,
+        count_attempt: bool,
+        payload: dict[str, Any] | None = None,
+    ) -> None:
+        """Put a job back to wait until `at`."""
+        values: dict[str, Any] = {
+            "state": "pending",
+            "lease_until": None,
+            "not_before": at,
+            "updated_at": at,
+            "last_error": error[:2000],
+        }
+        # Claiming counted a try; a call that never left (paced, 429) gives it back.
+        values["attempts"] = job.attempts + 1 if count_attempt else job.attempts
+        if payload is not None:
+            values["payload"] = payload
+        async with self.db.session() as session:
+            await session.execute(
+                update(OutboxJobRow).where(OutboxJobRow.id == job.id).values(**values)
+            )
+
+    async def fail(
+        self, job: Job, *, now: datetime, error: str, event: TimelineEvent | None
+    ) -> None:
+        """Give a job up for good, saying why on the incident's timeline."""
+        async with self.db.session() as session:
+            await session.execute(
+                update(OutboxJobRow)
+                .where(OutboxJobRow.id == job.id)
+                .values(state="failed", lease_until=None, updated_at=now, last_error=error[:2000])
+            )
+            if event is not None and job.incident_id is not None:
+                session.add(
+                    TimelineEventRow(
+                        incident_id=job.incident_id,
+                        at=event.at,
+                        kind=event.kind,
+                        actor=event.actor,
+                        text=event.text,
+                        data=event.data,
+                    )
+                )
+
+    async def depth(self) -> int:
+        """Jobs not yet done or failed."""
+        async with self.db.sessions() as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(OutboxJobRow)
+                .where(OutboxJobRow.state.in_(("pending", "running")))
+            )
+            return int(count or 0)
+
+    async def next_due_at(self) -> datetime | None:
+        """When the earliest pending job becomes due."""
+        async with self.db.sessions() as session:
+            return await session.scalar(
+                select(func.min(OutboxJobRow.not_before)).where(OutboxJobRow.state == "pending")
+            )
+
+    async def incident_view(self, incident_id: int) -> IncidentView | None:
+        """The incident and its alerts, for rendering."""
+        async with self.db.sessions() as session:
+            row = await session.get(IncidentRow, incident_id)
+            if row is None:
+                return None
+            alerts = await session.scalars(
+                select(AlertRow).where(AlertRow.incident_id == incident_id).order_by(AlertRow.id)
+            )
+            return IncidentView(
+                incident=incident_from_row(row),
+                slug_source=row.slug_source,
+                labels=row.labels,
+                external_url=row.external_url,
+                alerts=[_alert_line(a) for a in alerts],
+                alerts_resolved_at=row.alerts_resolved_at,
+            )
+
+    async def incident_with_channel(self, channel_id: str) -> int | None:
+        """The incident that owns a channel, if any."""
+        async with self.db.sessions() as session:
+            return await session.scalar(
+                select(IncidentRow.id).where(IncidentRow.channel_id == channel_id)
+            )
+
+
+def _job(row: OutboxJobRow) -> Job:
+    return Job(
+        id=row.id,
+        kind=JobKind(row.kind),
+        idem_key=row.idem_key,
+        incident_id=row.incident_id,
+        payload=dict(row.payload or {}),
+        attempts=row.attempts,
+    )
+
+
+def _alert_line(row: AlertRow) -> AlertLine:
+    annotations = row.annotations or {}
+    return AlertLine(
+        name=row.name,
+        status=AlertStatus(row.status),
+        summary=str(annotations.get("summary") or annotations.get("description") or ""),
+        labels=row.labels or {},
+        starts_at=row.starts_at,
+        generator_url=row.generator_url,
+    )

@@ -1,0 +1,275 @@
+"""The incident store: repositories over one session per unit of work, returning domain models."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from bot.domain.alerts import AlertGroup, AlertStatus, KnownAlert
+from bot.domain.incidents import Incident, IncidentStatus, Severity, TimelineEvent
+from bot.domain.incidents import severity_from_label as _severity
+from bot.domain.outbox import OutboxJob
+from bot.errors import StoreConflict
+from bot.ports import AlertWrite
+from bot.store.engine import SessionFactory, create_session_factory, is_sqlite
+from bot.store.models import (
+    AlertRow,
+    IncidentRow,
+    OutboxJobRow,
+    TimelineEventRow,
+    WebhookReceiptRow,
+)
+
+
+def incident_from_row(row: IncidentRow) -> Incident:
+    """The domain view of an incident row."""
+    return Incident(
+        id=row.id,
+        key=row.key,
+        title=row.title,
+        severity=Severity(row.severity),
+        status=IncidentStatus(row.status),
+        opened_at=row.opened_at,
+        acknowledged_at=row.acknowledged_at,
+        acknowledged_by=row.acknowledged_by,
+        resolved_at=row.resolved_at,
+        resolved_by=row.resolved_by,
+        auto_resolve=row.auto_resolve,
+        channel_id=row.channel_id,
+        channel_name=row.channel_name,
+        card_ts=row.card_ts,
+    )
+
+
+class SqlIncidentTransaction:
+    """IncidentTransaction over one SQLAlchemy session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def receipt_seen(self, source: str, body_sha256: str) -> bool:
+        """True when this exact webhook body was stored before."""
+        found = await self.session.scalar(
+            select(WebhookReceiptRow.id).where(
+                WebhookReceiptRow.source == source, WebhookReceiptRow.body_sha256 == body_sha256
+            )
+        )
+        return found is not None
+
+    async def add_receipt(
+        self,
+        group: AlertGroup,
+        *,
+        body: str,
+        body_sha256: str,
+        at: datetime,
+        incident_id: int | None,
+    ) -> None:
+        """Record a webhook receipt."""
+        self.session.add(
+            WebhookReceiptRow(
+                source=group.source,
+                body_sha256=body_sha256,
+                received_at=at,
+                group_key=group.group_key,
+                alert_count=len(group.alerts),
+                incident_id=incident_id,
+                body=body,
+            )
+        )
+
+    async def latest_incident(self, key: str) -> Incident | None:
+        """The newest incident of a key."""
+        row = await self.session.scalar(select(IncidentRow).where(IncidentRow.current_key == key))
+        return incident_from_row(row) if row else None
+
+    async def open_incident(
+        self, group: AlertGroup, *, at: datetime, auto_resolve: bool
+    ) -> Incident:
+        """Create a triggered incident for a group; it becomes the newest of its key."""
+        await self.session.execute(
+            update(IncidentRow).where(IncidentRow.current_key == group.key).values(current_key=None)
+        )
+        row = IncidentRow(
+            key=group.key,
+            current_key=group.key,
+            source=group.source,
+            title=group.title[:500],
+            slug_source=group.slug_source[:500],
+            severity=_severity(group.common_labels.get("severity")).value,
+            status=IncidentStatus.TRIGGERED.value,
+            opened_at=at,
+            auto_resolve=auto_resolve,
+            labels=dict(group.common_labels),
+            external_url=group.external_url[:1000],
+            updated_at=at,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return incident_from_row(row)
+
+    async def save_incident(self, incident: Incident, *, at: datetime) -> None:
+        """Persist the incident's state fields."""
+        await self.session.execute(
+            update(IncidentRow)
+            .where(IncidentRow.id == incident.id)
+            .values(
+                status=incident.status.value,
+                severity=incident.severity.value,
+                acknowledged_at=incident.acknowledged_at,
+                acknowledged_by=incident.acknowledged_by,
+                resolved_at=incident.resolved_at,
+                resolved_by=incident.resolved_by,
+                updated_at=at,
+            )
+        )
+
+    async def known_alerts(self, incident_id: int) -> dict[str, KnownAlert]:
+        """The alerts an incident holds, by fingerprint."""
+        rows = await self.session.execute(
+            select(AlertRow.fingerprint, AlertRow.status, AlertRow.starts_at).where(
+                AlertRow.incident_id == incident_id
+            )
+        )
+        return {
+            fp: KnownAlert(fingerprint=fp, status=AlertStatus(status), starts_at=starts_at)
+            for fp, status, starts_at in rows
+        }
+
+    async def write_alerts(self, incident_id: int, writes: Sequence[AlertWrite]) -> None:
+        """Insert new alerts and update changed ones."""
+        if not writes:
+            return
+        existing = {
+            row.fingerprint: row
+            for row in await self.session.scalars(
+                select(AlertRow).where(
+                    AlertRow.incident_id == incident_id,
+                    AlertRow.fingerprint.in_([w.alert.fingerprint for w in writes]),
+                )
+            )
+        }
+        for write in writes:
+            alert = write.alert
+            row = existing.get(alert.fingerprint)
+            if row is None:
+                row = AlertRow(
+                    incident_id=incident_id,
+                    fingerprint=alert.fingerprint,
+                    first_seen_at=write.seen_at,
+                )
+                self.session.add(row)
+                existing[alert.fingerprint] = row
+            row.name = alert.name[:200]
+            row.status = alert.status.value
+            row.labels = dict(alert.labels)
+            row.annotations = dict(alert.annotations)
+            row.starts_at = alert.starts_at
+            row.ends_at = alert.ends_at
+            row.generator_url = alert.generator_url
+            row.last_seen_at = write.seen_at
+
+    async def firing_count(self, incident_id: int) -> int:
+        """How many of the incident's alerts still fire."""
+        await self.session.flush()
+        count = await self.session.scalar(
+            select(func.count())
+            .select_from(AlertRow)
+            .where(AlertRow.incident_id == incident_id, AlertRow.status == AlertStatus.FIRING.value)
+        )
+        return int(count or 0)
+
+    async def set_alerts_resolved_at(self, incident_id: int, at: datetime | None) -> None:
+        """Remember when the last alert resolved (None when one fires again)."""
+        await self.session.execute(
+            update(IncidentRow).where(IncidentRow.id == incident_id).values(alerts_resolved_at=at)
+        )
+
+    async def add_events(self, incident_id: int, events: Sequence[TimelineEvent]) -> None:
+        """Append timeline events."""
+        self.session.add_all(
+            TimelineEventRow(
+                incident_id=incident_id,
+                at=e.at,
+                kind=e.kind,
+                actor=e.actor,
+                text=e.text,
+                data=e.data,
+            )
+            for e in events
+        )
+
+    async def enqueue(self, jobs: Sequence[OutboxJob], *, at: datetime) -> None:
+        """Add Slack work to the outbox; a pending job with the same coalesce key absorbs one."""
+        await enqueue_jobs(self.session, jobs, at=at)
+
+
+async def enqueue_jobs(session: AsyncSession, jobs: Sequence[OutboxJob], *, at: datetime) -> None:
+    """Insert outbox jobs, skipping duplicates by idem key and coalescing by coalesce key."""
+    for job in jobs:
+        idem_key = job.idem_key
+        if job.coalesce_key is not None:
+            pending = await session.scalar(
+                select(OutboxJobRow).where(
+                    OutboxJobRow.coalesce_key == job.coalesce_key, OutboxJobRow.state == "pending"
+                )
+            )
+            if pending is not None:
+                pending.payload = dict(job.payload)
+                continue
+            idem_key = f"{idem_key}:{uuid.uuid4().hex}"
+        elif await session.scalar(select(OutboxJobRow.id).where(OutboxJobRow.idem_key == idem_key)):
+            continue
+        session.add(
+            OutboxJobRow(
+                idem_key=idem_key,
+                kind=job.kind.value,
+                incident_id=job.incident_id,
+                payload=dict(job.payload),
+                coalesce_key=job.coalesce_key,
+                state="pending",
+                attempts=0,
+                not_before=job.not_before or at,
+                created_at=at,
+                updated_at=at,
+            )
+        )
+
+
+class Database:
+    """The engine and its sessions; on SQLite, write transactions take turns in-process."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessions: SessionFactory = create_session_factory(engine)
+        self._write_lock = asyncio.Lock() if is_sqlite(str(engine.url)) else None
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session whose transaction commits when the block exits without error."""
+        if self._write_lock is None:
+            async with self.sessions() as session, session.begin():
+                yield session
+            return
+        async with self._write_lock, self.sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqlIncidentTransaction]:
+        """IncidentStore: one unit of work over incidents, alerts, timeline and outbox."""
+        try:
+            async with self.session() as session:
+                yield SqlIncidentTransaction(session)
+        except IntegrityError as exc:
+            raise StoreConflict(str(exc.orig)) from exc
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()

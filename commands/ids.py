@@ -1,0 +1,13 @@
+"""Slash-command names and Block Kit action ids; manifest.yml lists the same."""
+
+from __future__ import annotations
+
+ACKNOWLEDGE = "incident_acknowledge"
+ESCALATE = "incident_escalate"
+RESOLVE = "incident_resolve"
+SILENCE_1H = "incident_silence_1h"
+RUN_DIAGNOSTICS = "incident_run_diagnostics"
+
+CARD_ACTIONS: tuple[str, ...] = (ACKNOWLEDGE, ESCALATE, RESOLVE, SILENCE_1H, RUN_DIAGNOSTICS)
+CARD_BLOCK_ID = "incident_actions"
+CARD_METADATA_EVENT = "tocsin_incident_card"

@@ -1,0 +1,103 @@
+"""Alertmanager: webhook payload (version 4) models and their conversion to domain alerts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bot.domain.alerts import Alert, AlertGroup, AlertStatus, fingerprint_of
+from bot.errors import InvalidPayload
+
+# Alertmanager sends the zero time for alerts that have not ended.
+_ZERO_YEAR = 1
+
+
+class WebhookAlert(BaseModel):
+    """One alert of a webhook notification."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str]
+    annotations: dict[str, str] = Field(default_factory=dict)
+    startsAt: datetime
+    endsAt: datetime | None = None
+    generatorURL: str = ""
+    fingerprint: str | None = None
+
+
+class WebhookPayload(BaseModel):
+    """The body Alertmanager posts to a webhook receiver (version 4)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    version: Literal["4"]
+    groupKey: str = Field(min_length=1, max_length=4096)
+    truncatedAlerts: int = Field(default=0, ge=0)
+    status: Literal["firing", "resolved"]
+    receiver: str = Field(min_length=1, max_length=512)
+    groupLabels: dict[str, str] = Field(default_factory=dict)
+    commonLabels: dict[str, str] = Field(default_factory=dict)
+    commonAnnotations: dict[str, str] = Field(default_factory=dict)
+    externalURL: str = ""
+    alerts: list[WebhookAlert] = Field(min_length=1)
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise InvalidPayload("timestamps must carry a time zone (RFC 3339)")
+    return value
+
+
+def _alert_to_domain(alert: WebhookAlert) -> Alert:
+    ends_at = alert.endsAt
+    if ends_at is not None and ends_at.year <= _ZERO_YEAR:
+        ends_at = None
+    return Alert(
+        fingerprint=alert.fingerprint or fingerprint_of(alert.labels),
+        status=AlertStatus(alert.status),
+        labels=alert.labels,
+        annotations=alert.annotations,
+        starts_at=_aware(alert.startsAt),
+        ends_at=_aware(ends_at) if ends_at else None,
+        generator_url=alert.generatorURL,
+    )
+
+
+def to_domain(payload: WebhookPayload) -> AlertGroup:
+    """The domain's view of a webhook notification."""
+    return AlertGroup(
+        source="alertmanager",
+        receiver=payload.receiver,
+        group_key=payload.groupKey,
+        status=AlertStatus(payload.status),
+        alerts=tuple(_alert_to_domain(a) for a in payload.alerts),
+        group_labels=payload.groupLabels,
+        common_labels=payload.commonLabels,
+        common_annotations=payload.commonAnnotations,
+        external_url=payload.externalURL,
+        truncated_alerts=payload.truncatedAlerts,
+    )
+
+
+def parse_webhook(body: bytes) -> AlertGroup:
+    """Validate a raw webhook body, or raise InvalidPayload with a one-line reason."""
+    try:
+        payload = WebhookPayload.model_validate_json(body)
+    except ValidationError as exc:
+        raise InvalidPayload(_reason(exc)) from None
+    return to_domain(payload)
+
+
+def _reason(exc: ValidationError) -> str:
+    first = exc.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in first["loc"])
+    if first["type"] == "json_invalid":
+        return "body is not valid JSON"
+    if where == "version":
+        return 'unsupported payload version (expected "4")'
+    return f"{where or 'body'}: {first['msg']}" + (
+        f" ({len(exc.errors())} errors)" if len(exc.errors()) > 1 else ""
+    )

@@ -1,0 +1,134 @@
+"""Alert intake against a real store (SQLite and Postgres), with Alertmanager 0.25 captures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from bot.domain.incidents import GroupDecision
+from bot.services.alerts import AlertIntake, IntakePolicy
+from bot.store.models import (
+    AlertRow,
+    IncidentRow,
+    OutboxJobRow,
+    TimelineEventRow,
+    WebhookReceiptRow,
+)
+from bot.store.repository import Database
+from integrations.alertmanager import parse_webhook
+from tests.builders import contract_payload, make_alert, make_payload, utc
+
+NOW = utc("2026-11-26T15:36:00Z")
+
+
+def intake(db: Database, auto_resolve: bool = False) -> AlertIntake:
+    return AlertIntake(
+        store=db,
+        policy=IntakePolicy(reopen_window=timedelta(minutes=30), auto_resolve=auto_resolve),
+    )
+
+
+async def send(service: AlertIntake, payload: dict, now=NOW):  # type: ignore[no-untyped-def]
+    body = json.dumps(payload)
+    return await service.ingest(parse_webhook(body.encode()), body=body, now=now)
+
+
+async def count(db: Database, model: type) -> int:
+    async with db.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def jobs(db: Database) -> list[str]:
+    async with db.sessions() as session:
+        return list(await session.scalars(select(OutboxJobRow.kind).order_by(OutboxJobRow.id)))
+
+
+async def test_captured_sequence_opens_one_incident_then_updates_and_resolves(db: Database) -> None:
+    service = intake(db, auto_resolve=True)
+    first = await send(service, contract_payload("alertmanager-0.25-captured-1-firing.json"))
+    assert first.decision is GroupDecision.OPEN
+    assert await jobs(db) == ["open_channel"]
+
+    joined = await send(
+        service, contract_payload("alertmanager-0.25-captured-2-firing-joined.json")
+    )
+    assert joined.decision is GroupDecision.UPDATE and joined.incident_id == first.incident_id
+    assert await count(db, AlertRow) == 2
+
+    resolved = await send(service, contract_payload("alertmanager-0.25-captured-3-resolved.json"))
+    assert resolved.incident_id == first.incident_id
+    async with db.sessions() as session:
+        row = await session.get(IncidentRow, first.incident_id)
+        assert row is not None and row.status == "resolved" and row.resolved_by == "tocsin"
+        kinds = list(
+            await session.scalars(select(TimelineEventRow.kind).order_by(TimelineEventRow.id))
+        )
+    assert kinds == [
+        "opened",
+        "alerts_new",
+        "alerts_new",
+        "alerts_resolved",
+        "alerts_resolved",
+        "resolve",
+    ]
+    assert await count(db, IncidentRow) == 1
+    assert await jobs(db) == ["open_channel", "update_card", "post_note"]
+
+
+async def test_replaying_a_webhook_changes_nothing(db: Database) -> None:
+    service = intake(db)
+    payload = contract_payload("alertmanager-0.25-captured-1-firing.json")
+    await send(service, payload)
+    before = [await count(db, m) for m in (IncidentRow, AlertRow, TimelineEventRow, OutboxJobRow)]
+    again = await send(service, payload)
+    assert again.duplicate
+    # A re-sent notification with a new body but the same alerts changes nothing either.
+    payload["commonAnnotations"] = {"summary": "changed wording"}
+    await send(service, payload)
+    after = [await count(db, m) for m in (IncidentRow, AlertRow, TimelineEventRow, OutboxJobRow)]
+    assert after == before
+
+
+async def test_resolved_key_reopens_within_window_and_opens_new_after(db: Database) -> None:
+    service = intake(db, auto_resolve=True)
+    fire = make_payload([make_alert(service="api")])
+    first = await send(service, fire)
+    resolved_alert = make_alert(service="api", status="resolved", ends_at="2026-11-26T15:40:00Z")
+    await send(service, make_payload([resolved_alert]), now=NOW + timedelta(minutes=4))
+
+    refire = make_payload([make_alert(service="api", starts_at="2026-11-26T15:50:00Z")])
+    again = await send(service, refire, now=NOW + timedelta(minutes=14))
+    assert again.decision is GroupDecision.REOPEN and again.incident_id == first.incident_id
+
+    resolved_again = make_alert(
+        service="api",
+        status="resolved",
+        starts_at="2026-11-26T15:50:00Z",
+        ends_at="2026-11-26T15:55:00Z",
+    )
+    await send(service, make_payload([resolved_again]), now=NOW + timedelta(minutes=20))
+    late = make_payload([make_alert(service="api", starts_at="2026-11-26T17:00:00Z")])
+    new = await send(service, late, now=NOW + timedelta(hours=2))
+    assert new.decision is GroupDecision.OPEN and new.incident_id != first.incident_id
+    assert await count(db, IncidentRow) == 2
+
+
+async def test_an_already_resolved_unknown_group_opens_nothing(db: Database) -> None:
+    service = intake(db)
+    result = await send(service, contract_payload("alertmanager-webhook-resolved.json"))
+    assert result.decision is GroupDecision.IGNORE
+    assert await count(db, IncidentRow) == 0
+    assert await count(db, WebhookReceiptRow) == 1
+
+
+async def test_concurrent_first_notifications_open_one_incident(db: Database) -> None:
+    service = intake(db)
+    payloads = [make_payload([make_alert(service=f"s{i}")]) for i in range(8)]
+    results = await asyncio.gather(*(send(service, p) for p in payloads))
+    assert len({r.incident_id for r in results}) == 1
+    assert await count(db, IncidentRow) == 1
+    assert await count(db, AlertRow) == 8
+    assert await jobs(db) == ["open_channel", "update_card"]
