@@ -10,7 +10,6 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from sqlalchemy import text
 
 from bot.store import schema
 from bot.store.engine import create_engine
@@ -41,11 +40,11 @@ def pg_url() -> Iterator[str]:
         _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _pg_admin(sql: str) -> None:
+def _pg_admin(sql: str, dsn: str = PG_ADMIN_DSN) -> None:
     import asyncio
 
     async def run() -> None:
-        conn = await asyncpg.connect(PG_ADMIN_DSN)
+        conn = await asyncpg.connect(dsn)
         try:
             await conn.execute(sql)
         finally:
@@ -62,6 +61,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
         shutil.copy(sqlite_template, target)
         return f"sqlite+aiosqlite:///{target}"
     url: str = request.getfixturevalue("pg_url")
+    _pg_admin(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE", url.replace("+asyncpg", ""))
     return url
 
 
@@ -69,8 +69,5 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
 async def db(database_url: str) -> AsyncIterator[Database]:
     """A Database over an empty store."""
     database = Database(create_engine(database_url))
-    if database_url.startswith("postgresql"):
-        async with database.engine.begin() as conn:
-            await conn.execute(text(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE"))
     yield database
     await database.dispose()

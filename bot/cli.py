@@ -1,0 +1,77 @@
+"""The `tocsin` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from bot.config import Settings, load_settings
+from bot.errors import ConfigError, SchemaOutOfDate
+from bot.store import schema
+
+log = logging.getLogger("tocsin")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tocsin", description="Slack chat-ops for incidents.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the bot: webhooks, Slack events, health, metrics")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=3000)
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply every pending migration")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `tocsin` console script."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = load_settings()
+        if args.command == "db":
+            schema.upgrade(settings.database_url)
+            print(f"database at revision {schema.head_revision()}")
+            return 0
+        return asyncio.run(_serve(settings, args.host, args.port))
+    except (ConfigError, SchemaOutOfDate) as exc:
+        print(f"tocsin: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _serve(settings: Settings, host: str, port: int) -> int:
+    from bot.main import build_app
+    from bot.observability import init_error_tracking
+
+    init_error_tracking(settings)
+    if settings.webhook_token is None:
+        log.warning("TOCSIN_WEBHOOK_TOKEN is not set: /webhooks/alertmanager accepts anyone")
+    app = await build_app(settings, public_url=f"http://{host}:{port}")
+    runner = web.AppRunner(app.web_app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    await app.start_background()
+    if app.slack.emulator is not None:
+        log.info("sandbox workspace (no SLACK_BOT_TOKEN): Slack Web API at %s", app.slack.api_url)
+    log.info("tocsin listening on http://%s:%d", host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    await runner.cleanup()
+    await app.close()
+    return 0

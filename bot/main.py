@@ -1,0 +1,212 @@
+"""Composition root: Settings -> engine -> adapters -> services -> Bolt app -> aiohttp app."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.clock import SystemClock
+from bot.config import Settings
+from bot.errors import SchemaOutOfDate
+from bot.metrics import Metrics
+from bot.ports import Clock
+from bot.services.alerts import AlertIntake, IntakePolicy
+from bot.slack.app import build_bolt_app, slack_route
+from bot.slack.caller import SlackCaller
+from bot.slack.emulator import SlackEmulator
+from bot.slack.jobs import HANDLERS, JobContext
+from bot.slack.outbox import OutboxWorker
+from bot.slack.ratelimit import RateLimiter
+from bot.store import schema
+from bot.store.engine import create_engine, is_sqlite
+from bot.store.outbox import OutboxStore
+from bot.store.repository import Database
+from bot.web import WebDeps, build_web_app
+
+log = logging.getLogger(__name__)
+SANDBOX_PATH = "/sandbox/api/"
+SANDBOX_USER = "U0SANDBOX1"
+SANDBOX_ALERTS = "alerts"
+
+
+@dataclass
+class SlackTarget:
+    """Where and how Tocsin talks to Slack: a real workspace or the sandbox emulator."""
+
+    api_url: str
+    token: str
+    signing_secret: str
+    emulator: SlackEmulator | None = None
+
+
+@dataclass
+class Tocsin:
+    """A built application, ready to serve."""
+
+    settings: Settings
+    db: Database
+    metrics: Metrics
+    web_app: web.Application
+    worker: OutboxWorker
+    intake: AlertIntake
+    slack: SlackTarget
+    client: AsyncWebClient
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start_background(self) -> None:
+        """Start the outbox worker."""
+        if self.slack.emulator is not None:
+            await _prepare_sandbox(self.client)
+        if is_sqlite(self.settings.database_url):
+            # One process owns a SQLite store: jobs left running by a crash are ours to redo.
+            await self.worker.store.release_all(SystemClock().now())
+        self.tasks.append(asyncio.create_task(self.worker.run(), name="outbox"))
+
+    async def close(self) -> None:
+        """Stop background work and release connections."""
+        await self.worker.stop()
+        for task in self.tasks:
+            with suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, timeout=15)
+        await self.client.session.close() if self.client.session else None
+        await self.db.dispose()
+
+
+def slack_target(settings: Settings, *, public_url: str) -> SlackTarget:
+    """The real workspace when a token is set, else the built-in sandbox emulator."""
+    if settings.slack_bot_token is not None and settings.slack_signing_secret is not None:
+        return SlackTarget(
+            api_url=settings.slack_api_url,
+            token=settings.slack_bot_token.get_secret_value(),
+            signing_secret=settings.slack_signing_secret.get_secret_value(),
+        )
+    signing_secret = secrets.token_hex(16)
+    emulator = SlackEmulator(signing_secret=signing_secret)
+    emulator.add_user(SANDBOX_USER, "sandbox", real_name="Sandbox User")
+    return SlackTarget(
+        api_url=public_url.rstrip("/") + SANDBOX_PATH,
+        token=emulator.bot_token,
+        signing_secret=signing_secret,
+        emulator=emulator,
+    )
+
+
+async def check_schema(db: Database, url: str) -> None:
+    """Create an empty database; refuse one whose schema is behind the code."""
+    current = await schema.current_revision(db.engine)
+    head = schema.head_revision()
+    if current == head:
+        return
+    if current is None and not await _has_tables(db):
+        await asyncio.to_thread(schema.upgrade, url)
+        return
+    raise SchemaOutOfDate(
+        f"database schema is at {current or 'an unknown version'}, the code needs {head}: "
+        "run `tocsin db upgrade`"
+    )
+
+
+async def _has_tables(db: Database) -> bool:
+    async with db.engine.connect() as connection:
+        names = await connection.run_sync(lambda c: c.dialect.get_table_names(c))
+        return bool(names)
+
+
+async def build_app(settings: Settings, *, public_url: str, clock: Clock | None = None) -> Tocsin:
+    """Wire every part of Tocsin together from Settings."""
+    clock = clock or SystemClock()
+    db = Database(create_engine(settings.database_url))
+    await check_schema(db, settings.database_url)
+    metrics = Metrics()
+    target = slack_target(settings, public_url=public_url)
+    client = AsyncWebClient(token=target.token, base_url=target.api_url, retry_handlers=[])
+    alerts_channel = settings.alerts_channel or (SANDBOX_ALERTS if target.emulator else None)
+    oncall = list(settings.oncall.users) or ([SANDBOX_USER] if target.emulator else [])
+    limiter = RateLimiter(
+        tier_per_minute=settings.outbox.tier_per_minute,
+        per_channel_per_second=settings.outbox.per_channel_per_second,
+        clock=time.monotonic,
+    )
+    outbox_store = OutboxStore(db)
+    context = JobContext(
+        slack=SlackCaller(client=client, limiter=limiter, metrics=metrics),
+        store=outbox_store,
+        now=clock.now,
+        alerts_channel=alerts_channel,
+        oncall_users=oncall,
+        oncall_usergroup=settings.oncall.usergroup,
+    )
+    worker = OutboxWorker(
+        store=outbox_store,
+        context=context,
+        handlers=HANDLERS,
+        limiter=limiter,
+        metrics=metrics,
+        now=clock.now,
+        concurrency=settings.outbox.concurrency,
+        max_attempts=settings.outbox.max_attempts,
+        poll_interval=settings.outbox.poll_interval,
+    )
+    intake = AlertIntake(
+        store=db,
+        policy=IntakePolicy(
+            reopen_window=settings.reopen_window, auto_resolve=settings.auto_resolve
+        ),
+    )
+    bolt = build_bolt_app(client=client, signing_secret=target.signing_secret)
+    deps = WebDeps(
+        intake=intake,
+        metrics=metrics,
+        readiness=_readiness(db, worker),
+        now=clock.now,
+        on_committed=worker.wake,
+        webhook_token=settings.webhook_token.get_secret_value() if settings.webhook_token else None,
+        max_body=settings.webhook_max_bytes,
+        slack_handler=slack_route(bolt),
+    )
+    web_app = build_web_app(deps)
+    if target.emulator is not None:
+        web_app.add_subapp(SANDBOX_PATH.rstrip("/"), target.emulator.make_app())
+    return Tocsin(settings, db, metrics, web_app, worker, intake, target, client)
+
+
+def _readiness(db: Database, worker: OutboxWorker) -> Any:
+    async def check() -> dict[str, Any]:
+        report: dict[str, Any] = {}
+        try:
+            current = await schema.current_revision(db.engine)
+            head = schema.head_revision()
+            report["store"] = {"ok": True}
+            report["schema"] = {"ok": current == head, "current": current, "head": head}
+        except Exception as exc:  # the store is down: say so, without the DSN
+            report["store"] = {"ok": False, "error": type(exc).__name__}
+        report["outbox"] = {"ok": worker.alive, "depth": await _depth(worker)}
+        return report
+
+    return check
+
+
+async def _depth(worker: OutboxWorker) -> int | None:
+    try:
+        return await worker.store.depth()
+    except Exception:
+        return None
+
+
+async def _prepare_sandbox(client: AsyncWebClient) -> None:
+    """The sandbox starts with an #alerts channel for announcements."""
+    from slack_sdk.errors import SlackApiError
+
+    try:
+        await client.api_call("conversations.create", json={"name": SANDBOX_ALERTS})
+    except SlackApiError as exc:
+        if exc.response.get("error") != "name_taken":
+            raise

@@ -1,0 +1,118 @@
+"""One Slack Web API call at a time, paced by the rate limiter, with errors sorted by what to do."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.metrics import Metrics
+from bot.slack.ratelimit import RateLimiter
+
+
+class RetryLater(Exception):
+    """The call did not happen; try the job again after `after` seconds."""
+
+    def __init__(self, after: float, reason: str, *, counts_attempt: bool) -> None:
+        super().__init__(reason)
+        self.after = after
+        self.reason = reason
+        self.counts_attempt = counts_attempt
+
+
+class SlackError(Exception):
+    """Slack answered `ok: false` with an error code the job may handle."""
+
+    def __init__(self, method: str, code: str) -> None:
+        super().__init__(f"{method}: {code}")
+        self.method = method
+        self.code = code
+
+
+_JSON_PREFIXES = (
+    "chat.",
+    "conversations.create",
+    "conversations.invite",
+    "conversations.setTopic",
+    "conversations.join",
+    "pins.",
+    "views.",
+)
+_TRANSIENT = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout"})
+
+
+class SlackCaller:
+    """Makes Web API calls for outbox jobs; never sends one that the limiter holds back."""
+
+    def __init__(
+        self,
+        *,
+        client: AsyncWebClient,
+        limiter: RateLimiter,
+        metrics: Metrics,
+        timeout: float = 30.0,
+    ) -> None:
+        self.client = client
+        self.limiter = limiter
+        self.metrics = metrics
+        self.timeout = timeout
+
+    async def call(self, method: str, **params: Any) -> dict[str, Any]:
+        """Call `method`, or raise RetryLater / SlackError."""
+        channel = params.get("channel")
+        wait = self.limiter.try_acquire(method, channel if isinstance(channel, str) else None)
+        if wait > 0:
+            self.metrics.rate_limited_waits.labels(method, "local").inc()
+            raise RetryLater(wait, f"{method} paced for {wait:.1f}s", counts_attempt=False)
+        started = time.perf_counter()
+        try:
+            response = await asyncio.wait_for(self._send(method, params), timeout=self.timeout)
+        except SlackApiError as exc:
+            return self._failed(method, exc)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            self.metrics.slack_calls.labels(method, "network_error").inc()
+            raise RetryLater(2.0, f"{method}: {type(exc).__name__}", counts_attempt=True) from None
+        finally:
+            self.metrics.slack_call_seconds.labels(method).observe(time.perf_counter() - started)
+        self.metrics.slack_calls.labels(method, "ok").inc()
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+    async def _send(self, method: str, params: dict[str, Any]) -> Any:
+        # Slack takes JSON bodies on write methods only; read methods get form fields.
+        if method.startswith(_JSON_PREFIXES):
+            return await self.client.api_call(method, json=params)
+        form = {k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items()}
+        return await self.client.api_call(method, data=form)
+
+    def _failed(self, method: str, exc: SlackApiError) -> dict[str, Any]:
+        status = exc.response.status_code
+        code = str(exc.response.get("error") or f"http_{status}")
+        if status == 429:
+            after = _retry_after(exc.response.headers)
+            self.limiter.block(method, after)
+            self.metrics.slack_calls.labels(method, "ratelimited").inc()
+            self.metrics.rate_limited_waits.labels(method, "retry_after").inc()
+            raise RetryLater(
+                after, f"{method}: ratelimited, Retry-After {after:.0f}s", counts_attempt=False
+            )
+        self.metrics.slack_calls.labels(method, code if len(code) < 40 else "error").inc()
+        if status >= 500 or code in _TRANSIENT:
+            raise RetryLater(2.0, f"{method}: {code}", counts_attempt=True)
+        raise SlackError(method, code)
+
+
+def _retry_after(headers: Any) -> float:
+    value = None
+    if headers:
+        for key, val in dict(headers).items():
+            if str(key).lower() == "retry-after":
+                value = val[0] if isinstance(val, list) else val
+    try:
+        return max(1.0, float(value)) if value is not None else 30.0
+    except (TypeError, ValueError):
+        return 30.0

@@ -1,0 +1,265 @@
+"""What each outbox job does in Slack, and what it records when it is done."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.domain.channel_names import incident_channel_name, with_suffix
+from bot.domain.incidents import TimelineEvent
+from bot.domain.outbox import JobKind, OutboxJob, channel_setup_jobs
+from bot.domain.views import IncidentView
+from bot.slack import render
+from bot.slack.caller import RetryLater, SlackCaller, SlackError
+from bot.store.outbox import Job, JobOutcome, OutboxStore
+from commands import ids
+
+MAX_NAME_ATTEMPTS = 20
+ACTOR = "tocsin"
+
+
+class JobFailed(Exception):
+    """The job cannot succeed; the text goes on the incident's timeline."""
+
+
+@dataclass
+class JobContext:
+    """What job handlers need; built once by the composition root."""
+
+    slack: SlackCaller
+    store: OutboxStore
+    now: Callable[[], datetime]
+    alerts_channel: str | None = None
+    oncall_users: Sequence[str] = ()
+    oncall_usergroup: str | None = None
+    bot_user_id: str | None = field(default=None)
+
+    async def bot_user(self) -> str:
+        """The bot's own user id (auth.test, asked once)."""
+        if self.bot_user_id is None:
+            self.bot_user_id = str((await self.slack.call("auth.test"))["user_id"])
+        return self.bot_user_id
+
+    def event(self, kind: str, text: str, **data: Any) -> TimelineEvent:
+        """A timeline event by Tocsin, now."""
+        return TimelineEvent(kind=kind, actor=ACTOR, at=self.now(), text=text, data=data)
+
+
+Handler = Callable[[JobContext, Job, IncidentView], Awaitable[JobOutcome]]
+
+
+def _channel(view: IncidentView) -> str:
+    if not view.incident.channel_id:
+        raise RetryLater(1.0, "channel not created yet", counts_attempt=False)
+    return view.incident.channel_id
+
+
+async def open_channel(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
+    """conversations.create, with a suffix on `name_taken`, adopting our own half-made channel."""
+    inc = view.incident
+    setup = channel_setup_jobs(inc.id, announce=ctx.alerts_channel is not None)
+    if inc.channel_id:
+        return JobOutcome(follow_ups=setup)
+    attempt = int(job.payload.get("name_attempt", 0))
+    name = with_suffix(
+        incident_channel_name(inc.opened_at.date(), inc.id, view.slug_source), attempt
+    )
+    try:
+        channel = (await ctx.slack.call("conversations.create", name=name))["channel"]
+    except SlackError as exc:
+        if exc.code != "name_taken":
+            raise JobFailed(f"Could not create channel #{name}: {exc.code}") from None
+        channel = await _adoptable(ctx, name)
+        if channel is None:
+            if attempt + 1 >= MAX_NAME_ATTEMPTS:
+                raise JobFailed(
+                    f"Could not create channel: #{name} and its variants are taken"
+                ) from None
+            raise _rename(job, attempt + 1) from None
+    return JobOutcome(
+        incident_patch={"channel_id": channel["id"], "channel_name": channel["name"]},
+        events=[
+            ctx.event(
+                "channel_created", f"Channel #{channel['name']} created", channel=channel["id"]
+            )
+        ],
+        follow_ups=setup,
+    )
+
+
+class Rename(RetryLater):
+    """Try the next channel name at once."""
+
+    def __init__(self, payload: dict[str, Any]) -> None:
+        super().__init__(0.0, "name_taken", counts_attempt=False)
+        self.payload = payload
+
+
+def _rename(job: Job, attempt: int) -> Rename:
+    return Rename({**job.payload, "name_attempt": attempt})
+
+
+async def _adoptable(ctx: JobContext, name: str) -> dict[str, Any] | None:
+    """A channel of this name that we created and no incident owns: an earlier try that crashed."""
+    me = await ctx.bot_user()
+    cursor = ""
+    for _ in range(50):
+        page = await ctx.slack.call(
+            "conversations.list",
+            types="public_channel",
+            exclude_archived=True,
+            limit=1000,
+            cursor=cursor,
+        )
+        for channel in page.get("channels", []):
+            if channel.get("name") == name:
+                mine = channel.get("creator") == me
+                owned = await ctx.store.incident_with_channel(channel["id"])
+                return channel if mine and owned is None else None
+        cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "")
+        if not cursor:
+            return None
+    return None
+
+
+async def set_topic(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
+    """conversations.setTopic with severity, state and title."""
+    await ctx.slack.call(
+        "conversations.setTopic", channel=_channel(view), topic=render.channel_topic(view)
+    )
+    return JobOutcome()
+
+
+async def invite_oncall(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
+    """Invite the configured on-call users and user group members."""
+    channel = _channel(view)
+    users = list(dict.fromkeys(ctx.oncall_users))
+    if ctx.oncall_usergroup:
+        group = await ctx.slack.call("usergroups.users.list", usergroup=ctx.oncall_usergroup)
+        users += [u for u in group.get("users", []) if u not in users]
+    me = await ctx.bot_user() if users else None
+    users = [u for u in users if u != me]
+    if not users:
+        return JobOutcome()
+    try:
+        await ctx.slack.call("conversations.invite", channel=channel, users=",".join(users))
+    except SlackError as exc:
+        if exc.code != "already_in_channel":
+            return JobOutcome(
+                events=[ctx.event("invite_failed", f"Could not invite on-call: {exc.code}")]
+            )
+    mentions = ", ".join(f"<@{u}>" for u in users)
+    return JobOutcome(events=[ctx.event("invited", f"Invited {mentions}", users=users)])
+
+
+async def post_card(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
+    """Post the alert card; after an uncertain earlier try, find that post, not a second one."""
+    channel = _channel(view)
+    ts = await _posted_before(ctx, channel, job.idem_key) if job.attempts > 0 else None
+    if ts is None:
+        response = await ctx.slack.call(
+            "chat.postMessage",
+            channel=channel,
+            text=render.card_text(view),
+            blocks=render.render_incident_card(view),
+            metadata={
+                "event_type": ids.CARD_METADATA_EVENT,
+                "event_payload": {"idem_key": job.idem_key},
+            },
+        )
+        ts = str(response["ts"])
+    pin = OutboxJob(
+        kind=JobKind.PIN_CARD, idem_key=f"pin_card:{view.incident.id}", incident_id=view.incident.id
+    )
+    return JobOutcome(
+        incident_patch={"card_ts": ts},
+        events=[ctx.event("card_posted", "Alert card posted", ts=ts)],
+        follow_ups=[pin],
+    )
+
+
+async def _posted_before(ctx: JobContext, channel: str, idem_key: str) -> str | None:
+    history = await ctx.slack.call(
+        "conversations.history", channel=channel, limit=100, include_all_metadata=True
+    )
+    for message in history.get("messages", []):
+        payload = (message.get("metadata") or {}).get("event_payload") or {}
+        if payload.get("idem_key") == idem_key:
+            return str(message["ts"])
+    return None
+
+
+async def pin_card(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
+    """Pin the card; already pinned is fine."""
+    if not view.incident.card_ts:
+        raise RetryLater(1.0, "card not posted yet", counts_attempt=False)
+    try:
+        await ctx.slack.call("pins.add", channel=_channel(view), timestamp=view.incident.card_ts)
+    except SlackError as exc:
+        if exc.code != "already_pinned":
+            raise
+    return JobOutcome()
+
+
+async def update_card(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
+    """Re-render the card in place from the incident as it is now."""
+    if not view.incident.card_ts:
+        raise RetryLater(1.0, "card not posted yet", counts_attempt=False)
+    await ctx.slack.call(
+        "chat.update",
+        channel=_channel(view),
+        ts=view.incident.card_ts,
+        text=render.card_text(view),
+        blocks=render.render_incident_card(view),
+    )
+    return JobOutcome()
+
+
+async def announce(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
+    """Tell the alerts channel, with a link to the incident channel."""
+    if not ctx.alerts_channel:
+        return JobOutcome()
+    _channel(view)
+    text = render.announcement_text(view)
+    try:
+        await ctx.slack.call("chat.postMessage", channel=ctx.alerts_channel, text=text)
+    except SlackError as exc:
+        if exc.code != "not_in_channel":
+            raise
+        await ctx.slack.call("conversations.join", channel=ctx.alerts_channel)
+        await ctx.slack.call("chat.postMessage", channel=ctx.alerts_channel, text=text)
+    return JobOutcome(events=[ctx.event("announced", f"Announced in {ctx.alerts_channel}")])
+
+
+async def post_note(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
+    """A short message in the incident channel."""
+    await ctx.slack.call(
+        "chat.postMessage", channel=_channel(view), text=str(job.payload.get("text", ""))
+    )
+    return JobOutcome()
+
+
+HANDLERS: Mapping[JobKind, Handler] = {
+    JobKind.OPEN_CHANNEL: open_channel,
+    JobKind.SET_TOPIC: set_topic,
+    JobKind.INVITE_ONCALL: invite_oncall,
+    JobKind.POST_CARD: post_card,
+    JobKind.PIN_CARD: pin_card,
+    JobKind.UPDATE_CARD: update_card,
+    JobKind.ANNOUNCE: announce,
+    JobKind.POST_NOTE: post_note,
+}
+
+# The first Web API method of each job, so the worker leaves paced jobs in the queue.
+FIRST_METHOD: Mapping[JobKind, str] = {
+    JobKind.OPEN_CHANNEL: "conversations.create",
+    JobKind.SET_TOPIC: "conversations.setTopic",
+    JobKind.INVITE_ONCALL: "conversations.invite",
+    JobKind.POST_CARD: "chat.postMessage",
+    JobKind.PIN_CARD: "pins.add",
+    JobKind.UPDATE_CARD: "chat.update",
+    JobKind.ANNOUNCE: "chat.postMessage",
+    JobKind.POST_NOTE: "chat.postMessage",
+}

@@ -1,0 +1,150 @@
+"""Block Kit for incidents, built with slack_sdk.models.blocks, which checks Slack's limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from bot.domain.alerts import AlertStatus
+from bot.domain.incidents import IncidentStatus
+from bot.domain.views import IncidentView
+from commands import ids
+
+MAX_ALERT_LINES = 10
+_STATUS_EMOJI = {
+    IncidentStatus.TRIGGERED: ":red_circle:",
+    IncidentStatus.ACKNOWLEDGED: ":large_orange_circle:",
+    IncidentStatus.MITIGATED: ":large_yellow_circle:",
+    IncidentStatus.RESOLVED: ":white_check_mark:",
+}
+
+
+def clip(text: str, limit: int) -> str:
+    """Text cut to `limit` characters, with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def escape(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn treats as control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def card_text(view: IncidentView) -> str:
+    """The notification fallback text of the card."""
+    inc = view.incident
+    return clip(f"[{inc.severity.value}] {inc.title} — {inc.status.value}", 3000)
+
+
+def render_incident_card(view: IncidentView) -> list[dict[str, Any]]:
+    """The pinned alert card: what fires, the state, and the five buttons."""
+    inc = view.incident
+    blocks: list[Block] = [
+        HeaderBlock(text=clip(f"{_STATUS_EMOJI[inc.status]} {inc.title}", 150)),
+        SectionBlock(
+            fields=[
+                MarkdownTextObject(text=f"*Status*\n{inc.status.value}{_who(view)}"),
+                MarkdownTextObject(text=f"*Severity*\n{inc.severity.value}"),
+                MarkdownTextObject(
+                    text=f"*Alerts*\n{view.firing} firing, {view.resolved} resolved"
+                ),
+                MarkdownTextObject(
+                    text=f"*Opened*\n<!date^{int(inc.opened_at.timestamp())}"
+                    f"^{{date_short_pretty}} {{time}}|{inc.opened_at:%Y-%m-%d %H:%M} UTC>"
+                ),
+            ]
+        ),
+        SectionBlock(text=MarkdownTextObject(text=_alert_lines(view))),
+    ]
+    if view.alerts and view.firing == 0:
+        blocks.append(
+            SectionBlock(text=MarkdownTextObject(text=":white_check_mark: *All alerts resolved.*"))
+        )
+    blocks.append(_actions())
+    context = f"Incident #{inc.id}"
+    if view.external_url:
+        context += f" · <{view.external_url}|Alertmanager>"
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(context, 3000))]))
+    return [b.to_dict() for b in blocks]
+
+
+def _who(view: IncidentView) -> str:
+    inc = view.incident
+    if inc.status is IncidentStatus.RESOLVED and inc.resolved_by:
+        return f" by {_actor(inc.resolved_by)}"
+    if inc.acknowledged_by and inc.status is IncidentStatus.ACKNOWLEDGED:
+        return f" by {_actor(inc.acknowledged_by)}"
+    return ""
+
+
+def _actor(actor: str) -> str:
+    return (
+        f"<@{actor}>"
+        if actor[:1] in "UW" and actor.isalnum() and actor.isupper()
+        else escape(actor)
+    )
+
+
+def _alert_lines(view: IncidentView) -> str:
+    lines = []
+    ordered = sorted(view.alerts, key=lambda a: (a.status is not AlertStatus.FIRING, a.name))
+    for alert in ordered[:MAX_ALERT_LINES]:
+        mark = ":red_circle:" if alert.status is AlertStatus.FIRING else ":white_check_mark:"
+        extra = ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()) if k != "alertname")
+        line = f"{mark} *{escape(clip(alert.name, 100))}*"
+        if extra:
+            line += f" `{escape(clip(extra, 150))}`"
+        if alert.summary:
+            line += f" — {escape(clip(alert.summary, 200))}"
+        lines.append(line)
+    if len(ordered) > MAX_ALERT_LINES:
+        lines.append(f"…and {len(ordered) - MAX_ALERT_LINES} more")
+    return clip("\n".join(lines) or "No alerts.", 3000)
+
+
+def _actions() -> ActionsBlock:
+    return ActionsBlock(
+        block_id=ids.CARD_BLOCK_ID,
+        elements=[
+            ButtonElement(
+                text="Acknowledge", action_id=ids.ACKNOWLEDGE, value="ack", style="primary"
+            ),
+            ButtonElement(text="Escalate", action_id=ids.ESCALATE, value="escalate"),
+            ButtonElement(
+                text="Resolve",
+                action_id=ids.RESOLVE,
+                value="resolve",
+                style="danger",
+                confirm=ConfirmObject(
+                    title="Resolve the incident?",
+                    text="Everyone in the channel will see it resolved.",
+                    confirm="Resolve",
+                    deny="Cancel",
+                ),
+            ),
+            ButtonElement(text="Silence 1h", action_id=ids.SILENCE_1H, value="1h"),
+            ButtonElement(text="Run diagnostics", action_id=ids.RUN_DIAGNOSTICS, value="run"),
+        ],
+    )
+
+
+def channel_topic(view: IncidentView) -> str:
+    """The channel topic: severity, state and title, within Slack's 250 characters."""
+    inc = view.incident
+    return clip(f"{inc.severity.value.upper()} · {inc.status.value} · {inc.title}", 250)
+
+
+def announcement_text(view: IncidentView) -> str:
+    """The line posted in the alerts channel, linking to the incident channel."""
+    inc = view.incident
+    severity = inc.severity.value.upper()
+    return clip(f":rotating_light: *{severity}* {escape(inc.title)} — <#{inc.channel_id}>", 3000)

@@ -1,0 +1,144 @@
+"""The aiohttp application: webhooks, Slack events, health and metrics. Routes only convert."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from bot.errors import InvalidPayload
+from bot.metrics import CONTENT_TYPE, Metrics
+from bot.services.alerts import AlertIntake
+from integrations.alertmanager import parse_webhook
+
+log = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[dict[str, Any]]]
+SlackHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class WebDeps:
+    """What the routes need, built by the composition root."""
+
+    intake: AlertIntake
+    metrics: Metrics
+    readiness: ReadinessCheck
+    now: Callable[[], Any]
+    on_committed: Callable[[], None]
+    webhook_token: str | None
+    max_body: int
+    slack_handler: SlackHandler | None = None
+
+
+def _problem(status: int, reason: str) -> web.Response:
+    return web.json_response({"ok": False, "error": reason}, status=status)
+
+
+class AlertmanagerRoute:
+    """POST /webhooks/alertmanager."""
+
+    def __init__(self, deps: WebDeps) -> None:
+        self.deps = deps
+        self._token = deps.webhook_token.encode() if deps.webhook_token else None
+
+    def _reject(self, status: int, reason: str, label: str) -> web.Response:
+        self.deps.metrics.webhooks_rejected.labels("alertmanager", label).inc()
+        return _problem(status, reason)
+
+    def _authorized(self, request: web.Request) -> bool:
+        if self._token is None:
+            return True
+        header = request.headers.get("Authorization", "")
+        scheme, _, given = header.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode(), self._token
+        )
+
+    async def _read(self, request: web.Request) -> bytes | None:
+        limit = self.deps.max_body
+        if request.content_length is not None and request.content_length > limit:
+            return None
+        body = await request.content.read(limit + 1)
+        return None if len(body) > limit else body
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """Validate, commit, then answer 200; anything else is a 4xx with a reason."""
+        started = time.perf_counter()
+        if not self._authorized(request):
+            return self._reject(401, "missing or wrong bearer token", "unauthorized")
+        body = await self._read(request)
+        if body is None:
+            return self._reject(413, f"body larger than {self.deps.max_body} bytes", "too_large")
+        try:
+            group = parse_webhook(body)
+        except InvalidPayload as exc:
+            return self._reject(400, str(exc), "invalid")
+        result = await self.deps.intake.ingest(
+            group, body=body.decode("utf-8", "replace"), now=self.deps.now()
+        )
+        metrics = self.deps.metrics
+        metrics.alerts_received.labels("alertmanager").inc(len(group.alerts))
+        if result.decision is not None and result.decision.value == "open":
+            metrics.incidents_opened.labels("alertmanager").inc()
+        self.deps.on_committed()
+        metrics.webhook_seconds.labels("alertmanager").observe(time.perf_counter() - started)
+        return web.json_response(
+            {
+                "ok": True,
+                "incident": result.incident_id,
+                "decision": result.decision.value if result.decision else "duplicate",
+            }
+        )
+
+
+def build_web_app(deps: WebDeps) -> web.Application:
+    """The HTTP application of `tocsin serve`."""
+    app = web.Application(client_max_size=deps.max_body + 1, middlewares=[_no_stack_traces])
+    app.router.add_post("/webhooks/alertmanager", AlertmanagerRoute(deps).handle)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz(deps.readiness))
+    app.router.add_get("/metrics", _metrics(deps.metrics))
+    if deps.slack_handler is not None:
+        app.router.add_post("/slack/events", deps.slack_handler)
+    return app
+
+
+@web.middleware
+async def _no_stack_traces(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _problem(500, "internal error; it has been logged")
+
+
+async def _healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+def _readyz(check: ReadinessCheck) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(_request: web.Request) -> web.Response:
+        report = await check()
+        ready = all(part.get("ok") for part in report.values())
+        return web.json_response({"ok": ready, "checks": report}, status=200 if ready else 503)
+
+    return handler
+
+
+def _metrics(metrics: Metrics) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(_request: web.Request) -> web.Response:
+        response = web.Response(body=metrics.render())
+        response.headers["Content-Type"] = CONTENT_TYPE
+        return response
+
+    return handler
