@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.config import load_settings
+from bot.config import Settings, load_settings
 from bot.main import Tocsin, build_app
 from bot.slack.emulator import SlackEmulator
 from tests.realservers import free_port
@@ -88,11 +88,18 @@ async def running_emulator(**options: Any) -> AsyncIterator[tuple[SlackEmulator,
 
 @asynccontextmanager
 async def running_bot(
-    database_url: str, emulator: SlackEmulator, emulator_url: str, **env: str
+    database_url: str,
+    emulator: SlackEmulator,
+    emulator_url: str,
+    *,
+    tweak: Callable[[Settings], None] | None = None,
+    **env: str,
 ) -> AsyncIterator[RunningBot]:
-    """Tocsin in this process, on a free port."""
+    """Tocsin in this process, on a free port; `tweak` may adjust its settings first."""
     settings = load_settings(bot_env(database_url, emulator_url, TOCSIN_CONFIG="", **env))
     settings.alerts_channel = settings.alerts_channel or "alerts"
+    if tweak is not None:
+        tweak(settings)
     port = free_port()
     app = await build_app(settings, public_url=f"http://127.0.0.1:{port}")
     runner = web.AppRunner(app.web_app)

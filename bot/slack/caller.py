@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.metrics import Metrics
-from bot.slack.ratelimit import RateLimiter
+from bot.slack.ratelimit import PER_CHANNEL_METHODS, RateLimiter
 
 
 class RetryLater(Exception):
@@ -61,11 +61,23 @@ class SlackCaller:
         self.limiter = limiter
         self.metrics = metrics
         self.timeout = timeout
+        self._locks: dict[tuple[str, str | None], asyncio.Lock] = {}
 
     async def call(self, method: str, **params: Any) -> dict[str, Any]:
         """Call `method`, or raise RetryLater / SlackError."""
-        channel = params.get("channel")
-        wait = self.limiter.try_acquire(method, channel if isinstance(channel, str) else None)
+        ref = params.get("channel")
+        channel = ref if isinstance(ref, str) else None
+        # One call of a method (per channel for posting) in flight at a time: a 429 then
+        # reaches us before the next call leaves, so none is sent while Retry-After runs.
+        key = (method, channel if method in PER_CHANNEL_METHODS else None)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            return await self._call(method, channel, params)
+
+    async def _call(
+        self, method: str, channel: str | None, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        wait = self.limiter.try_acquire(method, channel)
         if wait > 0:
             self.metrics.rate_limited_waits.labels(method, "local").inc()
             raise RetryLater(wait, f"{method} paced for {wait:.1f}s", counts_attempt=False)

@@ -98,6 +98,7 @@ class SlackEmulator:
         self.signing_secret = signing_secret
         self.calls: list[RecordedCall] = []
         self.violations: list[RecordedCall] = []
+        self._in_flight: dict[str, int] = {}
         self.base_url: str | None = None
         self._request_base: str | None = None  # learnt from API calls when mounted elsewhere
         self._latency = latency
@@ -122,6 +123,10 @@ class SlackEmulator:
     def calls_to(self, method: str) -> list[RecordedCall]:
         """Return the recorded calls of one method."""
         return [call for call in self.calls if call.method == method]
+
+    def in_flight(self, method: str) -> int:
+        """How many calls of `method` are being answered right now."""
+        return self._in_flight.get(method, 0)
 
     def set_rate_limit(self, method: str, limit: RateLimit | None) -> None:
         """Set or remove (None) the rate limit of a method."""
@@ -221,7 +226,12 @@ class SlackEmulator:
             params, token, error = {}, None, exc
         channel = self._channel_key(params)
         violated = self._limiter.is_blocked(method, channel, arrived)
-        await asyncio.sleep(self._latency_for(method))
+        self._in_flight[method] = self._in_flight.get(method, 0) + 1
+        try:
+            # Like Slack, the call completes even if the caller hangs up meanwhile.
+            await asyncio.shield(asyncio.sleep(self._latency_for(method)))
+        finally:
+            self._in_flight[method] -= 1
         base = str(request.url.with_query(None))[: -len(method)]
         self._request_base = self._request_base or base
         status, body, headers = self._answer(method, params, token, error, channel, base)

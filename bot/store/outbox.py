@@ -188,6 +188,10 @@ class OutboxStore:
             )
             return int(count or 0)
 
+    async def depth_is_zero(self) -> bool:
+        """True when no job waits or runs."""
+        return await self.depth() == 0
+
     async def next_due_at(self) -> datetime | None:
         """When the earliest pending job becomes due."""
         async with self.db.sessions() as session:

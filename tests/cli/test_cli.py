@@ -1,0 +1,115 @@
+"""The `tocsin` command as a newcomer runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from bot.store import schema
+from tests.harness import eventually
+from tests.realservers import free_port
+
+
+def tocsin(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        env={**os.environ, "TOCSIN_CONFIG": "", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_help_lists_the_commands(tmp_path: Path) -> None:
+    result = tocsin("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "serve" in result.stdout and "db" in result.stdout
+
+
+def test_db_upgrade_then_serve_accepts_the_schema(tmp_path: Path) -> None:
+    result = tocsin("db", "upgrade", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "tocsin.db").exists()
+    assert f"revision {schema.head_revision()}" in result.stdout
+
+
+def test_config_error_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = tocsin("serve", cwd=tmp_path, env={"TOCSIN_DATABASE_URL": "mysql://x"})
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("tocsin: TOCSIN_DATABASE_URL:")
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_refuses_an_old_schema_and_names_the_command(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    schema.upgrade(url)
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'ancient'")
+    result = tocsin(
+        "serve", "--port", str(free_port()), cwd=tmp_path, env={"TOCSIN_DATABASE_URL": url}
+    )
+    assert result.returncode == 2
+    assert "run `tocsin db upgrade`" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_serve_with_no_settings_runs_the_sandbox(tmp_path: Path) -> None:
+    """README's run command in a fresh folder: SQLite file, sandbox workspace, alerts work."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TOCSIN_"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def ready() -> bool:
+                try:
+                    async with session.get(f"{base}/readyz") as r:
+                        return r.status == 200
+                except aiohttp.ClientError:
+                    return False
+
+            await eventually(ready, timeout=30, what="sandbox ready")
+            body = (
+                Path(__file__).parents[2]
+                / ".."
+                / "shared"
+                / "contracts"
+                / "payloads"
+                / "alertmanager-0.25-captured-1-firing.json"
+            ).read_bytes()
+            async with session.post(f"{base}/webhooks/alertmanager", data=body) as r:
+                assert r.status == 200
+
+            async def channel_listed() -> bool:
+                async with session.post(
+                    f"{base}/sandbox/api/conversations.list",
+                    headers={"Authorization": "Bearer xoxb-emulator"},
+                ) as r:
+                    names = [c["name"] for c in (await r.json())["channels"]]
+                    return any(n.startswith("inc-") for n in names) and "alerts" in names
+
+            await eventually(channel_listed, timeout=20, what="incident channel in the sandbox")
+        assert (tmp_path / "tocsin.db").exists()
+    finally:
+        proc.terminate()
+        out, _ = await asyncio.to_thread(proc.communicate, timeout=20)
+    text = out.decode()
+    assert "sandbox workspace" in text
+    assert proc.returncode == 0, text[-2000:]

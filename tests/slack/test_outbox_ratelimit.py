@@ -1,0 +1,76 @@
+"""The outbox under Slack's rate limits: nothing lost, nothing sent while a Retry-After runs."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.config import Settings
+from bot.slack.emulator import RateLimit
+from bot.slack.ratelimit import RateLimiter
+from bot.store.models import OutboxJobRow
+from tests.builders import make_alert, make_payload
+from tests.harness import eventually, running_bot, running_emulator
+
+
+def generous_pacing(settings: Settings) -> None:
+    # Tocsin believes Tier 2 allows 600/min, so the emulator's stricter limit answers 429.
+    settings.outbox.tier_per_minute = {**settings.outbox.tier_per_minute, "2": 600}
+    settings.outbox.per_channel_per_second = 20.0
+
+
+async def test_thirty_groups_end_as_thirty_channels_despite_429s(database_url: str) -> None:
+    limits = {"conversations.create": RateLimit(calls=4, window_seconds=1.0)}
+    async with (
+        running_emulator(rate_limits=limits) as (emulator, url),
+        running_bot(database_url, emulator, url, tweak=generous_pacing) as bot,
+    ):
+        for i in range(30):
+            code, _ = await bot.post_alerts(
+                make_payload([make_alert(f"Alert{i}")], group=f"Alert{i}")
+            )
+            assert code == 200
+
+        def channels() -> int:
+            return sum(
+                1
+                for c in emulator.calls_to("conversations.create")
+                if c.response.get("ok") and c.params["name"].startswith("inc-")
+            )
+
+        await eventually(lambda: channels() == 30, timeout=60, what="30 channels")
+        await eventually(
+            lambda: len(emulator.calls_to("pins.add")) == 30, timeout=30, what="30 pins"
+        )
+        assert any(c.status == 429 for c in emulator.calls_to("conversations.create"))
+        assert emulator.violations == []
+
+        async def states() -> set[str]:
+            async with bot.app.db.sessions() as session:
+                return set(await session.scalars(select(OutboxJobRow.state)))
+
+        await eventually(
+            lambda: bot.app.worker.store.depth_is_zero(), timeout=30, what="empty outbox"
+        )
+        assert await states() == {"done"}
+        names = [
+            c.params["name"]
+            for c in emulator.calls_to("conversations.create")
+            if c.response.get("ok")
+        ]
+        assert len(names) == len(set(names))
+
+
+def test_limiter_paces_a_tier_and_obeys_retry_after() -> None:
+    now = [0.0]
+    limiter = RateLimiter(
+        tier_per_minute={"2": 20, "3": 50}, per_channel_per_second=1.0, clock=lambda: now[0]
+    )
+    assert all(limiter.try_acquire("conversations.create") == 0 for _ in range(20))
+    assert limiter.try_acquire("conversations.create") == 60.0
+    now[0] = 60.0
+    assert limiter.try_acquire("conversations.create") == 0
+    limiter.block("chat.update", 30)
+    assert limiter.wait_for("chat.update") == 30.0
+    assert limiter.try_acquire("chat.postMessage", "C1") == 0
+    assert limiter.try_acquire("chat.postMessage", "C1") == 1.0
+    assert limiter.try_acquire("chat.postMessage", "C2") == 0

@@ -1,0 +1,65 @@
+"""Settings: environment plus tocsin.yml, one clear line for a bad value, secrets never shown."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.config import load_settings
+from bot.errors import ConfigError
+
+
+def test_defaults_run_the_sandbox_on_sqlite() -> None:
+    settings = load_settings({})
+    assert settings.sandbox
+    assert settings.database_url == "sqlite+aiosqlite:///./tocsin.db"
+    assert settings.reopen_window == timedelta(minutes=30)
+
+
+def test_file_values_and_environment_override(tmp_path: Path) -> None:
+    config = tmp_path / "tocsin.yml"
+    config.write_text(
+        "reopen_window: 45m\nalerts_channel: C0ALERTS\noncall:\n  users: [U1, U2]\n"
+        "webhook_token: from-file\n"
+    )
+    settings = load_settings({"TOCSIN_CONFIG": str(config), "TOCSIN_WEBHOOK_TOKEN": "from-env"})
+    assert settings.reopen_window == timedelta(minutes=45)
+    assert settings.oncall.users == ["U1", "U2"]
+    assert settings.webhook_token is not None
+    assert settings.webhook_token.get_secret_value() == "from-env"
+
+
+@pytest.mark.parametrize(
+    ("env", "file", "expected"),
+    [
+        ({"TOCSIN_DATABASE_URL": "mysql://db"}, None, "TOCSIN_DATABASE_URL: "),
+        ({"TOCSIN_DATABASE_URL": "postgres://u@h/db"}, None, "postgresql+asyncpg"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1"}, None, "SLACK_SIGNING_SECRET: required"),
+        ({"SLACK_API_URL": "slack.com"}, None, "SLACK_API_URL: "),
+        ({}, "reopen_window: soon\n", "reopen_window: "),
+        ({}, "no_such_setting: 1\n", "no_such_setting: "),
+        ({}, "- a list\n", "must hold a mapping"),
+        ({"TOCSIN_CONFIG": "/nonexistent/tocsin.yml"}, None, "TOCSIN_CONFIG: no such file"),
+    ],
+)
+def test_a_bad_setting_is_named_in_one_line(
+    tmp_path: Path, env: dict[str, str], file: str | None, expected: str
+) -> None:
+    if file is not None:
+        (tmp_path / "tocsin.yml").write_text(file)
+        env = {**env, "TOCSIN_CONFIG": str(tmp_path / "tocsin.yml")}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env)
+    message = str(caught.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_secrets_are_never_printed() -> None:
+    settings = load_settings(
+        {"SLACK_BOT_TOKEN": "xoxb-very-secret", "SLACK_SIGNING_SECRET": "sig-very-secret"}
+    )
+    shown = repr(settings) + str(settings) + settings.model_dump_json()
+    assert "very-secret" not in shown
