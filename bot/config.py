@@ -14,6 +14,11 @@ from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError,
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.errors import ConfigError
+from bot.policy_config import (
+    EscalationConfig,
+    PermissionsConfig,
+    RotationConfig,
+)
 
 SHIPPED_PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -32,10 +37,11 @@ def _env(name: str) -> Any:
 
 
 class OnCallSettings(BaseModel):
-    """Who is invited to a new incident channel until rotations exist."""
+    """Who is invited to every new incident channel, and the on-call rotations."""
 
     users: list[str] = Field(default_factory=list, description="Slack user ids")
     usergroup: str | None = Field(default=None, description="Slack user group id (S...)")
+    rotations: list[RotationConfig] = Field(default_factory=list)
 
 
 class OutboxSettings(BaseModel):
@@ -91,6 +97,9 @@ class Settings(BaseSettings):
     auto_resolve: bool = Field(default=False, description="resolve when every alert resolves")
     webhook_max_bytes: int = Field(default=1_048_576, ge=1024)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+    permissions: PermissionsConfig = Field(default_factory=PermissionsConfig)
+    silence_duration: timedelta = timedelta(hours=1)
 
     @classmethod
     def settings_customise_sources(
@@ -104,7 +113,7 @@ class Settings(BaseSettings):
         """Values arrive only from `load_settings`, which merges the file and the environment."""
         return (init_settings,)
 
-    @field_validator("reopen_window", mode="before")
+    @field_validator("reopen_window", "silence_duration", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value)

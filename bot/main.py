@@ -10,15 +10,23 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import SystemClock
 from bot.config import Settings
+from bot.domain.timers import ESCALATE
 from bot.errors import SchemaOutOfDate
 from bot.metrics import Metrics
 from bot.ports import Clock
+from bot.scheduler import TimerScheduler
 from bot.services.alerts import AlertIntake, IntakePolicy
+from bot.services.container import Services
+from bot.services.escalation import EscalationService
+from bot.services.incidents import IncidentService
+from bot.services.permissions import Permissions
+from bot.services.silences import SilenceService
 from bot.slack.app import build_bolt_app, slack_route
 from bot.slack.caller import SlackCaller
 from bot.slack.emulator import SlackEmulator
@@ -29,7 +37,9 @@ from bot.store import schema
 from bot.store.engine import create_engine, is_sqlite
 from bot.store.outbox import OutboxStore
 from bot.store.repository import Database
+from bot.store.timers import TimerStore
 from bot.web import WebDeps, build_web_app
+from integrations.alertmanager import SilenceClient
 
 log = logging.getLogger(__name__)
 SANDBOX_PATH = "/sandbox/api/"
@@ -59,6 +69,9 @@ class Tocsin:
     intake: AlertIntake
     slack: SlackTarget
     client: AsyncWebClient
+    scheduler: TimerScheduler
+    services: Services
+    http: aiohttp.ClientSession
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start_background(self) -> None:
@@ -69,14 +82,17 @@ class Tocsin:
             # One process owns a SQLite store: jobs left running by a crash are ours to redo.
             await self.worker.store.release_all(SystemClock().now())
         self.tasks.append(asyncio.create_task(self.worker.run(), name="outbox"))
+        self.tasks.append(asyncio.create_task(self.scheduler.run(), name="timers"))
 
     async def close(self) -> None:
         """Stop background work and release connections."""
         await self.worker.stop()
+        await self.scheduler.stop()
         for task in self.tasks:
             with suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, timeout=15)
         await self.client.session.close() if self.client.session else None
+        await self.http.close()
         await self.db.dispose()
 
 
@@ -155,13 +171,46 @@ async def build_app(settings: Settings, *, public_url: str, clock: Clock | None 
         max_attempts=settings.outbox.max_attempts,
         poll_interval=settings.outbox.poll_interval,
     )
+    timer_store = TimerStore(db)
+    scheduler = TimerScheduler(
+        db=db, store=timer_store, handlers={}, now=clock.now, after_fire=worker.wake
+    )
+    rotations = {r.name: r.to_domain() for r in settings.oncall.rotations}
+    escalation = EscalationService(
+        store=db,
+        policies=[p.to_domain() for p in settings.escalation.policies],
+        default_policy=settings.escalation.default,
+        rotations=rotations,
+        now=clock.now,
+        on_scheduled=scheduler.wake,
+    )
+    scheduler.handlers[ESCALATE] = escalation.fire
     intake = AlertIntake(
         store=db,
         policy=IntakePolicy(
             reopen_window=settings.reopen_window, auto_resolve=settings.auto_resolve
         ),
+        escalation=escalation,
     )
-    bolt = build_bolt_app(client=client, signing_secret=target.signing_secret)
+    http = aiohttp.ClientSession()
+    silencer = SilenceClient(http, settings.alertmanager_url) if settings.alertmanager_url else None
+    services = Services(
+        db=db,
+        incidents=IncidentService(store=db, now=clock.now, escalation=escalation),
+        escalation=escalation,
+        silences=SilenceService(
+            store=db, silencer=silencer, now=clock.now, duration=settings.silence_duration
+        ),
+        permissions=Permissions(
+            settings.permissions.model_dump(), group_members=_group_members(client)
+        ),
+        rotations=rotations,
+        now=clock.now,
+        alerts_channel=alerts_channel,
+        wake_outbox=worker.wake,
+        incident_view=outbox_store.incident_view,
+    )
+    bolt = build_bolt_app(client=client, signing_secret=target.signing_secret, services=services)
     deps = WebDeps(
         intake=intake,
         metrics=metrics,
@@ -175,7 +224,9 @@ async def build_app(settings: Settings, *, public_url: str, clock: Clock | None 
     web_app = build_web_app(deps)
     if target.emulator is not None:
         web_app.add_subapp(SANDBOX_PATH.rstrip("/"), target.emulator.make_app())
-    return Tocsin(settings, db, metrics, web_app, worker, intake, target, client)
+    return Tocsin(
+        settings, db, metrics, web_app, worker, intake, target, client, scheduler, services, http
+    )
 
 
 def _readiness(db: Database, worker: OutboxWorker) -> Any:
@@ -199,6 +250,15 @@ async def _depth(worker: OutboxWorker) -> int | None:
         return await worker.store.depth()
     except Exception:
         return None
+
+
+def _group_members(client: AsyncWebClient) -> Any:
+    async def members(group: str) -> list[str]:
+        response = await client.api_call("usergroups.users.list", params={"usergroup": group})
+        users: list[Any] = response.get("users", [])
+        return [str(u) for u in users]
+
+    return members
 
 
 async def _prepare_sandbox(client: AsyncWebClient) -> None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from bot.domain.alerts import Alert, AlertGroup, KnownAlert
-from bot.domain.incidents import Incident, TimelineEvent
+from bot.domain.incidents import Incident, Severity, TimelineEvent
+from bot.domain.oncall import Override
 from bot.domain.outbox import OutboxJob
+from bot.domain.timers import Timer
 
 
 class Clock(Protocol):
@@ -58,8 +60,8 @@ class IncidentTransaction(Protocol):
         """Create a triggered incident for a group; it becomes the newest of its key."""
         ...
 
-    async def save_incident(self, incident: Incident, *, at: datetime) -> None:
-        """Persist the incident's state fields."""
+    async def save_incident(self, incident: Incident, *, at: datetime) -> Incident:
+        """Persist state fields if nobody saved since it was read (else StoreConflict)."""
         ...
 
     async def known_alerts(self, incident_id: int) -> dict[str, KnownAlert]:
@@ -86,10 +88,72 @@ class IncidentTransaction(Protocol):
         """Add Slack work to the outbox, coalescing where a job says so."""
         ...
 
+    async def declare_incident(
+        self, *, title: str, severity: Severity, actor: str, at: datetime
+    ) -> Incident:
+        """Open an incident a person declared."""
+        ...
+
+    async def get_incident(self, incident_id: int) -> Incident | None:
+        """One incident by id, fresh from the store."""
+        ...
+
+    async def incident_in_channel(self, channel_id: str) -> Incident | None:
+        """The incident whose channel this is."""
+        ...
+
+    async def open_incidents(self, limit: int = 50) -> list[Incident]:
+        """Unresolved incidents, newest first."""
+        ...
+
+    async def timeline(self, incident_id: int) -> list[TimelineEvent]:
+        """An incident's timeline, oldest first."""
+        ...
+
+    async def incident_labels(self, incident_id: int) -> tuple[dict[str, str], dict[str, str]]:
+        """The incident's (group labels, common labels)."""
+        ...
+
+    async def schedule(self, timer: Timer, *, at: datetime) -> None:
+        """Add a durable timer unless its idem key exists."""
+        ...
+
+    async def cancel_timers(self, incident_id: int, kind: str) -> int:
+        """Cancel an incident's pending timers of a kind."""
+        ...
+
+    async def overrides(self, rotation: str, now: datetime) -> list[Override]:
+        """A rotation's overrides that have not ended."""
+        ...
+
+    async def add_override(self, override: Override, *, by: str, at: datetime) -> None:
+        """Record an on-call override."""
+        ...
+
 
 class IncidentStore(Protocol):
     """Opens units of work."""
 
     def transaction(self) -> AbstractAsyncContextManager[IncidentTransaction]:
         """A unit of work, committed when the block exits without error."""
+        ...
+
+
+class Silencer(Protocol):
+    """Creates and expires alert silences (Alertmanager)."""
+
+    async def create(
+        self,
+        matchers: Mapping[str, str],
+        *,
+        starts_at: datetime,
+        ends_at: datetime,
+        created_by: str,
+        comment: str,
+    ) -> str:
+        """Create a silence; returns its id."""
+        ...
+
+    async def expire(self, silence_id: str) -> None:
+        """Expire a silence."""
         ...

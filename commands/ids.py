@@ -11,3 +11,9 @@ RUN_DIAGNOSTICS = "incident_run_diagnostics"
 CARD_ACTIONS: tuple[str, ...] = (ACKNOWLEDGE, ESCALATE, RESOLVE, SILENCE_1H, RUN_DIAGNOSTICS)
 CARD_BLOCK_ID = "incident_actions"
 CARD_METADATA_EVENT = "tocsin_incident_card"
+UNSILENCE = "incident_unsilence"
+
+INCIDENT_COMMAND = "/incident"
+ONCALL_COMMAND = "/oncall"
+COMMANDS: tuple[str, ...] = (INCIDENT_COMMAND, ONCALL_COMMAND)
+DECLARE_MODAL = "incident_declare_modal"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
+import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.domain.alerts import Alert, AlertGroup, AlertStatus, fingerprint_of
-from bot.errors import InvalidPayload
+from bot.errors import IntegrationError, InvalidPayload
 
 # Alertmanager sends the zero time for alerts that have not ended.
 _ZERO_YEAR = 1
@@ -101,3 +103,64 @@ def _reason(exc: ValidationError) -> str:
     return f"{where or 'body'}: {first['msg']}" + (
         f" ({len(exc.errors())} errors)" if len(exc.errors()) > 1 else ""
     )
+
+
+class SilenceError(IntegrationError):
+    """Alertmanager refused or could not be reached for a silence."""
+
+
+class SilenceClient:
+    """Alertmanager's v2 silences API."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, base_url: str, timeout: float = 10.0
+    ) -> None:
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def create(
+        self,
+        matchers: Mapping[str, str],
+        *,
+        starts_at: datetime,
+        ends_at: datetime,
+        created_by: str,
+        comment: str,
+    ) -> str:
+        """Create a silence matching these labels exactly; returns its id."""
+        body = {
+            "matchers": [
+                {"name": k, "value": v, "isRegex": False, "isEqual": True}
+                for k, v in sorted(matchers.items())
+            ],
+            "startsAt": starts_at.isoformat(),
+            "endsAt": ends_at.isoformat(),
+            "createdBy": created_by,
+            "comment": comment,
+        }
+        data = await self._request("POST", "/api/v2/silences", json=body)
+        if not isinstance(data, dict) or not data.get("silenceID"):
+            raise SilenceError("Alertmanager answered without a silence id")
+        return str(data["silenceID"])
+
+    async def expire(self, silence_id: str) -> None:
+        """Expire a silence (an already expired or unknown one is fine)."""
+        await self._request("DELETE", f"/api/v2/silence/{silence_id}", ok_statuses=(200, 404))
+
+    async def _request(
+        self, method: str, path: str, *, json: Any = None, ok_statuses: tuple[int, ...] = (200,)
+    ) -> Any:
+        try:
+            async with self.session.request(
+                method, self.base_url + path, json=json, timeout=self.timeout
+            ) as response:
+                text = await response.text()
+                if response.status not in ok_statuses:
+                    reason = text.strip().strip('"')[:200] or f"HTTP {response.status}"
+                    raise SilenceError(f"Alertmanager: {reason}")
+                if not text.strip() or response.content_type != "application/json":
+                    return None
+                return await response.json()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise SilenceError(f"Alertmanager unreachable: {type(exc).__name__}") from None

@@ -79,6 +79,20 @@ class Incident:
     channel_id: str | None = None
     channel_name: str | None = None
     card_ts: str | None = None
+    lead: str | None = None
+    declared_by: str | None = None
+    silence_id: str | None = None
+    silenced_until: datetime | None = None
+    silenced_by: str | None = None
+    escalation_policy: str | None = None
+    escalation_level: int = 0
+    escalation_round: int = 0
+    version: int = 1
+
+    @property
+    def is_open(self) -> bool:
+        """True until the incident is resolved."""
+        return self.status is not IncidentStatus.RESOLVED
 
 
 class Action(StrEnum):

@@ -19,6 +19,8 @@ class JobKind(StrEnum):
     UPDATE_CARD = "update_card"
     ANNOUNCE = "announce"
     POST_NOTE = "post_note"
+    NOTIFY = "notify"
+    POST_ALERTS_NOTE = "post_alerts_note"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from bot.domain.incidents import (
 from bot.domain.outbox import OutboxJob, card_update_job, note_job, open_channel_job
 from bot.errors import StoreConflict
 from bot.ports import AlertWrite, IncidentStore, IncidentTransaction
+from bot.services.escalation import EscalationService
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,17 @@ _CHANGE_TEXT = {
 class AlertIntake:
     """Turns alert notifications into incidents; safe to replay and to run concurrently."""
 
-    def __init__(self, *, store: IncidentStore, policy: IntakePolicy, actor: str = "alertmanager"):
+    def __init__(
+        self,
+        *,
+        store: IncidentStore,
+        policy: IntakePolicy,
+        escalation: EscalationService | None = None,
+        actor: str = "alertmanager",
+    ):
         self.store = store
         self.policy = policy
+        self.escalation = escalation
         self.actor = actor
 
     async def ingest(self, group: AlertGroup, *, body: str, now: datetime) -> IngestResult:
@@ -88,10 +97,18 @@ class AlertIntake:
                 TimelineEvent("opened", self.actor, now, f"Incident opened: {group.title}")
             )
             jobs.append(open_channel_job(incident.id))
+            if self.escalation is not None:
+                incident = await self.escalation.start(
+                    tx, incident, labels=group.common_labels, now=now
+                )
         else:
             incident = latest
             if decision is GroupDecision.REOPEN:
                 incident = await self._reopen(tx, incident, now=now, events=events, jobs=jobs)
+                if self.escalation is not None:
+                    incident = await self.escalation.start(
+                        tx, incident, labels=group.common_labels, now=now
+                    )
         changed = await self._apply_alerts(tx, incident, group, now=now, events=events, jobs=jobs)
         await tx.add_events(incident.id, events)
         await tx.enqueue(jobs, at=now)
@@ -110,7 +127,7 @@ class AlertIntake:
         moved = transition(
             incident, Action.REOPEN, actor=self.actor, now=now, note="alert fired again"
         )
-        await tx.save_incident(moved.incident, at=now)
+        saved = await tx.save_incident(moved.incident, at=now)
         events.extend(moved.events)
         jobs.append(
             note_job(
@@ -119,7 +136,7 @@ class AlertIntake:
                 ":rotating_light: Reopened: an alert fired again.",
             )
         )
-        return moved.incident
+        return saved
 
     async def _apply_alerts(
         self,
@@ -171,8 +188,10 @@ class AlertIntake:
             moved = transition(
                 incident, Action.RESOLVE, actor="tocsin", now=now, note="auto-resolve"
             )
-            await tx.save_incident(moved.incident, at=now)
+            saved = await tx.save_incident(moved.incident, at=now)
             events.extend(moved.events)
+            if self.escalation is not None:
+                await self.escalation.stop(tx, saved, now=now)
             text = ":white_check_mark: All alerts resolved; incident resolved automatically."
         else:
             text = ":white_check_mark: All alerts resolved. Resolve the incident when you are done."

@@ -10,42 +10,25 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from commands import ids
+from bot.services.container import Services
+from bot.slack import actions
+from commands import incident, oncall
 
 log = logging.getLogger(__name__)
 
-_COMING_SOON = {
-    ids.ACKNOWLEDGE: "Acknowledge",
-    ids.ESCALATE: "Escalate",
-    ids.RESOLVE: "Resolve",
-    ids.SILENCE_1H: "Silence 1h",
-    ids.RUN_DIAGNOSTICS: "Run diagnostics",
-}
 
-
-def build_bolt_app(*, client: AsyncWebClient, signing_secret: str) -> AsyncApp:
-    """A Bolt app that verifies every request with the signing secret."""
+def build_bolt_app(*, client: AsyncWebClient, signing_secret: str, services: Services) -> AsyncApp:
+    """A Bolt app that verifies every request with the signing secret (5-minute window)."""
     app = AsyncApp(client=client, signing_secret=signing_secret, process_before_response=False)
-    for action_id, label in _COMING_SOON.items():
-        app.action(action_id)(_coming_soon(label))
+    incident.register(app, services)
+    oncall.register(app, services)
+    actions.register(app, services)
 
     @app.error
     async def _on_error(error: Exception, body: dict[str, Any]) -> None:
         log.error("Slack request failed: %s (%s)", type(error).__name__, body.get("type"))
 
     return app
-
-
-def _coming_soon(label: str) -> Any:
-    async def handler(ack: Any, respond: Any) -> None:
-        await ack()
-        await respond(
-            text=f"{label} is coming soon: this button is not wired up yet.",
-            response_type="ephemeral",
-            replace_original=False,
-        )
-
-    return handler
 
 
 def slack_route(app: AsyncApp) -> Any:

@@ -100,6 +100,34 @@ def create(ctx: Ctx, p: Params) -> dict[str, Any]:
     return {"channel": ctx.render.channel(ch)}
 
 
+def open_(ctx: Ctx, p: Params) -> dict[str, Any]:
+    """conversations.open: the direct message channel with one user (made on first use)."""
+    ids = [u.strip() for u in (p.get_str("users") or "").split(",") if u.strip()]
+    if not ids:
+        raise SlackError("users_list_not_supplied")
+    if len(ids) > 1:
+        raise SlackError("not_supported")  # group DMs are not emulated
+    user = ids[0]
+    if user not in ctx.state.users:
+        raise SlackError("user_not_found")
+    for ch in ctx.state.channels.values():
+        if ch.is_im and ch.im_user == user:
+            return {"channel": {"id": ch.id}, "already_open": True}
+    bot = ctx.state.bot_user_id
+    ch = Channel(
+        id=new_id("D", ctx.state.channels),
+        name=user,
+        created=int(ctx.wall),
+        creator=bot,
+        is_private=True,
+        members=[bot, user],
+        is_im=True,
+        im_user=user,
+    )
+    ctx.state.channels[ch.id] = ch
+    return {"channel": {"id": ch.id}}
+
+
 def invite(ctx: Ctx, p: Params) -> dict[str, Any]:
     """conversations.invite"""
     ch = member_channel(ctx, p.get_str("channel"))
@@ -185,7 +213,8 @@ def list_(ctx: Ctx, p: Params) -> dict[str, Any]:
     chans = [
         c
         for c in ctx.state.channels.values()
-        if ("private_channel" if c.is_private else "public_channel") in types
+        if not c.is_im
+        and ("private_channel" if c.is_private else "public_channel") in types
         and (bot in c.members or not c.is_private)
         and not (exclude_archived and c.is_archived)
     ]
@@ -274,6 +303,7 @@ METHODS: dict[str, Handler] = {
     "conversations.info": info,
     "conversations.invite": invite,
     "conversations.join": join,
+    "conversations.open": open_,
     "conversations.list": list_,
     "conversations.members": members,
     "conversations.replies": replies,

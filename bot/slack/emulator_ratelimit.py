@@ -38,6 +38,7 @@ TIER_METHODS: dict[str, int | str] = {
     "conversations.history": 3,
     "conversations.info": 3,
     "conversations.invite": 3,
+    "conversations.open": 3,
     "conversations.join": 3,
     "conversations.list": 2,
     "conversations.members": 4,

@@ -43,9 +43,10 @@ class Renderer:
         return {
             "id": ch.id,
             "name": ch.name,
-            "is_channel": True,
+            "is_channel": not ch.is_im,
             "is_group": False,
-            "is_im": False,
+            "is_im": ch.is_im,
+            **({"user": ch.im_user} if ch.is_im else {}),
             "is_mpim": False,
             "is_private": ch.is_private,
             "created": ch.created,

@@ -31,6 +31,8 @@ class Channel:
     purpose_creator: str = ""
     purpose_last_set: int = 0
     previous_names: list[str] = field(default_factory=list)
+    is_im: bool = False
+    im_user: str = ""
 
 
 @dataclass

@@ -241,6 +241,54 @@ async def post_note(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome
     return JobOutcome()
 
 
+async def notify(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
+    """Page people: invite them, mention them in the channel, and DM them the card."""
+    channel = _channel(view)
+    users = [str(u) for u in job.payload.get("users", [])]
+    for group in job.payload.get("usergroups", []):
+        members = await ctx.slack.call("usergroups.users.list", usergroup=str(group))
+        users += [u for u in members.get("users", []) if u not in users]
+    me = await ctx.bot_user()
+    users = [u for u in dict.fromkeys(users) if u != me]
+    if not users:
+        return JobOutcome(events=[ctx.event("page_failed", "Nobody to page at this level")])
+    try:
+        await ctx.slack.call("conversations.invite", channel=channel, users=",".join(users))
+    except SlackError as exc:
+        if exc.code != "already_in_channel":
+            raise
+    mentions = " ".join(f"<@{u}>" for u in users)
+    label = str(job.payload.get("label", "next level"))
+    await ctx.slack.call(
+        "chat.postMessage",
+        channel=channel,
+        text=f":rotating_light: Paging {label}: {mentions} — please acknowledge.",
+    )
+    for user in users:
+        await _direct_message(ctx, user, view)
+    return JobOutcome()
+
+
+async def _direct_message(ctx: JobContext, user: str, view: IncidentView) -> None:
+    opened = await ctx.slack.call("conversations.open", users=user)
+    dm = str(opened["channel"]["id"])
+    await ctx.slack.call(
+        "chat.postMessage",
+        channel=dm,
+        text=f"You are paged for {render.card_text(view)} in <#{view.incident.channel_id}>",
+        blocks=render.render_incident_card(view),
+    )
+
+
+async def post_alerts_note(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
+    """A message in the alerts channel (status updates)."""
+    if ctx.alerts_channel:
+        await ctx.slack.call(
+            "chat.postMessage", channel=ctx.alerts_channel, text=str(job.payload.get("text", ""))
+        )
+    return JobOutcome()
+
+
 HANDLERS: Mapping[JobKind, Handler] = {
     JobKind.OPEN_CHANNEL: open_channel,
     JobKind.SET_TOPIC: set_topic,
@@ -250,6 +298,8 @@ HANDLERS: Mapping[JobKind, Handler] = {
     JobKind.UPDATE_CARD: update_card,
     JobKind.ANNOUNCE: announce,
     JobKind.POST_NOTE: post_note,
+    JobKind.NOTIFY: notify,
+    JobKind.POST_ALERTS_NOTE: post_alerts_note,
 }
 
 # The first Web API method of each job, so the worker leaves paced jobs in the queue.
@@ -262,4 +312,6 @@ FIRST_METHOD: Mapping[JobKind, str] = {
     JobKind.UPDATE_CARD: "chat.update",
     JobKind.ANNOUNCE: "chat.postMessage",
     JobKind.POST_NOTE: "chat.postMessage",
+    JobKind.NOTIFY: "conversations.invite",
+    JobKind.POST_ALERTS_NOTE: "chat.postMessage",
 }

@@ -20,6 +20,7 @@ METHOD_TIERS: dict[str, str] = {
     "pins.add": "2",
     "usergroups.users.list": "2",
     "conversations.invite": "3",
+    "conversations.open": "3",
     "chat.update": "3",
     "chat.getPermalink": "special",
     "chat.postMessage": "special",

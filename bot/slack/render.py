@@ -65,11 +65,13 @@ def render_incident_card(view: IncidentView) -> list[dict[str, Any]]:
         ),
         SectionBlock(text=MarkdownTextObject(text=_alert_lines(view))),
     ]
+    if state := _state_lines(view):
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(state, 3000))))
     if view.alerts and view.firing == 0:
         blocks.append(
             SectionBlock(text=MarkdownTextObject(text=":white_check_mark: *All alerts resolved.*"))
         )
-    blocks.append(_actions())
+    blocks.append(_actions(view.incident.id, silenced=bool(view.incident.silence_id)))
     context = f"Incident #{inc.id}"
     if view.external_url:
         context += f" · <{view.external_url}|Alertmanager>"
@@ -77,11 +79,29 @@ def render_incident_card(view: IncidentView) -> list[dict[str, Any]]:
     return [b.to_dict() for b in blocks]
 
 
+def _state_lines(view: IncidentView) -> str:
+    inc = view.incident
+    lines = []
+    if inc.lead:
+        lines.append(f"*Lead:* {_actor(inc.lead)}")
+    if inc.escalation_policy:
+        lines.append(
+            f"*Escalation:* {escape(inc.escalation_policy)}, level {inc.escalation_level + 1}"
+        )
+    if inc.silence_id and inc.silenced_until:
+        by = f" by {_actor(inc.silenced_by)}" if inc.silenced_by else ""
+        lines.append(f":mute: *Silenced* until {inc.silenced_until:%H:%M} UTC{by}")
+    return "\n".join(lines)
+
+
 def _who(view: IncidentView) -> str:
     inc = view.incident
     if inc.status is IncidentStatus.RESOLVED and inc.resolved_by:
         return f" by {_actor(inc.resolved_by)}"
-    if inc.acknowledged_by and inc.status is IncidentStatus.ACKNOWLEDGED:
+    if inc.acknowledged_by and inc.status in (
+        IncidentStatus.ACKNOWLEDGED,
+        IncidentStatus.MITIGATED,
+    ):
         return f" by {_actor(inc.acknowledged_by)}"
     return ""
 
@@ -111,18 +131,19 @@ def _alert_lines(view: IncidentView) -> str:
     return clip("\n".join(lines) or "No alerts.", 3000)
 
 
-def _actions() -> ActionsBlock:
+def _actions(incident_id: int, *, silenced: bool) -> ActionsBlock:
+    value = str(incident_id)
     return ActionsBlock(
         block_id=ids.CARD_BLOCK_ID,
         elements=[
             ButtonElement(
-                text="Acknowledge", action_id=ids.ACKNOWLEDGE, value="ack", style="primary"
+                text="Acknowledge", action_id=ids.ACKNOWLEDGE, value=value, style="primary"
             ),
-            ButtonElement(text="Escalate", action_id=ids.ESCALATE, value="escalate"),
+            ButtonElement(text="Escalate", action_id=ids.ESCALATE, value=value),
             ButtonElement(
                 text="Resolve",
                 action_id=ids.RESOLVE,
-                value="resolve",
+                value=value,
                 style="danger",
                 confirm=ConfirmObject(
                     title="Resolve the incident?",
@@ -131,8 +152,10 @@ def _actions() -> ActionsBlock:
                     deny="Cancel",
                 ),
             ),
-            ButtonElement(text="Silence 1h", action_id=ids.SILENCE_1H, value="1h"),
-            ButtonElement(text="Run diagnostics", action_id=ids.RUN_DIAGNOSTICS, value="run"),
+            ButtonElement(text="Unsilence", action_id=ids.UNSILENCE, value=value)
+            if silenced
+            else ButtonElement(text="Silence 1h", action_id=ids.SILENCE_1H, value=value),
+            ButtonElement(text="Run diagnostics", action_id=ids.RUN_DIAGNOSTICS, value=value),
         ],
     )
 

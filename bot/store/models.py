@@ -61,6 +61,17 @@ class IncidentRow(Base):
     channel_name: Mapped[str | None] = mapped_column(String(80))
     card_ts: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[datetime]
+    # Optimistic concurrency: every state change bumps it, a stale writer redoes its work.
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+    lead: Mapped[str | None] = mapped_column(String(64))
+    declared_by: Mapped[str | None] = mapped_column(String(64))
+    group_labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
+    silence_id: Mapped[str | None] = mapped_column(String(64))
+    silenced_until: Mapped[datetime | None]
+    silenced_by: Mapped[str | None] = mapped_column(String(64))
+    escalation_policy: Mapped[str | None] = mapped_column(String(100))
+    escalation_level: Mapped[int] = mapped_column(default=0, server_default="0")
+    escalation_round: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class AlertRow(Base):
@@ -128,3 +139,37 @@ class OutboxJobRow(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class TimerRow(Base):
+    """A durable deadline (escalation), fired once by whichever process claims it."""
+
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_due", "state", "due_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    idem_key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
+    due_at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(16))
+    lease_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    fired_at: Mapped[datetime | None]
+
+
+class OnCallOverrideRow(Base):
+    """Someone takes a rotation's shift for a while (`/oncall override @user 4h`)."""
+
+    __tablename__ = "oncall_overrides"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rotation: Mapped[str] = mapped_column(String(100), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]

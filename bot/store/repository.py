@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -15,15 +16,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from bot.domain.alerts import AlertGroup, AlertStatus, KnownAlert
 from bot.domain.incidents import Incident, IncidentStatus, Severity, TimelineEvent
 from bot.domain.incidents import severity_from_label as _severity
+from bot.domain.oncall import Override
 from bot.domain.outbox import OutboxJob
+from bot.domain.timers import Timer
 from bot.errors import StoreConflict
 from bot.ports import AlertWrite
 from bot.store.engine import SessionFactory, create_session_factory, is_sqlite
 from bot.store.models import (
     AlertRow,
     IncidentRow,
+    OnCallOverrideRow,
     OutboxJobRow,
     TimelineEventRow,
+    TimerRow,
     WebhookReceiptRow,
 )
 
@@ -45,6 +50,15 @@ def incident_from_row(row: IncidentRow) -> Incident:
         channel_id=row.channel_id,
         channel_name=row.channel_name,
         card_ts=row.card_ts,
+        lead=row.lead,
+        declared_by=row.declared_by,
+        silence_id=row.silence_id,
+        silenced_until=row.silenced_until,
+        silenced_by=row.silenced_by,
+        escalation_policy=row.escalation_policy,
+        escalation_level=row.escalation_level,
+        escalation_round=row.escalation_round,
+        version=row.version,
     )
 
 
@@ -108,6 +122,7 @@ class SqlIncidentTransaction:
             opened_at=at,
             auto_resolve=auto_resolve,
             labels=dict(group.common_labels),
+            group_labels=dict(group.group_labels),
             external_url=group.external_url[:1000],
             updated_at=at,
         )
@@ -115,21 +130,33 @@ class SqlIncidentTransaction:
         await self.session.flush()
         return incident_from_row(row)
 
-    async def save_incident(self, incident: Incident, *, at: datetime) -> None:
-        """Persist the incident's state fields."""
-        await self.session.execute(
+    async def save_incident(self, incident: Incident, *, at: datetime) -> Incident:
+        """Persist the incident's state fields, or raise StoreConflict if someone saved first."""
+        result = await self.session.execute(
             update(IncidentRow)
-            .where(IncidentRow.id == incident.id)
+            .where(IncidentRow.id == incident.id, IncidentRow.version == incident.version)
             .values(
                 status=incident.status.value,
                 severity=incident.severity.value,
+                title=incident.title[:500],
                 acknowledged_at=incident.acknowledged_at,
                 acknowledged_by=incident.acknowledged_by,
                 resolved_at=incident.resolved_at,
                 resolved_by=incident.resolved_by,
+                lead=incident.lead,
+                silence_id=incident.silence_id,
+                silenced_until=incident.silenced_until,
+                silenced_by=incident.silenced_by,
+                escalation_policy=incident.escalation_policy,
+                escalation_level=incident.escalation_level,
+                escalation_round=incident.escalation_round,
                 updated_at=at,
+                version=incident.version + 1,
             )
         )
+        if getattr(result, "rowcount", 0) != 1:
+            raise StoreConflict(f"incident {incident.id} changed meanwhile")
+        return replace(incident, version=incident.version + 1)
 
     async def known_alerts(self, incident_id: int) -> dict[str, KnownAlert]:
         """The alerts an incident holds, by fingerprint."""
@@ -204,6 +231,121 @@ class SqlIncidentTransaction:
                 data=e.data,
             )
             for e in events
+        )
+
+    async def declare_incident(
+        self, *, title: str, severity: Severity, actor: str, at: datetime
+    ) -> Incident:
+        """Open an incident a person declared (no alerts behind it)."""
+        row = IncidentRow(
+            key=f"declared:{uuid.uuid4().hex}",
+            source="slack",
+            title=title[:500],
+            slug_source=title[:500],
+            severity=severity.value,
+            status=IncidentStatus.TRIGGERED.value,
+            opened_at=at,
+            auto_resolve=False,
+            labels={},
+            group_labels={},
+            external_url="",
+            updated_at=at,
+            declared_by=actor,
+            lead=actor,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return incident_from_row(row)
+
+    async def get_incident(self, incident_id: int) -> Incident | None:
+        """One incident by id."""
+        row = await self.session.get(IncidentRow, incident_id, populate_existing=True)
+        return incident_from_row(row) if row else None
+
+    async def incident_labels(self, incident_id: int) -> tuple[dict[str, str], dict[str, str]]:
+        """The incident's (group labels, common labels)."""
+        row = await self.session.get(IncidentRow, incident_id)
+        if row is None:
+            return {}, {}
+        return dict(row.group_labels or {}), dict(row.labels or {})
+
+    async def open_incidents(self, limit: int = 50) -> list[Incident]:
+        """Incidents not yet resolved, newest first."""
+        rows = await self.session.scalars(
+            select(IncidentRow)
+            .where(IncidentRow.status != IncidentStatus.RESOLVED.value)
+            .order_by(IncidentRow.opened_at.desc(), IncidentRow.id.desc())
+            .limit(limit)
+        )
+        return [incident_from_row(r) for r in rows]
+
+    async def incident_in_channel(self, channel_id: str) -> Incident | None:
+        """The incident whose channel this is."""
+        row = await self.session.scalar(
+            select(IncidentRow).where(IncidentRow.channel_id == channel_id)
+        )
+        return incident_from_row(row) if row else None
+
+    async def timeline(self, incident_id: int) -> list[TimelineEvent]:
+        """Every timeline event of an incident, oldest first."""
+        rows = await self.session.scalars(
+            select(TimelineEventRow)
+            .where(TimelineEventRow.incident_id == incident_id)
+            .order_by(TimelineEventRow.at, TimelineEventRow.id)
+        )
+        return [TimelineEvent(r.kind, r.actor, r.at, r.text, dict(r.data or {})) for r in rows]
+
+    async def schedule(self, timer: Timer, *, at: datetime) -> None:
+        """Add a timer unless one with its idem key exists."""
+        exists = await self.session.scalar(
+            select(TimerRow.id).where(TimerRow.idem_key == timer.idem_key)
+        )
+        if exists is None:
+            self.session.add(
+                TimerRow(
+                    idem_key=timer.idem_key,
+                    kind=timer.kind,
+                    incident_id=timer.incident_id,
+                    due_at=timer.due_at,
+                    payload=dict(timer.payload),
+                    state="pending",
+                    created_at=at,
+                )
+            )
+
+    async def cancel_timers(self, incident_id: int, kind: str) -> int:
+        """Cancel an incident's pending timers of a kind; returns how many."""
+        result = await self.session.execute(
+            update(TimerRow)
+            .where(
+                TimerRow.incident_id == incident_id,
+                TimerRow.kind == kind,
+                TimerRow.state == "pending",
+            )
+            .values(state="cancelled")
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def overrides(self, rotation: str, now: datetime) -> list[Override]:
+        """Overrides of a rotation that have not ended."""
+        rows = await self.session.scalars(
+            select(OnCallOverrideRow).where(
+                OnCallOverrideRow.rotation == rotation, OnCallOverrideRow.ends_at > now
+            )
+        )
+        return [Override(r.rotation, r.user_id, r.starts_at, r.ends_at) for r in rows]
+
+    async def add_override(self, override: Override, *, by: str, at: datetime) -> None:
+        """Record an on-call override."""
+        self.session.add(
+            OnCallOverrideRow(
+                rotation=override.rotation,
+                user_id=override.user,
+                starts_at=override.starts_at,
+                ends_at=override.ends_at,
+                created_by=by,
+                created_at=at,
+            )
         )
 
     async def enqueue(self, jobs: Sequence[OutboxJob], *, at: datetime) -> None:

@@ -1,0 +1,90 @@
+"""Escalation policies: who is paged at each level, and when the next level is due."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+
+class TargetKind(StrEnum):
+    """What an escalation target names."""
+
+    USER = "user"
+    USERGROUP = "usergroup"
+    ROTATION = "rotation"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A user, a user group, or whoever is on call in a rotation."""
+
+    kind: TargetKind
+    ref: str
+
+
+@dataclass(frozen=True)
+class Level:
+    """One level: notify these targets, then wait `timeout` for an acknowledgement."""
+
+    targets: tuple[Target, ...]
+    timeout: timedelta
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Levels in order; after the last, start again `repeat` more times."""
+
+    name: str
+    levels: tuple[Level, ...]
+    repeat: int = 0
+    match: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Step:
+    """A position in a policy: level index and round (0 = first pass)."""
+
+    level: int
+    round: int
+
+    @property
+    def label(self) -> str:
+        """Human level number, 1-based, with the round when repeating."""
+        return f"level {self.level + 1}" + (f" (repeat {self.round})" if self.round else "")
+
+
+FIRST = Step(level=0, round=0)
+
+
+def next_step(policy: Policy, current: Step) -> Step | None:
+    """The step after `current`, or None when the policy is exhausted."""
+    if current.level + 1 < len(policy.levels):
+        return Step(level=current.level + 1, round=current.round)
+    if current.round < policy.repeat:
+        return Step(level=0, round=current.round + 1)
+    return None
+
+
+def due_at(policy: Policy, step: Step, notified_at: datetime) -> datetime:
+    """When the level after `step` is due if nobody acknowledges."""
+    return notified_at + policy.levels[step.level].timeout
+
+
+def choose_policy(
+    policies: Sequence[Policy],
+    labels: Mapping[str, str],
+    *,
+    requested: str | None = None,
+    default: str | None = None,
+) -> Policy | None:
+    """The policy named by the playbook or an `escalation` label, else a match, else default."""
+    by_name = {p.name: p for p in policies}
+    for name in (requested, labels.get("escalation")):
+        if name and name in by_name:
+            return by_name[name]
+    for policy in policies:
+        if policy.match and all(labels.get(k) == v for k, v in policy.match.items()):
+            return policy
+    return by_name.get(default) if default else None

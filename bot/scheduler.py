@@ -1,0 +1,88 @@
+"""Durable timers: fires escalation deadlines at their time, once, across restarts and replicas."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from bot.domain.timers import DueTimer
+from bot.errors import StoreConflict
+from bot.store.repository import Database, SqlIncidentTransaction
+from bot.store.timers import TimerStore
+
+log = logging.getLogger(__name__)
+Fire = Callable[[SqlIncidentTransaction, DueTimer], Awaitable[None]]
+
+
+class TimerScheduler:
+    """Polls the timers table; each due timer's work and its `fired` mark commit together."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        store: TimerStore,
+        handlers: dict[str, Fire],
+        now: Callable[[], datetime],
+        poll_interval: float = 1.0,
+        after_fire: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.handlers = handlers
+        self.now = now
+        self.poll_interval = poll_interval
+        self.after_fire = after_fire
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        """A timer was scheduled or the clock moved; look now."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop after the current pass."""
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Fire due timers until stopped."""
+        while not self._stopping:
+            try:
+                await self.run_due()
+            except Exception:
+                log.exception("timer pass failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+
+    async def run_due(self) -> int:
+        """Fire every timer due now; returns how many fired."""
+        fired = 0
+        for timer in await self.store.due(self.now()):
+            if not await self.store.claim(timer, self.now()):
+                continue
+            if await self._fire(timer):
+                fired += 1
+        if fired:
+            self.after_fire()
+        return fired
+
+    async def _fire(self, timer: DueTimer) -> bool:
+        handler = self.handlers.get(timer.kind)
+        try:
+            async with self.db.transaction() as tx:
+                if handler is not None:
+                    await handler(tx, timer)
+                await self.store.mark_fired(tx, timer, self.now())
+            return True
+        except StoreConflict:
+            await self.store.release(timer)
+            return False
+        except Exception:
+            log.exception("timer %s (%s) failed", timer.id, timer.kind)
+            await self.store.release(timer)
+            return False

@@ -1,0 +1,168 @@
+"""Escalation: page level after level until someone acknowledges, on durable timers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from bot.domain.escalation import FIRST, Policy, Step, TargetKind, choose_policy, next_step
+from bot.domain.incidents import Incident, IncidentStatus, TimelineEvent
+from bot.domain.oncall import Rotation, on_call_at
+from bot.domain.outbox import JobKind, OutboxJob, card_update_job
+from bot.domain.timers import ESCALATE, DueTimer, Timer
+from bot.errors import InvalidTransition, UserError
+from bot.ports import IncidentStore, IncidentTransaction
+
+ACTOR = "tocsin"
+
+
+class EscalationService:
+    """Starts, advances and stops escalation; every step is a timer row, fired exactly once."""
+
+    def __init__(
+        self,
+        *,
+        store: IncidentStore,
+        policies: Sequence[Policy],
+        default_policy: str | None,
+        rotations: Mapping[str, Rotation],
+        now: Callable[[], datetime],
+        on_scheduled: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.store = store
+        self.policies = {p.name: p for p in policies}
+        self.default_policy = default_policy
+        self.rotations = rotations
+        self.now = now
+        self.on_scheduled = on_scheduled
+
+    async def start(
+        self,
+        tx: IncidentTransaction,
+        incident: Incident,
+        *,
+        labels: Mapping[str, str],
+        now: datetime,
+        requested: str | None = None,
+    ) -> Incident:
+        """Choose the incident's policy and page its first level now."""
+        policy = choose_policy(
+            list(self.policies.values()), labels, requested=requested, default=self.default_policy
+        )
+        if policy is None:
+            return incident
+        saved = await tx.save_incident(
+            replace(
+                incident, escalation_policy=policy.name, escalation_level=0, escalation_round=0
+            ),
+            at=now,
+        )
+        await tx.schedule(_timer(saved, FIRST, now, manual=False), at=now)
+        self.on_scheduled()
+        return saved
+
+    async def stop(self, tx: IncidentTransaction, incident: Incident, *, now: datetime) -> None:
+        """No more pages for this incident (acknowledged or resolved)."""
+        if await tx.cancel_timers(incident.id, ESCALATE):
+            await tx.add_events(
+                incident.id, [TimelineEvent("escalation_stopped", ACTOR, now, "Escalation stopped")]
+            )
+
+    async def escalate_now(self, tx: IncidentTransaction, incident: Incident, *, actor: str) -> str:
+        """Page the next level at once (the Escalate button); returns a line for the person."""
+        now = self.now()
+        if incident.status is IncidentStatus.RESOLVED:
+            raise InvalidTransition("Incident is resolved; reopen it before escalating.")
+        policy = self.policies.get(incident.escalation_policy or "")
+        if policy is None:
+            raise UserError("This incident has no escalation policy; add one in tocsin.yml.")
+        current = Step(incident.escalation_level, incident.escalation_round)
+        step = next_step(policy, current)
+        if step is None:
+            raise UserError(f"Already at the last escalation level ({current.label}).")
+        await tx.cancel_timers(incident.id, ESCALATE)
+        await tx.schedule(_timer(incident, step, now, manual=True), at=now)
+        text = f"Escalated by {actor} to {step.label}"
+        await tx.add_events(incident.id, [TimelineEvent("escalate", actor, now, text)])
+        self.on_scheduled()
+        return text
+
+    async def fire(self, tx: IncidentTransaction, timer: DueTimer) -> None:
+        """Page the timer's level and schedule the next one, all in the caller's transaction."""
+        now = self.now()
+        incident = await tx.get_incident(timer.incident_id or 0)
+        if incident is None or incident.status is IncidentStatus.RESOLVED:
+            return
+        manual = bool(timer.payload.get("manual"))
+        if not manual and incident.status is not IncidentStatus.TRIGGERED:
+            return
+        policy = self.policies.get(incident.escalation_policy or "")
+        step = Step(int(timer.payload.get("level", 0)), int(timer.payload.get("round", 0)))
+        if policy is None or step.level >= len(policy.levels):
+            return
+        users, groups = await self._targets(tx, policy, step, now)
+        saved = await tx.save_incident(
+            replace(incident, escalation_level=step.level, escalation_round=step.round), at=now
+        )
+        await tx.add_events(incident.id, [_paged_event(step, users, groups, now)])
+        await tx.enqueue(
+            [_notify_job(saved, step, users, groups), card_update_job(incident.id)], at=now
+        )
+        if saved.status is IncidentStatus.TRIGGERED:
+            await self._schedule_next(tx, saved, policy, step, now)
+
+    async def _schedule_next(
+        self, tx: IncidentTransaction, incident: Incident, policy: Policy, step: Step, now: datetime
+    ) -> None:
+        following = next_step(policy, step)
+        if following is None:
+            text = f"Escalation policy {policy.name} exhausted; nobody acknowledged"
+            await tx.add_events(
+                incident.id, [TimelineEvent("escalation_exhausted", ACTOR, now, text)]
+            )
+            return
+        due = now + policy.levels[step.level].timeout
+        await tx.schedule(_timer(incident, following, due, manual=False), at=now)
+
+    async def _targets(
+        self, tx: IncidentTransaction, policy: Policy, step: Step, now: datetime
+    ) -> tuple[list[str], list[str]]:
+        users: list[str] = []
+        groups: list[str] = []
+        for target in policy.levels[step.level].targets:
+            if target.kind is TargetKind.USER:
+                users.append(target.ref)
+            elif target.kind is TargetKind.USERGROUP:
+                groups.append(target.ref)
+            elif (rotation := self.rotations.get(target.ref)) is not None:
+                person = on_call_at(rotation, now, await tx.overrides(rotation.name, now))
+                if person:
+                    users.append(person)
+        return list(dict.fromkeys(users)), groups
+
+
+def _timer(incident: Incident, step: Step, due: datetime, *, manual: bool) -> Timer:
+    return Timer(
+        kind=ESCALATE,
+        idem_key=f"escalate:{incident.id}:v{incident.version}:{step.round}:{step.level}:{int(manual)}",
+        due_at=due,
+        incident_id=incident.id,
+        payload={"level": step.level, "round": step.round, "manual": manual},
+    )
+
+
+def _paged_event(step: Step, users: list[str], groups: list[str], now: datetime) -> TimelineEvent:
+    who = ", ".join([f"<@{u}>" for u in users] + [f"<!subteam^{g}>" for g in groups]) or "nobody"
+    return TimelineEvent(
+        "paged", ACTOR, now, f"Paged {step.label}: {who}", {"users": users, "usergroups": groups}
+    )
+
+
+def _notify_job(incident: Incident, step: Step, users: list[str], groups: list[str]) -> OutboxJob:
+    return OutboxJob(
+        kind=JobKind.NOTIFY,
+        idem_key=f"notify:{incident.id}:v{incident.version}",
+        incident_id=incident.id,
+        payload={"users": users, "usergroups": groups, "label": step.label},
+    )

@@ -1,0 +1,186 @@
+"""Incident use-cases people drive from Slack: declare, acknowledge, resolve, annotate, list."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TypeVar
+
+from bot.domain.incidents import (
+    Action,
+    Incident,
+    IncidentStatus,
+    Severity,
+    TimelineEvent,
+    transition,
+)
+from bot.domain.outbox import OutboxJob, card_update_job, note_job, open_channel_job
+from bot.errors import InvalidTransition, StoreConflict, UserError
+from bot.ports import IncidentStore, IncidentTransaction
+from bot.services.escalation import EscalationService
+
+T = TypeVar("T")
+ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an action did: the incident as it is now and a line for the person who asked."""
+
+    incident: Incident
+    message: str
+
+
+class NotFound(UserError):
+    """The incident does not exist or this is not an incident channel."""
+
+
+async def in_transaction(
+    store: IncidentStore, work: Callable[[IncidentTransaction], Awaitable[T]]
+) -> T:
+    """Run a unit of work, redoing it when a concurrent writer changed the same incident."""
+    for attempt in range(ATTEMPTS):
+        try:
+            async with store.transaction() as tx:
+                return await work(tx)
+        except StoreConflict:
+            if attempt == ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+class IncidentService:
+    """Use-cases over incidents; each call is one transaction with its timeline and Slack work."""
+
+    def __init__(
+        self, *, store: IncidentStore, now: Callable[[], datetime], escalation: EscalationService
+    ) -> None:
+        self.store = store
+        self.now = now
+        self.escalation = escalation
+
+    async def declare(self, title: str, severity: Severity, *, actor: str) -> Incident:
+        """Open an incident by hand; it gets a channel like an alert does."""
+
+        async def work(tx: IncidentTransaction) -> Incident:
+            now = self.now()
+            incident = await tx.declare_incident(
+                title=title, severity=severity, actor=actor, at=now
+            )
+            await tx.add_events(
+                incident.id,
+                [TimelineEvent("declared", actor, now, f"Declared by {actor}: {title}")],
+            )
+            await tx.enqueue([open_channel_job(incident.id)], at=now)
+            return await self.escalation.start(tx, incident, labels={}, now=now)
+
+        return await in_transaction(self.store, work)
+
+    async def in_channel(self, channel_id: str) -> Incident:
+        """The incident of a channel, or NotFound."""
+        incident = await in_transaction(self.store, lambda tx: tx.incident_in_channel(channel_id))
+        if incident is None:
+            raise NotFound("This is not an incident channel. Run it in the incident's channel.")
+        return incident
+
+    async def get(self, incident_id: int) -> Incident:
+        """An incident by id, or NotFound."""
+        incident = await in_transaction(self.store, lambda tx: tx.get_incident(incident_id))
+        if incident is None:
+            raise NotFound(f"Incident #{incident_id} does not exist.")
+        return incident
+
+    async def act(self, incident_id: int, action: Action, *, actor: str, note: str = "") -> Outcome:
+        """Acknowledge, mitigate, resolve or reopen; a stale action is explained, not applied."""
+
+        async def work(tx: IncidentTransaction) -> Outcome | InvalidTransition:
+            now = self.now()
+            incident = await _load(tx, incident_id)
+            try:
+                moved = transition(incident, action, actor=actor, now=now, note=note)
+            except InvalidTransition as refused:
+                # Committed, then raised: the refused attempt stays on the timeline.
+                await tx.add_events(incident.id, [_refused_event(incident, action, actor, now)])
+                return refused
+            saved = await tx.save_incident(moved.incident, at=now)
+            await tx.add_events(incident.id, moved.events)
+            jobs: list[OutboxJob] = [card_update_job(incident.id)]
+            if action in (Action.ACKNOWLEDGE, Action.RESOLVE):
+                await self.escalation.stop(tx, saved, now=now)
+            if action is Action.REOPEN:
+                saved = await self.escalation.start(tx, saved, labels={}, now=now)
+            jobs.append(
+                note_job(incident.id, f"{action.value}:{saved.version}", moved.events[0].text)
+            )
+            await tx.enqueue(jobs, at=now)
+            return Outcome(saved, moved.events[0].text)
+
+        result = await in_transaction(self.store, work)
+        if isinstance(result, InvalidTransition):
+            raise result
+        return result
+
+    async def update_fields(
+        self, incident_id: int, *, actor: str, kind: str, text: str, **changes: object
+    ) -> Outcome:
+        """Change severity, lead or title, with a timeline entry and a card update."""
+
+        async def work(tx: IncidentTransaction) -> Outcome:
+            now = self.now()
+            incident = await _load(tx, incident_id)
+            saved = await tx.save_incident(replace(incident, **changes), at=now)  # type: ignore[arg-type]
+            await tx.add_events(incident.id, [TimelineEvent(kind, actor, now, text)])
+            jobs = [
+                card_update_job(incident.id),
+                note_job(incident.id, f"{kind}:{saved.version}", text),
+            ]
+            await tx.enqueue(jobs, at=now)
+            return Outcome(saved, text)
+
+        return await in_transaction(self.store, work)
+
+    async def record(
+        self,
+        incident_id: int,
+        *,
+        actor: str,
+        kind: str,
+        text: str,
+        jobs: tuple[OutboxJob, ...] = (),
+    ) -> None:
+        """Add a timeline entry (a note, an update, a refusal) and any Slack work it needs."""
+
+        async def work(tx: IncidentTransaction) -> None:
+            now = self.now()
+            await tx.add_events(incident_id, [TimelineEvent(kind, actor, now, text)])
+            if jobs:
+                await tx.enqueue(list(jobs), at=now)
+
+        await in_transaction(self.store, work)
+
+    async def timeline(self, incident_id: int) -> list[TimelineEvent]:
+        """The incident's timeline, oldest first."""
+        return await in_transaction(self.store, lambda tx: tx.timeline(incident_id))
+
+    async def open_incidents(self) -> list[Incident]:
+        """Open incidents, newest first."""
+        return await in_transaction(self.store, lambda tx: tx.open_incidents())
+
+
+async def _load(tx: IncidentTransaction, incident_id: int) -> Incident:
+    incident = await tx.get_incident(incident_id)
+    if incident is None:
+        raise NotFound(f"Incident #{incident_id} does not exist.")
+    return incident
+
+
+def _refused_event(incident: Incident, action: Action, actor: str, now: datetime) -> TimelineEvent:
+    """An action the state did not allow; an acknowledgement that lost to a resolution is kept."""
+    if action is Action.ACKNOWLEDGE and incident.status is IncidentStatus.RESOLVED:
+        return TimelineEvent(
+            "ack_after_resolve", actor, now, f"Acknowledged by {actor} after it was resolved"
+        )
+    return TimelineEvent(
+        "refused", actor, now, f"{action.value} refused: incident is {incident.status.value}"
+    )

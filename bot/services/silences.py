@@ -1,0 +1,114 @@
+"""Silence an incident's alerts in Alertmanager for a while, and lift the silence."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from bot.domain.incidents import TimelineEvent
+from bot.domain.outbox import card_update_job, note_job
+from bot.errors import IntegrationError, UserError
+from bot.ports import IncidentStore, IncidentTransaction, Silencer
+from bot.services.incidents import Outcome, in_transaction
+
+
+class SilenceService:
+    """The Silence 1h and Unsilence buttons."""
+
+    def __init__(
+        self,
+        *,
+        store: IncidentStore,
+        silencer: Silencer | None,
+        now: Callable[[], datetime],
+        duration: timedelta,
+    ) -> None:
+        self.store = store
+        self.silencer = silencer
+        self.now = now
+        self.duration = duration
+
+    def _require(self) -> Silencer:
+        if self.silencer is None:
+            raise UserError("Silencing is not configured: set ALERTMANAGER_URL.")
+        return self.silencer
+
+    async def silence(self, incident_id: int, *, actor: str) -> Outcome:
+        """Create a silence for the incident's alert group and remember its id."""
+        silencer = self._require()
+        incident = await in_transaction(self.store, lambda tx: tx.get_incident(incident_id))
+        if incident is None:
+            raise UserError(f"Incident #{incident_id} does not exist.")
+        if incident.silence_id and incident.silenced_until and incident.silenced_until > self.now():
+            raise UserError(f"Already silenced until {incident.silenced_until:%H:%M} UTC.")
+        group, common = await in_transaction(self.store, lambda tx: tx.incident_labels(incident_id))
+        matchers = group or common
+        if not matchers:
+            raise UserError("This incident has no alerts to silence.")
+        now = self.now()
+        until = now + self.duration
+        try:
+            silence_id = await silencer.create(
+                matchers,
+                starts_at=now,
+                ends_at=until,
+                created_by=actor,
+                comment=f"Tocsin incident #{incident_id}: {incident.title}"[:500],
+            )
+        except IntegrationError as exc:
+            raise UserError(f"Could not silence: {exc}") from None
+        text = f"Silenced by {actor} until {until:%H:%M} UTC (silence {silence_id})"
+
+        async def save(tx: IncidentTransaction) -> Outcome:
+            current = await tx.get_incident(incident_id)
+            assert current is not None
+            saved = await tx.save_incident(
+                replace(current, silence_id=silence_id, silenced_until=until, silenced_by=actor),
+                at=now,
+            )
+            await tx.add_events(
+                incident_id,
+                [TimelineEvent("silenced", actor, now, text, {"silence_id": silence_id})],
+            )
+            await tx.enqueue(
+                [
+                    card_update_job(incident_id),
+                    note_job(incident_id, f"silence:{silence_id}", text),
+                ],
+                at=now,
+            )
+            return Outcome(saved, text)
+
+        return await in_transaction(self.store, save)
+
+    async def unsilence(self, incident_id: int, *, actor: str) -> Outcome:
+        """Expire the incident's silence."""
+        silencer = self._require()
+        incident = await in_transaction(self.store, lambda tx: tx.get_incident(incident_id))
+        if incident is None or not incident.silence_id:
+            raise UserError("This incident is not silenced.")
+        try:
+            await silencer.expire(incident.silence_id)
+        except IntegrationError as exc:
+            raise UserError(f"Could not lift the silence: {exc}") from None
+        now = self.now()
+        text = f"Silence lifted by {actor}"
+
+        async def save(tx: IncidentTransaction) -> Outcome:
+            current = await tx.get_incident(incident_id)
+            assert current is not None
+            saved = await tx.save_incident(
+                replace(current, silence_id=None, silenced_until=None, silenced_by=None), at=now
+            )
+            await tx.add_events(incident_id, [TimelineEvent("unsilenced", actor, now, text)])
+            await tx.enqueue(
+                [
+                    card_update_job(incident_id),
+                    note_job(incident_id, f"unsilence:{saved.version}", text),
+                ],
+                at=now,
+            )
+            return Outcome(saved, text)
+
+        return await in_transaction(self.store, save)

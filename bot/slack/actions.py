@@ -1,0 +1,101 @@
+"""The alert card's buttons: each click is acknowledged at once, then acted on or explained."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.domain.incidents import Action
+from bot.errors import UserError
+from bot.services.container import Services
+from bot.services.incidents import in_transaction
+from bot.slack.replies import Reply, ephemeral, run_safely
+from commands import ids
+from commands.incident import allowed, refusal
+
+Click = Callable[[Services, int, str], Awaitable[Reply]]
+
+
+def _incident_id(body: dict[str, Any]) -> int:
+    value = str(body["actions"][0].get("value", ""))
+    if not value.isdigit():
+        raise UserError(
+            "This button belongs to an old card; use `/incident status` for a fresh one."
+        )
+    return int(value)
+
+
+def _transition(action: Action, permission: str | None) -> Click:
+    async def click(services: Services, incident_id: int, user: str) -> Reply:
+        incident = await services.incidents.get(incident_id)
+        if permission and not await allowed(services, permission, user, incident):
+            return ephemeral(refusal(services, permission))
+        await services.incidents.act(incident_id, action, actor=user)
+        return None
+
+    return click
+
+
+async def _escalate(services: Services, incident_id: int, user: str) -> Reply:
+    incident = await services.incidents.get(incident_id)
+    if not await allowed(services, "escalate", user, incident):
+        return ephemeral(refusal(services, "escalate"))
+    text = await in_transaction(
+        services.db, lambda tx: services.escalation.escalate_now(tx, incident, actor=user)
+    )
+    return ephemeral(text)
+
+
+async def _silence(services: Services, incident_id: int, user: str) -> Reply:
+    incident = await services.incidents.get(incident_id)
+    if not await allowed(services, "silence", user, incident):
+        return ephemeral(refusal(services, "silence"))
+    outcome = await services.silences.silence(incident_id, actor=user)
+    return ephemeral(outcome.message)
+
+
+async def _unsilence(services: Services, incident_id: int, user: str) -> Reply:
+    incident = await services.incidents.get(incident_id)
+    if not await allowed(services, "silence", user, incident):
+        return ephemeral(refusal(services, "silence"))
+    outcome = await services.silences.unsilence(incident_id, actor=user)
+    return ephemeral(outcome.message)
+
+
+async def _diagnostics(services: Services, incident_id: int, user: str) -> Reply:
+    return ephemeral("Diagnostics are not configured yet: no playbook sources are set up.")
+
+
+CLICKS: dict[str, Click] = {
+    ids.ACKNOWLEDGE: _transition(Action.ACKNOWLEDGE, None),
+    ids.RESOLVE: _transition(Action.RESOLVE, "resolve"),
+    ids.ESCALATE: _escalate,
+    ids.SILENCE_1H: _silence,
+    ids.UNSILENCE: _unsilence,
+    ids.RUN_DIAGNOSTICS: _diagnostics,
+}
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    """Wire the card's buttons into the Bolt app."""
+    for action_id, click in CLICKS.items():
+        app.action(action_id)(_listener(services, click))
+
+
+def _listener(services: Services, click: Click) -> Any:
+    async def listener(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        await ack()
+        user = body["user"]["id"]
+
+        async def work() -> Reply:
+            reply = await click(services, _incident_id(body), user)
+            services.wake_outbox()
+            return reply
+
+        reply = await run_safely(work)
+        if reply is not None:
+            await respond(**reply)
+
+    return listener

@@ -1,0 +1,82 @@
+"""Text for ephemeral answers: incident lists, timelines, on-call, help."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from bot.domain.incidents import Incident, TimelineEvent
+from bot.domain.oncall import Shift
+from bot.slack.render import clip, escape
+
+TIMELINE_PAGE = 25
+
+
+def age(since: datetime, now: datetime) -> str:
+    """A short age: 45s, 12m, 3h 5m, 2d 4h."""
+    seconds = max(0, int((now - since).total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if hours == 0:
+        return f"{minutes}m"
+    if days == 0:
+        return f"{hours}h {minutes % 60}m"
+    return f"{days}d {hours % 24}h"
+
+
+def mention(actor: str | None) -> str:
+    """A user mention for Slack ids, the name otherwise."""
+    if not actor:
+        return "nobody"
+    return (
+        f"<@{actor}>"
+        if actor[:1] in "UW" and actor.isalnum() and actor.isupper()
+        else escape(actor)
+    )
+
+
+def incident_list(incidents: Sequence[Incident], now: datetime) -> str:
+    """Open incidents, newest first, one line each."""
+    if not incidents:
+        return ":white_check_mark: No open incidents."
+    lines = [f"*{len(incidents)} open incident{'s' if len(incidents) != 1 else ''}*"]
+    for inc in incidents:
+        where = f"<#{inc.channel_id}>" if inc.channel_id else "(channel pending)"
+        lines.append(
+            f"• #{inc.id} {where} *{inc.severity.value}* {inc.status.value} · "
+            f"{age(inc.opened_at, now)} · lead {mention(inc.lead)} — {escape(clip(inc.title, 120))}"
+        )
+    return clip("\n".join(lines), 3000)
+
+
+def timeline_page(events: Sequence[TimelineEvent], page: int) -> tuple[str, int]:
+    """One page of the timeline and the number of pages."""
+    pages = max(1, -(-len(events) // TIMELINE_PAGE))
+    page = min(max(page, 1), pages)
+    chunk = events[(page - 1) * TIMELINE_PAGE : page * TIMELINE_PAGE]
+    lines = [f"*Timeline* (page {page}/{pages}, {len(events)} entries)"]
+    lines += [f"`{e.at:%Y-%m-%d %H:%M:%S}` {escape(clip(e.text, 200))}" for e in chunk]
+    if page < pages:
+        lines.append(f"_More: `/incident timeline {page + 1}`_")
+    return clip("\n".join(lines), 3900), pages
+
+
+def oncall_lines(rows: Sequence[tuple[str, Shift | None, Shift | None]]) -> str:
+    """Who is on call now and next, per rotation."""
+    if not rows:
+        return "No rotations are configured (oncall.rotations in tocsin.yml)."
+    lines = []
+    for name, now_shift, next_shift in rows:
+        current = (
+            f"{mention(now_shift.user)} until {now_shift.ends_at:%a %H:%M} UTC"
+            if now_shift
+            else "nobody"
+        )
+        upcoming = (
+            f"{mention(next_shift.user)} from {next_shift.starts_at:%a %H:%M} UTC"
+            if next_shift
+            else "nobody scheduled"
+        )
+        lines.append(f"*{escape(name)}*: now {current}; next {upcoming}")
+    return "\n".join(lines)

@@ -1,0 +1,81 @@
+"""The timers table: due timers are claimed with a lease, fired in one transaction, never twice."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+
+from bot.domain.timers import DueTimer
+from bot.store.models import TimerRow
+from bot.store.repository import Database, SqlIncidentTransaction
+
+LEASE = timedelta(seconds=30)
+
+
+class TimerStore:
+    """Durable deadlines."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def due(self, now: datetime, limit: int = 50) -> list[DueTimer]:
+        """Pending timers whose time has come, and claimed ones whose lease ran out."""
+        async with self.db.sessions() as session:
+            rows = await session.scalars(
+                select(TimerRow)
+                .where(
+                    or_(
+                        (TimerRow.state == "pending") & (TimerRow.due_at <= now),
+                        (TimerRow.state == "firing") & (TimerRow.lease_until < now),
+                    )
+                )
+                .order_by(TimerRow.due_at, TimerRow.id)
+                .limit(limit)
+            )
+            return [
+                DueTimer(r.id, r.kind, r.incident_id, r.due_at, dict(r.payload or {})) for r in rows
+            ]
+
+    async def claim(self, timer: DueTimer, now: datetime) -> bool:
+        """Take a timer; False when another process has it."""
+        async with self.db.session() as session:
+            result = await session.execute(
+                update(TimerRow)
+                .where(
+                    TimerRow.id == timer.id,
+                    or_(
+                        TimerRow.state == "pending",
+                        (TimerRow.state == "firing") & (TimerRow.lease_until < now),
+                    ),
+                )
+                .values(state="firing", lease_until=now + LEASE)
+            )
+            return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def next_due(self) -> datetime | None:
+        """When the earliest pending timer is due."""
+        async with self.db.sessions() as session:
+            return await session.scalar(
+                select(TimerRow.due_at)
+                .where(TimerRow.state == "pending")
+                .order_by(TimerRow.due_at)
+                .limit(1)
+            )
+
+    async def mark_fired(self, tx: SqlIncidentTransaction, timer: DueTimer, now: datetime) -> None:
+        """Mark a timer fired inside the transaction that did its work."""
+        await tx.session.execute(
+            update(TimerRow)
+            .where(TimerRow.id == timer.id)
+            .values(state="fired", fired_at=now, lease_until=None)
+        )
+
+    async def release(self, timer: DueTimer) -> None:
+        """Give a claimed timer back after its work failed."""
+        async with self.db.session() as session:
+            await session.execute(
+                update(TimerRow)
+                .where(TimerRow.id == timer.id)
+                .values(state="pending", lease_until=None)
+            )

@@ -1,0 +1,288 @@
+"""/incident: declare, list, status, ack, resolve, reopen, sev, lead, note, timeline, update."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.domain.incidents import Action, Incident, Severity
+from bot.domain.outbox import JobKind, OutboxJob, note_job
+from bot.errors import UserError
+from bot.services.container import Services
+from bot.slack import render, render_lists
+from bot.slack.replies import Reply, ephemeral, run_safely
+from commands import ids
+from commands.parsing import parse_severity, parse_user, split_severity
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One /incident call."""
+
+    user: str
+    channel: str
+    args: str
+    trigger_id: str
+    client: AsyncWebClient
+
+
+Handler = Callable[[Services, Invocation], Awaitable[Reply]]
+
+HELP = """*`/incident` commands*
+• `declare <title> [sev1..sev4]` — open an incident (no title: a form).
+  `/incident declare Checkout 500s sev2`
+• `list` — open incidents, newest first
+• `status` — the incident card again
+• `ack` — acknowledge (stops escalation)
+• `resolve [note]` — resolve. `/incident resolve rolled back v42`
+• `reopen` — reopen a resolved incident
+• `sev <1-4>` — change severity. `/incident sev 2`
+• `lead @user` — set the incident commander. `/incident lead @dana`
+• `note <text>` — add a timeline entry
+• `timeline [page]` — the whole timeline
+• `update <text>` — post a status update here and in the alerts channel
+The last nine work in an incident channel."""
+
+USAGE = {
+    "declare": "/incident declare <title> [sev1..sev4]",
+    "sev": "/incident sev <1-4>",
+    "lead": "/incident lead @user",
+    "note": "/incident note <text>",
+    "update": "/incident update <text>",
+    "timeline": "/incident timeline [page]",
+}
+
+
+async def _help(services: Services, inv: Invocation) -> Reply:
+    return ephemeral(HELP)
+
+
+async def _declare(services: Services, inv: Invocation) -> Reply:
+    title, severity = split_severity(inv.args)
+    if not title:
+        await inv.client.views_open(trigger_id=inv.trigger_id, view=declare_modal())
+        return None
+    incident = await services.incidents.declare(
+        title[:200], severity or Severity.SEV3, actor=inv.user
+    )
+    services.wake_outbox()
+    return ephemeral(
+        f"Declared incident #{incident.id} ({incident.severity.value}): a channel is on its way."
+    )
+
+
+async def _list(services: Services, inv: Invocation) -> Reply:
+    incidents = await services.incidents.open_incidents()
+    return ephemeral(render_lists.incident_list(incidents, services.now()))
+
+
+async def _here(services: Services, inv: Invocation) -> Incident:
+    return await services.incidents.in_channel(inv.channel)
+
+
+async def _status(services: Services, inv: Invocation) -> Reply:
+    incident = await _here(services, inv)
+    view = await services.incident_view(incident.id)
+    if view is None:
+        raise UserError("This incident no longer exists.")
+    return {
+        "response_type": "ephemeral",
+        "text": render.card_text(view),
+        "blocks": render.render_incident_card(view),
+    }
+
+
+def _transition(action: Action, permission: str | None = None) -> Handler:
+    async def handler(services: Services, inv: Invocation) -> Reply:
+        incident = await _here(services, inv)
+        if permission and not await allowed(services, permission, inv.user, incident):
+            return ephemeral(refusal(services, permission))
+        outcome = await services.incidents.act(incident.id, action, actor=inv.user, note=inv.args)
+        services.wake_outbox()
+        return ephemeral(outcome.message)
+
+    return handler
+
+
+async def _sev(services: Services, inv: Invocation) -> Reply:
+    severity = parse_severity(inv.args, USAGE["sev"])
+    incident = await _here(services, inv)
+    text = f"Severity changed from {incident.severity.value} to {severity.value} by <@{inv.user}>"
+    await services.incidents.update_fields(
+        incident.id, actor=inv.user, kind="severity", text=text, severity=severity
+    )
+    services.wake_outbox()
+    return ephemeral(text)
+
+
+async def _lead(services: Services, inv: Invocation) -> Reply:
+    lead = parse_user(inv.args, USAGE["lead"])
+    incident = await _here(services, inv)
+    text = f"<@{lead}> is now the incident lead (set by <@{inv.user}>)"
+    await services.incidents.update_fields(
+        incident.id, actor=inv.user, kind="lead", text=text, lead=lead
+    )
+    services.wake_outbox()
+    return ephemeral(text)
+
+
+async def _note(services: Services, inv: Invocation) -> Reply:
+    if not inv.args.strip():
+        raise UserError(f"Write the note after the command. Usage: `{USAGE['note']}`")
+    incident = await _here(services, inv)
+    await services.incidents.record(
+        incident.id, actor=inv.user, kind="note", text=inv.args.strip()[:3000]
+    )
+    return ephemeral("Noted on the timeline.")
+
+
+async def _timeline(services: Services, inv: Invocation) -> Reply:
+    page_text = inv.args.strip() or "1"
+    if not page_text.isdigit():
+        raise UserError(f"Page must be a number. Usage: `{USAGE['timeline']}`")
+    incident = await _here(services, inv)
+    text, _pages = render_lists.timeline_page(
+        await services.incidents.timeline(incident.id), int(page_text)
+    )
+    return ephemeral(text)
+
+
+async def _update(services: Services, inv: Invocation) -> Reply:
+    text = inv.args.strip()
+    if not text:
+        raise UserError(f"Write the update after the command. Usage: `{USAGE['update']}`")
+    incident = await _here(services, inv)
+    message = f":mega: *Update* from <@{inv.user}>: {render.escape(text)[:2500]}"
+    jobs: list[OutboxJob] = [note_job(incident.id, f"update:{services.now().isoformat()}", message)]
+    if services.alerts_channel:
+        jobs.append(
+            OutboxJob(
+                kind=JobKind.POST_ALERTS_NOTE,
+                idem_key=f"alerts_update:{incident.id}:{services.now().isoformat()}",
+                incident_id=incident.id,
+                payload={"text": f"{message} — <#{incident.channel_id}>"},
+            )
+        )
+    await services.incidents.record(
+        incident.id, actor=inv.user, kind="update", text=text[:3000], jobs=tuple(jobs)
+    )
+    services.wake_outbox()
+    return ephemeral("Update posted.")
+
+
+SUBCOMMANDS: dict[str, Handler] = {
+    "help": _help,
+    "declare": _declare,
+    "list": _list,
+    "status": _status,
+    "ack": _transition(Action.ACKNOWLEDGE),
+    "resolve": _transition(Action.RESOLVE, "resolve"),
+    "reopen": _transition(Action.REOPEN),
+    "sev": _sev,
+    "lead": _lead,
+    "note": _note,
+    "timeline": _timeline,
+    "update": _update,
+}
+
+
+async def allowed(services: Services, action: str, user: str, incident: Incident) -> bool:
+    """Check a permission; a refusal is recorded on the incident's timeline."""
+    if await services.permissions.allowed(action, user):
+        return True
+    await services.incidents.record(
+        incident.id,
+        actor=user,
+        kind="refused",
+        text=f"{action} refused for <@{user}>: not permitted",
+    )
+    return False
+
+
+def refusal(services: Services, action: str) -> str:
+    """The ephemeral reason for a refused action."""
+    allowed_people = services.permissions.describe(action)
+    return f":no_entry: You may not {action} incidents. Allowed: {allowed_people}."
+
+
+async def handle(services: Services, inv: Invocation) -> Reply:
+    """Dispatch one /incident call to its subcommand."""
+    name, _, rest = inv.args.strip().partition(" ")
+    handler = SUBCOMMANDS.get(name.lower() or "help")
+    if handler is None:
+        return ephemeral(f"Unknown subcommand `{name}`.\n\n{HELP}")
+    return await handler(
+        services, Invocation(inv.user, inv.channel, rest.strip(), inv.trigger_id, inv.client)
+    )
+
+
+def declare_modal() -> dict[str, Any]:
+    """The form `/incident declare` opens when given no title."""
+    options = [
+        {"text": {"type": "plain_text", "text": s.value}, "value": s.value} for s in Severity
+    ]
+    return {
+        "type": "modal",
+        "callback_id": ids.DECLARE_MODAL,
+        "title": {"type": "plain_text", "text": "Declare an incident"},
+        "submit": {"type": "plain_text", "text": "Declare"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "title",
+                "label": {"type": "plain_text", "text": "What is wrong?"},
+                "element": {"type": "plain_text_input", "action_id": "value", "max_length": 200},
+            },
+            {
+                "type": "input",
+                "block_id": "severity",
+                "label": {"type": "plain_text", "text": "Severity"},
+                "element": {
+                    "type": "static_select",
+                    "action_id": "value",
+                    "options": options,
+                    "initial_option": options[2],
+                },
+            },
+        ],
+    }
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    """Wire /incident and its modal into the Bolt app."""
+
+    @app.command(ids.INCIDENT_COMMAND)
+    async def incident_command(
+        ack: Any, command: dict[str, Any], respond: Any, client: AsyncWebClient
+    ) -> None:
+        await ack()
+        inv = Invocation(
+            command["user_id"],
+            command["channel_id"],
+            command.get("text", ""),
+            command.get("trigger_id", ""),
+            client,
+        )
+        reply = await run_safely(lambda: handle(services, inv))
+        if reply is not None:
+            await respond(**reply)
+
+    @app.view(ids.DECLARE_MODAL)
+    async def declare_submitted(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        values = view["state"]["values"]
+        title = (values["title"]["value"].get("value") or "").strip()
+        if not title:
+            await ack(response_action="errors", errors={"title": "Say what is wrong."})
+            return
+        await ack()
+        severity = Severity(values["severity"]["value"]["selected_option"]["value"])
+        await services.incidents.declare(title, severity, actor=body["user"]["id"])
+        services.wake_outbox()
