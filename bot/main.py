@@ -12,6 +12,8 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import SystemClock
@@ -72,7 +74,9 @@ class Tocsin:
     scheduler: TimerScheduler
     services: Services
     http: aiohttp.ClientSession
+    bolt: AsyncApp
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    socket_mode: AsyncSocketModeHandler | None = None
 
     async def start_background(self) -> None:
         """Start the outbox worker."""
@@ -83,9 +87,18 @@ class Tocsin:
             await self.worker.store.release_all(SystemClock().now())
         self.tasks.append(asyncio.create_task(self.worker.run(), name="outbox"))
         self.tasks.append(asyncio.create_task(self.scheduler.run(), name="timers"))
+        app_token = self.settings.slack_app_token
+        if app_token is not None and self.slack.emulator is None:
+            # Socket Mode: Slack pushes requests over a websocket; /slack/events stays for HTTP.
+            self.socket_mode = AsyncSocketModeHandler(
+                self.bolt, app_token.get_secret_value(), web_client=self.client
+            )
+            await self.socket_mode.connect_async()
 
     async def close(self) -> None:
         """Stop background work and release connections."""
+        if self.socket_mode is not None:
+            await self.socket_mode.close_async()
         await self.worker.stop()
         await self.scheduler.stop()
         for task in self.tasks:
@@ -225,7 +238,18 @@ async def build_app(settings: Settings, *, public_url: str, clock: Clock | None 
     if target.emulator is not None:
         web_app.add_subapp(SANDBOX_PATH.rstrip("/"), target.emulator.make_app())
     return Tocsin(
-        settings, db, metrics, web_app, worker, intake, target, client, scheduler, services, http
+        settings,
+        db,
+        metrics,
+        web_app,
+        worker,
+        intake,
+        target,
+        client,
+        scheduler,
+        services,
+        http,
+        bolt,
     )
 
 
