@@ -93,12 +93,12 @@ class Tocsin:
             self.socket_mode = AsyncSocketModeHandler(
                 self.bolt, app_token.get_secret_value(), web_client=self.client
             )
-            await self.socket_mode.connect_async()
+            await self.socket_mode.connect_async()  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
         """Stop background work and release connections."""
         if self.socket_mode is not None:
-            await self.socket_mode.close_async()
+            await self.socket_mode.close_async()  # type: ignore[no-untyped-call]
         await self.worker.stop()
         await self.scheduler.stop()
         for task in self.tasks:

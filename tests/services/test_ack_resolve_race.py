@@ -44,7 +44,7 @@ async def test_ack_and_auto_resolve_race_ends_resolved_with_the_ack_recorded(db:
             group, service="api", status="resolved", ends_at="2026-11-26T03:01:00Z"
         )
 
-        async def ack() -> str:
+        async def ack(incident_id: int = incident_id) -> str:
             try:
                 await incidents.act(incident_id, Action.ACKNOWLEDGE, actor="U0ALICE01")
                 return "acked"

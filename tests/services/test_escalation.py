@@ -1,4 +1,4 @@
-"""Escalation on a fake clock against a real store: advancing, stopping on ack, surviving restarts."""
+"""Escalation on a fake clock and a real store: advancing, stopping on ack, surviving restarts."""
 
 from __future__ import annotations
 
