@@ -1,4 +1,4 @@
-"""Every /slack/events request is verified: forged, unsigned and replayed ones get 401 and do nothing."""
+"""Every /slack/events request is verified: forged, unsigned and replayed ones get 401."""
 
 from __future__ import annotations
 
