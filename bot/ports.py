@@ -29,6 +29,7 @@ class AlertWrite:
 
     alert: Alert
     seen_at: datetime
+    is_new: bool = False
 
 
 class IncidentTransaction(Protocol):
@@ -70,10 +71,6 @@ class IncidentTransaction(Protocol):
 
     async def write_alerts(self, incident_id: int, writes: Sequence[AlertWrite]) -> None:
         """Insert new alerts and update changed ones."""
-        ...
-
-    async def firing_count(self, incident_id: int) -> int:
-        """How many of the incident's alerts still fire."""
         ...
 
     async def set_alerts_resolved_at(self, incident_id: int, at: datetime | None) -> None:

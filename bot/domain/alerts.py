@@ -126,5 +126,9 @@ def classify_alert(known: KnownAlert | None, incoming: Alert) -> AlertChange:
 def merge_alerts(
     known: Mapping[str, KnownAlert], incoming: Sequence[Alert]
 ) -> list[tuple[Alert, AlertChange]]:
-    """Classify each incoming alert against what the incident already holds."""
-    return [(a, classify_alert(known.get(a.fingerprint), a)) for a in incoming]
+    """Classify each incoming alert against what the incident already holds.
+
+    An alert listed twice in one notification counts once, as its last entry.
+    """
+    latest = {a.fingerprint: a for a in incoming}
+    return [(a, classify_alert(known.get(a.fingerprint), a)) for a in latest.values()]

@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.domain.alerts import Alert, AlertChange, AlertGroup, merge_alerts
+from bot.domain.alerts import Alert, AlertChange, AlertGroup, AlertStatus, merge_alerts
 from bot.domain.incidents import (
     Action,
     GroupDecision,
@@ -153,7 +153,7 @@ class AlertIntake:
         for alert, change in merge_alerts(known, group.alerts):
             by_change[change].append(alert)
         writes = [
-            AlertWrite(alert=a, seen_at=now)
+            AlertWrite(alert=a, seen_at=now, is_new=change is AlertChange.NEW)
             for change, alerts in by_change.items()
             if change is not AlertChange.UNCHANGED
             for a in alerts
@@ -164,8 +164,9 @@ class AlertIntake:
         for change, text in _CHANGE_TEXT.items():
             if by_change.get(change):
                 events.append(_alerts_event(change, text, by_change[change], now, self.actor))
-        firing = await tx.firing_count(incident.id)
-        if firing == 0:
+        status = {fp: k.status for fp, k in known.items()}
+        status.update({w.alert.fingerprint: w.alert.status for w in writes})
+        if AlertStatus.FIRING not in status.values():
             await self._all_resolved(tx, incident, now=now, events=events, jobs=jobs)
         elif known and (by_change.get(AlertChange.REFIRED) or by_change.get(AlertChange.NEW)):
             await tx.set_alerts_resolved_at(incident.id, None)

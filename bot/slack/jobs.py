@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.domain.channel_names import incident_channel_name, with_suffix
 from bot.domain.incidents import TimelineEvent
-from bot.domain.outbox import JobKind, OutboxJob, channel_setup_jobs
+from bot.domain.outbox import JobKind, OutboxJob, card_update_job, channel_setup_jobs
 from bot.domain.views import IncidentView
 from bot.slack import render
 from bot.slack.caller import RetryLater, SlackCaller, SlackError
@@ -158,25 +158,34 @@ async def post_card(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome
     """Post the alert card; after an uncertain earlier try, find that post, not a second one."""
     channel = _channel(view)
     ts = await _posted_before(ctx, channel, job.idem_key) if job.attempts > 0 else None
+    blocks = render.render_incident_card(view)
     if ts is None:
         response = await ctx.slack.call(
             "chat.postMessage",
             channel=channel,
             text=render.card_text(view),
-            blocks=render.render_incident_card(view),
+            blocks=blocks,
             metadata={
                 "event_type": ids.CARD_METADATA_EVENT,
                 "event_payload": {"idem_key": job.idem_key},
             },
         )
         ts = str(response["ts"])
-    pin = OutboxJob(
-        kind=JobKind.PIN_CARD, idem_key=f"pin_card:{view.incident.id}", incident_id=view.incident.id
-    )
+    follow_ups = [
+        OutboxJob(
+            kind=JobKind.PIN_CARD,
+            idem_key=f"pin_card:{view.incident.id}",
+            incident_id=view.incident.id,
+        )
+    ]
+    # Updates made while the post was on its way found no card to update: catch up once.
+    fresh = await ctx.store.incident_view(view.incident.id)
+    if fresh is not None and render.render_incident_card(fresh) != blocks:
+        follow_ups.append(card_update_job(view.incident.id))
     return JobOutcome(
         incident_patch={"card_ts": ts},
         events=[ctx.event("card_posted", "Alert card posted", ts=ts)],
-        follow_ups=[pin],
+        follow_ups=follow_ups,
     )
 
 
@@ -206,7 +215,9 @@ async def pin_card(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
 async def update_card(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     """Re-render the card in place from the incident as it is now."""
     if not view.incident.card_ts:
-        raise RetryLater(1.0, "card not posted yet", counts_attempt=False)
+        if not view.incident.channel_id:
+            return JobOutcome()  # the card, posted later, will show the state as it is then
+        raise RetryLater(2.0, "card not posted yet", counts_attempt=False)
     await ctx.slack.call(
         "chat.update",
         channel=_channel(view),

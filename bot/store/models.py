@@ -72,6 +72,8 @@ class IncidentRow(Base):
     escalation_policy: Mapped[str | None] = mapped_column(String(100))
     escalation_level: Mapped[int] = mapped_column(default=0, server_default="0")
     escalation_round: Mapped[int] = mapped_column(default=0, server_default="0")
+    playbook: Mapped[str | None] = mapped_column(String(100))
+    runbook: Mapped[str | None] = mapped_column(String(1000))
 
 
 class AlertRow(Base):

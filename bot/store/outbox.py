@@ -195,9 +195,10 @@ class OutboxStore:
     async def next_due_at(self) -> datetime | None:
         """When the earliest pending job becomes due."""
         async with self.db.sessions() as session:
-            return await session.scalar(
+            found: Any = await session.scalar(
                 select(func.min(OutboxJobRow.not_before)).where(OutboxJobRow.state == "pending")
             )
+            return found  # type: ignore[no-any-return]
 
     async def incident_view(self, incident_id: int) -> IncidentView | None:
         """The incident and its alerts, for rendering."""
@@ -220,9 +221,10 @@ class OutboxStore:
     async def incident_with_channel(self, channel_id: str) -> int | None:
         """The incident that owns a channel, if any."""
         async with self.db.sessions() as session:
-            return await session.scalar(
+            found: Any = await session.scalar(
                 select(IncidentRow.id).where(IncidentRow.channel_id == channel_id)
             )
+            return found  # type: ignore[no-any-return]
 
 
 def _job(row: OutboxJobRow) -> Job:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain.alerts import AlertGroup, AlertStatus, KnownAlert
 from bot.domain.incidents import Incident, IncidentStatus, Severity, TimelineEvent
@@ -21,7 +22,12 @@ from bot.domain.outbox import OutboxJob
 from bot.domain.timers import Timer
 from bot.errors import StoreConflict
 from bot.ports import AlertWrite
-from bot.store.engine import SessionFactory, create_session_factory, is_sqlite
+from bot.store.engine import (
+    SessionFactory,
+    create_session_factory,
+    create_sync_sqlite_engine,
+    is_sqlite,
+)
 from bot.store.models import (
     AlertRow,
     IncidentRow,
@@ -31,9 +37,10 @@ from bot.store.models import (
     TimerRow,
     WebhookReceiptRow,
 )
+from bot.store.sessions import StoreSession, SyncSession, sync_session_factory
 
 
-def incident_from_row(row: IncidentRow) -> Incident:
+def incident_from_row(row: IncidentRow | Any) -> Incident:
     """The domain view of an incident row."""
     return Incident(
         id=row.id,
@@ -65,7 +72,7 @@ def incident_from_row(row: IncidentRow) -> Incident:
 class SqlIncidentTransaction:
     """IncidentTransaction over one SQLAlchemy session."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: StoreSession) -> None:
         self.session = session
 
     async def receipt_seen(self, source: str, body_sha256: str) -> bool:
@@ -87,8 +94,8 @@ class SqlIncidentTransaction:
         incident_id: int | None,
     ) -> None:
         """Record a webhook receipt."""
-        self.session.add(
-            WebhookReceiptRow(
+        await self.session.execute(
+            insert(WebhookReceiptRow).values(
                 source=group.source,
                 body_sha256=body_sha256,
                 received_at=at,
@@ -101,7 +108,10 @@ class SqlIncidentTransaction:
 
     async def latest_incident(self, key: str) -> Incident | None:
         """The newest incident of a key."""
-        row = await self.session.scalar(select(IncidentRow).where(IncidentRow.current_key == key))
+        result = await self.session.execute(
+            select(IncidentRow.__table__).where(IncidentRow.current_key == key)
+        )
+        row = result.first()
         return incident_from_row(row) if row else None
 
     async def open_incident(
@@ -167,51 +177,22 @@ class SqlIncidentTransaction:
         )
         return {
             fp: KnownAlert(fingerprint=fp, status=AlertStatus(status), starts_at=starts_at)
-            for fp, status, starts_at in rows
+            for fp, status, starts_at in cast(list[tuple[str, str, datetime]], rows.all())
         }
 
     async def write_alerts(self, incident_id: int, writes: Sequence[AlertWrite]) -> None:
-        """Insert new alerts and update changed ones."""
-        if not writes:
-            return
-        existing = {
-            row.fingerprint: row
-            for row in await self.session.scalars(
-                select(AlertRow).where(
-                    AlertRow.incident_id == incident_id,
-                    AlertRow.fingerprint.in_([w.alert.fingerprint for w in writes]),
-                )
-            )
-        }
-        for write in writes:
-            alert = write.alert
-            row = existing.get(alert.fingerprint)
-            if row is None:
-                row = AlertRow(
-                    incident_id=incident_id,
-                    fingerprint=alert.fingerprint,
-                    first_seen_at=write.seen_at,
-                )
-                self.session.add(row)
-                existing[alert.fingerprint] = row
-            row.name = alert.name[:200]
-            row.status = alert.status.value
-            row.labels = dict(alert.labels)
-            row.annotations = dict(alert.annotations)
-            row.starts_at = alert.starts_at
-            row.ends_at = alert.ends_at
-            row.generator_url = alert.generator_url
-            row.last_seen_at = write.seen_at
-
-    async def firing_count(self, incident_id: int) -> int:
-        """How many of the incident's alerts still fire."""
-        await self.session.flush()
-        count = await self.session.scalar(
-            select(func.count())
-            .select_from(AlertRow)
-            .where(AlertRow.incident_id == incident_id, AlertRow.status == AlertStatus.FIRING.value)
-        )
-        return int(count or 0)
+        """Insert new alerts and update changed ones (Core statements: no unit-of-work cost)."""
+        rows = [_alert_values(incident_id, w) for w in writes]
+        new = [r for r, w in zip(rows, writes, strict=True) if w.is_new]
+        if new:
+            await self.session.execute(insert(AlertRow), new)
+        changed = [
+            {f"b_{k}": v for k, v in r.items() if k != "first_seen_at"}
+            for r, w in zip(rows, writes, strict=True)
+            if not w.is_new
+        ]
+        if changed:
+            await self.session.execute(_UPDATE_ALERT, changed)
 
     async def set_alerts_resolved_at(self, incident_id: int, at: datetime | None) -> None:
         """Remember when the last alert resolved (None when one fires again)."""
@@ -221,17 +202,21 @@ class SqlIncidentTransaction:
 
     async def add_events(self, incident_id: int, events: Sequence[TimelineEvent]) -> None:
         """Append timeline events."""
-        self.session.add_all(
-            TimelineEventRow(
-                incident_id=incident_id,
-                at=e.at,
-                kind=e.kind,
-                actor=e.actor,
-                text=e.text,
-                data=e.data,
+        if events:
+            await self.session.execute(
+                insert(TimelineEventRow),
+                [
+                    {
+                        "incident_id": incident_id,
+                        "at": e.at,
+                        "kind": e.kind,
+                        "actor": e.actor,
+                        "text": e.text,
+                        "data": e.data,
+                    }
+                    for e in events
+                ],
             )
-            for e in events
-        )
 
     async def declare_incident(
         self, *, title: str, severity: Severity, actor: str, at: datetime
@@ -353,24 +338,29 @@ class SqlIncidentTransaction:
         await enqueue_jobs(self.session, jobs, at=at)
 
 
-async def enqueue_jobs(session: AsyncSession, jobs: Sequence[OutboxJob], *, at: datetime) -> None:
+async def enqueue_jobs(session: StoreSession, jobs: Sequence[OutboxJob], *, at: datetime) -> None:
     """Insert outbox jobs, skipping duplicates by idem key and coalescing by coalesce key."""
     for job in jobs:
         idem_key = job.idem_key
         if job.coalesce_key is not None:
             pending = await session.scalar(
-                select(OutboxJobRow).where(
+                select(OutboxJobRow.id).where(
                     OutboxJobRow.coalesce_key == job.coalesce_key, OutboxJobRow.state == "pending"
                 )
             )
             if pending is not None:
-                pending.payload = dict(job.payload)
+                if job.payload:
+                    await session.execute(
+                        update(OutboxJobRow)
+                        .where(OutboxJobRow.id == pending)
+                        .values(payload=dict(job.payload))
+                    )
                 continue
             idem_key = f"{idem_key}:{uuid.uuid4().hex}"
         elif await session.scalar(select(OutboxJobRow.id).where(OutboxJobRow.idem_key == idem_key)):
             continue
-        session.add(
-            OutboxJobRow(
+        await session.execute(
+            insert(OutboxJobRow).values(
                 idem_key=idem_key,
                 kind=job.kind.value,
                 incident_id=job.incident_id,
@@ -385,16 +375,69 @@ async def enqueue_jobs(session: AsyncSession, jobs: Sequence[OutboxJob], *, at: 
         )
 
 
+_ALERTS = cast(Table, AlertRow.__table__)
+_UPDATE_ALERT = (
+    update(_ALERTS)
+    .where(_ALERTS.c.incident_id == bindparam("b_incident_id"))
+    .where(_ALERTS.c.fingerprint == bindparam("b_fingerprint"))
+    .values(
+        {
+            c: bindparam(f"b_{c}")
+            for c in (
+                "name",
+                "status",
+                "labels",
+                "annotations",
+                "starts_at",
+                "ends_at",
+                "generator_url",
+                "last_seen_at",
+            )
+        }
+    )
+)
+
+
+def _alert_values(incident_id: int, write: AlertWrite) -> dict[str, Any]:
+    alert = write.alert
+    return {
+        "incident_id": incident_id,
+        "fingerprint": alert.fingerprint,
+        "name": alert.name[:200],
+        "status": alert.status.value,
+        "labels": dict(alert.labels),
+        "annotations": dict(alert.annotations),
+        "starts_at": alert.starts_at,
+        "ends_at": alert.ends_at,
+        "generator_url": alert.generator_url,
+        "first_seen_at": write.seen_at,
+        "last_seen_at": write.seen_at,
+    }
+
+
 class Database:
-    """The engine and its sessions; on SQLite, write transactions take turns in-process."""
+    """The engine and its sessions; on SQLite, sync sessions on the loop, one writer at a time."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.sessions: SessionFactory = create_session_factory(engine)
-        self._write_lock = asyncio.Lock() if is_sqlite(str(engine.url)) else None
+        self._async_sessions: SessionFactory = create_session_factory(engine)
+        sqlite = is_sqlite(str(engine.url))
+        self._sync_engine = (
+            create_sync_sqlite_engine(engine.url.render_as_string(hide_password=False))
+            if sqlite
+            else None
+        )
+        self._sync_sessions = sync_session_factory(self._sync_engine) if self._sync_engine else None
+        self._write_lock = asyncio.Lock() if sqlite else None
+
+    def sessions(self) -> AbstractAsyncContextManager[StoreSession]:
+        """A session for reading (or for a caller that manages its own transaction)."""
+        if self._sync_sessions is not None:
+            return SyncSession(self._sync_sessions())
+        return cast(AbstractAsyncContextManager[StoreSession], self._async_sessions())
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
+    async def session(self) -> AsyncIterator[StoreSession]:
         """A session whose transaction commits when the block exits without error."""
         if self._write_lock is None:
             async with self.sessions() as session, session.begin():
@@ -414,4 +457,6 @@ class Database:
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
+        if self._sync_engine is not None:
+            self._sync_engine.dispose()
         await self.engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select, update
 
@@ -56,12 +57,13 @@ class TimerStore:
     async def next_due(self) -> datetime | None:
         """When the earliest pending timer is due."""
         async with self.db.sessions() as session:
-            return await session.scalar(
+            found: Any = await session.scalar(
                 select(TimerRow.due_at)
                 .where(TimerRow.state == "pending")
                 .order_by(TimerRow.due_at)
                 .limit(1)
             )
+            return found  # type: ignore[no-any-return]
 
     async def mark_fired(self, tx: SqlIncidentTransaction, timer: DueTimer, now: datetime) -> None:
         """Mark a timer fired inside the transaction that did its work."""

@@ -10,7 +10,7 @@ server. A warm-up opens the 100 incidents and warms the connections, then a fixe
 goes through `--connections` concurrent connections of one ClientSession. Traffic: 100 alert
 groups (distinct alertname, so distinct groupKey) taken in turn. Every alert an instance sends
 alternates firing -> resolved -> firing again with a later startsAt, so no body is a duplicate:
-  * 1_alert: each group has 20 instances; a post carries one of them, one step further.
+  * 1_alert: each group has 10 instances; a post carries one of them, one step further.
   * 50_alerts: each group has 50 instances; a post carries all 50, of which 10 (in rotation)
     changed state since the group's previous post, as Alertmanager resends a whole group.
 
@@ -321,7 +321,11 @@ async def start_server(
         bot_env(database_url, emulator_url, **extra_env), free_port(), workdir / f"{name}.log"
     )
     serve.env["TOCSIN_CONFIG"] = str(config)  # ServeProcess blanks it; we want our file
-    await serve.start()
+    try:
+        await serve.start()
+    except BaseException:
+        stop_server(serve)
+        raise
     return serve
 
 
@@ -336,7 +340,7 @@ def stop_server(serve: ServeProcess) -> None:
 class Profiler:
     """py-spy recording the server while a phase runs (optional)."""
 
-    def __init__(self, out: Path | None, pid: int) -> None:
+    def __init__(self, out: Path | None, pid: int, *, native: bool = False) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
         if out is None:
             return
@@ -345,8 +349,9 @@ class Profiler:
             log.warning("--profile: py-spy is not installed (pip install py-spy); not profiling")
             return
         out.parent.mkdir(parents=True, exist_ok=True)
+        command = [exe, "record", "--pid", str(pid), "--format", "raw", "--rate", "250"]
         self.proc = subprocess.Popen(
-            [exe, "record", "--pid", str(pid), "--format", "raw", "--rate", "250", "-o", str(out)],
+            [*command, *(["--native"] if native else []), "-o", str(out)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -380,7 +385,12 @@ class Scenario:
 
 
 async def run_ingest(
-    scenario: Scenario, *, connections: int, workdir: Path, profile_dir: Path | None
+    scenario: Scenario,
+    *,
+    connections: int,
+    workdir: Path,
+    profile_dir: Path | None,
+    profile_native: bool = False,
 ) -> dict[str, Any]:
     """Throughput and latency of POST /webhooks/alertmanager for one scenario."""
     traffic = Traffic(
@@ -407,6 +417,7 @@ async def run_ingest(
                 profile = Profiler(
                     profile_dir / f"ingest-{scenario.name}.txt" if profile_dir else None,
                     serve.proc.pid,
+                    native=profile_native,
                 )
                 server_cpu, client_cpu = cpu_seconds(serve.proc.pid), time.process_time()
                 try:
@@ -659,7 +670,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     only.add_argument("--ingest-only", action="store_true", help="skip the alert storm")
     only.add_argument("--storm-only", action="store_true", help="skip the webhook load test")
     parser.add_argument(
-        "--scale", type=float, default=1.0, help="divide every rate-limit window by this"
+        "--scale",
+        type=float,
+        default=1.0,
+        help="storm only: divide every rate-limit window by this (quick runs)",
     )
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections")
     parser.add_argument("--posts-1", type=int, default=5000, help="measured 1-alert posts")
@@ -670,6 +684,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--storm-connections", type=int, default=16)
     parser.add_argument("--storm-timeout", type=float, default=900.0, help="seconds, at scale 1")
     parser.add_argument("--profile", type=Path, help="write py-spy raw profiles of ingest here")
+    parser.add_argument("--profile-native", action="store_true", help="py-spy --native")
     parser.add_argument("--keep-temp", action="store_true", help="keep databases and logs")
     args = parser.parse_args(argv)
     if args.scale <= 0:
@@ -682,13 +697,17 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     report: dict[str, Any] = {"machine": machine()}
     if not args.storm_only:
         scenarios = [
-            Scenario("1_alert", 1, 20, 1, args.warmup_1, args.posts_1),
+            Scenario("1_alert", 1, 10, 1, args.warmup_1, args.posts_1),
             Scenario("50_alerts", 50, 50, 10, args.warmup_50, args.posts_50),
         ]
         report["ingest"] = {}
         for scenario in scenarios:
             report["ingest"][scenario.name] = await run_ingest(
-                scenario, connections=args.connections, workdir=workdir, profile_dir=args.profile
+                scenario,
+                connections=args.connections,
+                workdir=workdir,
+                profile_dir=args.profile,
+                profile_native=args.profile_native,
             )
             log.info("%s: %s", scenario.name, json.dumps(report["ingest"][scenario.name]))
     if not args.ingest_only:

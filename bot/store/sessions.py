@@ -1,0 +1,132 @@
+"""Store sessions: AsyncSession on Postgres, a sync Session behind the same API on SQLite.
+
+On SQLite a statement takes microseconds, while aiosqlite's hop to its thread and back costs
+hundreds: running SQLite directly on the event loop is several times faster. The repositories
+see one small async API either way (`StoreSession`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import Result, ScalarResult
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql import Executable
+
+T = TypeVar("T")
+
+
+class Transaction(Protocol):
+    """`async with session.begin():` commits on success, rolls back on error."""
+
+    async def __aenter__(self) -> Any: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Any: ...
+
+
+class StoreSession(Protocol):
+    """The part of AsyncSession the store uses."""
+
+    def begin(self) -> Transaction: ...
+
+    async def execute(
+        self, statement: Executable, params: Any = None, **kw: Any
+    ) -> Result[Any]: ...
+
+    async def scalar(self, statement: Executable, params: Any = None, **kw: Any) -> Any: ...
+
+    async def scalars(
+        self, statement: Executable, params: Any = None, **kw: Any
+    ) -> ScalarResult[Any]: ...
+
+    async def get(self, entity: type[T], ident: Any, **kw: Any) -> T | None: ...
+
+    async def flush(self) -> None: ...
+
+    def add(self, instance: object) -> None: ...
+
+    def add_all(self, instances: Iterable[object]) -> None: ...
+
+
+class _SyncTransaction:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    async def __aenter__(self) -> None:
+        self._session.begin()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self._session.commit()
+        else:
+            self._session.rollback()
+
+
+class SyncSession:
+    """AsyncSession's API over a sync Session; its coroutines never suspend."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    async def __aenter__(self) -> SyncSession:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._session.close()
+
+    def begin(self) -> Transaction:
+        """A transaction committed when the block exits without error."""
+        return _SyncTransaction(self._session)
+
+    async def execute(self, statement: Executable, params: Any = None, **kw: Any) -> Result[Any]:
+        """Execute a statement."""
+        return self._session.execute(statement, params, **kw)
+
+    async def scalar(self, statement: Executable, params: Any = None, **kw: Any) -> Any:
+        """The first column of the first row."""
+        return self._session.scalar(statement, params, **kw)
+
+    async def scalars(
+        self, statement: Executable, params: Any = None, **kw: Any
+    ) -> ScalarResult[Any]:
+        """The first column of every row."""
+        return self._session.scalars(statement, params, **kw)
+
+    async def get(self, entity: type[T], ident: Any, **kw: Any) -> T | None:
+        """An object by primary key."""
+        return self._session.get(entity, ident, **kw)
+
+    async def flush(self) -> None:
+        """Send pending changes."""
+        self._session.flush()
+
+    def add(self, instance: object) -> None:
+        """Add an object to the unit of work."""
+        self._session.add(instance)
+
+    def add_all(self, instances: Iterable[object]) -> None:
+        """Add objects to the unit of work."""
+        self._session.add_all(instances)
+
+
+def sync_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sync sessions that keep loaded values after commit."""
+    return sessionmaker(engine, expire_on_commit=False)
