@@ -8,11 +8,13 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from aiohttp import web
 
 from bot.config import Settings, load_settings
 from bot.errors import ConfigError, SchemaOutOfDate
+from bot.playbook_config import load_dir
 from bot.store import schema
 
 log = logging.getLogger("tocsin")
@@ -27,6 +29,10 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply every pending migration")
+    playbooks = sub.add_parser("playbooks", help="playbook files")
+    pb_sub = playbooks.add_subparsers(dest="playbooks_command", required=True)
+    check = pb_sub.add_parser("check", help="validate playbooks; print file:line: reason")
+    check.add_argument("dir", nargs="?", type=Path, default=None)
     return parser
 
 
@@ -37,6 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
+        if args.command == "playbooks":
+            return check_playbooks(args.dir)
         settings = load_settings()
         if args.command == "db":
             schema.upgrade(settings.database_url)
@@ -48,6 +56,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def check_playbooks(folder: Path | None) -> int:
+    """`tocsin playbooks check`: 0 when every playbook is valid, 1 otherwise."""
+    target = folder if folder is not None else load_settings().playbooks_dir
+    playbooks, problems = load_dir(target)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        return 1
+    print(f"{len(playbooks)} playbooks OK in {target}: {', '.join(p.name for p in playbooks)}")
+    return 0
 
 
 async def _serve(settings: Settings, host: str, port: int) -> int:

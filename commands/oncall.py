@@ -47,7 +47,10 @@ async def override(services: Services, args: list[str], actor: str) -> Reply:
         raise UserError(f"{exc}. Usage: `{USAGE}`") from None
     rotation = _rotation(services, args[2] if len(args) > 2 else None)
     now = services.now()
-    entry = Override(rotation=rotation, user=user, starts_at=now, ends_at=now + duration)
+    try:
+        entry = Override(rotation=rotation, user=user, starts_at=now, ends_at=now + duration)
+    except OverflowError:
+        raise UserError(f"Duration `{args[1]}` is too long. Usage: `{USAGE}`") from None
     await in_transaction(services.db, lambda tx: tx.add_override(entry, by=actor, at=now))
     return ephemeral(
         f"{mention(user)} is on call for *{rotation}* until {entry.ends_at:%a %H:%M} UTC."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -95,6 +96,14 @@ class Incident:
         return self.status is not IncidentStatus.RESOLVED
 
 
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+
+
+def who(actor: str) -> str:
+    """How text names an actor: a chat mention for user ids, the name for systems."""
+    return f"<@{actor}>" if _USER_ID.fullmatch(actor) else actor
+
+
 class Action(StrEnum):
     """The state changes a person or the system can ask for."""
 
@@ -131,7 +140,7 @@ def transition(
             f"Incident is {incident.status.value}; it cannot be {_PAST[action]} now."
         )
     changed = _apply(incident, action, actor=actor, now=now)
-    text = f"{_PAST[action].capitalize()} by {actor}" + (f": {note}" if note else "")
+    text = f"{_PAST[action].capitalize()} by {who(actor)}" + (f": {note}" if note else "")
     event = TimelineEvent(kind=action.value, actor=actor, at=now, text=text)
     return Transition(incident=changed, events=(event,))
 

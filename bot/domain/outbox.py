@@ -45,6 +45,16 @@ def card_update_job(incident_id: int) -> OutboxJob:
     )
 
 
+def topic_update_job(incident_id: int) -> OutboxJob:
+    """Refresh the channel topic (severity and state); pending refreshes coalesce."""
+    return OutboxJob(
+        kind=JobKind.SET_TOPIC,
+        idem_key=f"set_topic:{incident_id}",
+        incident_id=incident_id,
+        coalesce_key=f"topic:{incident_id}",
+    )
+
+
 def note_job(incident_id: int, idem: str, text: str) -> OutboxJob:
     """Post a short note into the incident channel."""
     return OutboxJob(

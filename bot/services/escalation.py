@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from bot.domain.escalation import FIRST, Policy, Step, TargetKind, choose_policy, next_step
-from bot.domain.incidents import Incident, IncidentStatus, TimelineEvent
+from bot.domain.incidents import Incident, IncidentStatus, TimelineEvent, who
 from bot.domain.oncall import Rotation, on_call_at
 from bot.domain.outbox import JobKind, OutboxJob, card_update_job
 from bot.domain.timers import ESCALATE, DueTimer, Timer
@@ -83,7 +83,7 @@ class EscalationService:
             raise UserError(f"Already at the last escalation level ({current.label}).")
         await tx.cancel_timers(incident.id, ESCALATE)
         await tx.schedule(_timer(incident, step, now, manual=True), at=now)
-        text = f"Escalated by {actor} to {step.label}"
+        text = f"Escalated by {who(actor)} to {step.label}"
         await tx.add_events(incident.id, [TimelineEvent("escalate", actor, now, text)])
         self.on_scheduled()
         return text

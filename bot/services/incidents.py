@@ -14,8 +14,15 @@ from bot.domain.incidents import (
     Severity,
     TimelineEvent,
     transition,
+    who,
 )
-from bot.domain.outbox import OutboxJob, card_update_job, note_job, open_channel_job
+from bot.domain.outbox import (
+    OutboxJob,
+    card_update_job,
+    note_job,
+    open_channel_job,
+    topic_update_job,
+)
 from bot.errors import InvalidTransition, StoreConflict, UserError
 from bot.ports import IncidentStore, IncidentTransaction
 from bot.services.escalation import EscalationService
@@ -70,7 +77,7 @@ class IncidentService:
             )
             await tx.add_events(
                 incident.id,
-                [TimelineEvent("declared", actor, now, f"Declared by {actor}: {title}")],
+                [TimelineEvent("declared", actor, now, f"Declared by {who(actor)}: {title}")],
             )
             await tx.enqueue([open_channel_job(incident.id)], at=now)
             return await self.escalation.start(tx, incident, labels={}, now=now)
@@ -105,7 +112,7 @@ class IncidentService:
                 return refused
             saved = await tx.save_incident(moved.incident, at=now)
             await tx.add_events(incident.id, moved.events)
-            jobs: list[OutboxJob] = [card_update_job(incident.id)]
+            jobs: list[OutboxJob] = [card_update_job(incident.id), topic_update_job(incident.id)]
             if action in (Action.ACKNOWLEDGE, Action.RESOLVE):
                 await self.escalation.stop(tx, saved, now=now)
             if action is Action.REOPEN:
@@ -133,6 +140,7 @@ class IncidentService:
             await tx.add_events(incident.id, [TimelineEvent(kind, actor, now, text)])
             jobs = [
                 card_update_job(incident.id),
+                topic_update_job(incident.id),
                 note_job(incident.id, f"{kind}:{saved.version}", text),
             ]
             await tx.enqueue(jobs, at=now)
@@ -179,7 +187,7 @@ def _refused_event(incident: Incident, action: Action, actor: str, now: datetime
     """An action the state did not allow; an acknowledgement that lost to a resolution is kept."""
     if action is Action.ACKNOWLEDGE and incident.status is IncidentStatus.RESOLVED:
         return TimelineEvent(
-            "ack_after_resolve", actor, now, f"Acknowledged by {actor} after it was resolved"
+            "ack_after_resolve", actor, now, f"Acknowledged by {who(actor)} after it was resolved"
         )
     return TimelineEvent(
         "refused", actor, now, f"{action.value} refused: incident is {incident.status.value}"

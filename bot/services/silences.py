@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from bot.domain.incidents import TimelineEvent
+from bot.domain.incidents import TimelineEvent, who
 from bot.domain.outbox import card_update_job, note_job
 from bot.errors import IntegrationError, UserError
 from bot.ports import IncidentStore, IncidentTransaction, Silencer
@@ -58,7 +58,7 @@ class SilenceService:
             )
         except IntegrationError as exc:
             raise UserError(f"Could not silence: {exc}") from None
-        text = f"Silenced by {actor} until {until:%H:%M} UTC (silence {silence_id})"
+        text = f"Silenced by {who(actor)} until {until:%H:%M} UTC (silence {silence_id})"
 
         async def save(tx: IncidentTransaction) -> Outcome:
             current = await tx.get_incident(incident_id)
@@ -93,7 +93,7 @@ class SilenceService:
         except IntegrationError as exc:
             raise UserError(f"Could not lift the silence: {exc}") from None
         now = self.now()
-        text = f"Silence lifted by {actor}"
+        text = f"Silence lifted by {who(actor)}"
 
         async def save(tx: IncidentTransaction) -> Outcome:
             current = await tx.get_incident(incident_id)

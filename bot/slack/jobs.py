@@ -126,6 +126,8 @@ async def _adoptable(ctx: JobContext, name: str) -> dict[str, Any] | None:
 
 async def set_topic(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     """conversations.setTopic with severity, state and title."""
+    if not view.incident.channel_id:
+        return JobOutcome()  # the channel, once made, gets the topic as it is then
     await ctx.slack.call(
         "conversations.setTopic", channel=_channel(view), topic=render.channel_topic(view)
     )

@@ -314,9 +314,9 @@ class SqlIncidentTransaction:
     async def overrides(self, rotation: str, now: datetime) -> list[Override]:
         """Overrides of a rotation that have not ended."""
         rows = await self.session.scalars(
-            select(OnCallOverrideRow).where(
-                OnCallOverrideRow.rotation == rotation, OnCallOverrideRow.ends_at > now
-            )
+            select(OnCallOverrideRow)
+            .where(OnCallOverrideRow.rotation == rotation, OnCallOverrideRow.ends_at > now)
+            .order_by(OnCallOverrideRow.id)
         )
         return [Override(r.rotation, r.user_id, r.starts_at, r.ends_at) for r in rows]
 

@@ -35,7 +35,7 @@ async def test_acknowledge_updates_the_card_in_place(ws: Workspace) -> None:
     assert [m.ts for m in ws.messages_in(opened.channel) if m.blocks] == cards_before
     incident = await ws.incident(opened.id)
     assert (incident.status, incident.acknowledged_by) == (IncidentStatus.ACKNOWLEDGED, BOB)
-    assert ("acknowledge", BOB, f"Acknowledged by {BOB}") in await ws.timeline(opened.id)
+    assert ("acknowledge", BOB, f"Acknowledged by <@{BOB}>") in await ws.timeline(opened.id)
     # The card itself says it all: no ephemeral reply.
     assert ws.replies(token) == []
 
@@ -58,7 +58,7 @@ async def test_acknowledge_after_resolve_is_explained_and_kept(ws: Workspace) ->
     assert (
         "ack_after_resolve",
         BOB,
-        f"Acknowledged by {BOB} after it was resolved",
+        f"Acknowledged by <@{BOB}> after it was resolved",
     ) in await ws.timeline(opened.id)
     incident = await ws.incident(opened.id)
     assert (incident.status, incident.resolved_by) == (IncidentStatus.RESOLVED, ALICE)
@@ -142,7 +142,7 @@ async def test_only_permitted_people_resolve_by_command(launch: Launch) -> None:
         ":no_entry: You may not resolve incidents."
     )
     reply = await ws.command("resolve rolled back", user=ALICE, channel=opened.channel)
-    assert reply["text"] == f"Resolved by {ALICE}: rolled back"
+    assert reply["text"] == f"Resolved by <@{ALICE}>: rolled back"
     await ws.wait_for_card(opened, lambda f: f["Status"] == f"resolved by <@{ALICE}>")
     kinds = [(k, actor) for k, actor, _ in await ws.timeline(opened.id)]
     assert ("refused", CAROL) in kinds and ("resolve", ALICE) in kinds
@@ -180,8 +180,10 @@ async def test_a_user_group_may_escalate(launch: Launch) -> None:
     assert [e for e in await ws.timeline(opened.id) if e[0] == "escalate"] == []
 
     body = await ws.click_for_reply(ids.ESCALATE, opened, user=ALICE)
-    assert body["text"] == f"Escalated by {ALICE} to level 2"
-    assert ("escalate", ALICE, f"Escalated by {ALICE} to level 2") in await ws.timeline(opened.id)
+    assert body["text"] == f"Escalated by <@{ALICE}> to level 2"
+    assert ("escalate", ALICE, f"Escalated by <@{ALICE}> to level 2") in await ws.timeline(
+        opened.id
+    )
 
     async def carol_paged() -> bool:
         return any(k == "paged" and CAROL in text for k, _, text in await ws.timeline(opened.id))
