@@ -1,0 +1,1 @@
+"""Fake outside servers (port-level test doubles) for tests."""
