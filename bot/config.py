@@ -84,6 +84,7 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("SENTRY_API_URL", "sentry_api_url"),
     )
     sentry_org: str | None = _env("SENTRY_ORG")
+    sentry_project: str | None = _env("SENTRY_PROJECT")
     sentry_token: SecretStr | None = _env("SENTRY_TOKEN")
     sentry_webhook_secret: SecretStr | None = _env("SENTRY_WEBHOOK_SECRET")
     supabase_db_url: SecretStr | None = _env("SUPABASE_DB_URL")

@@ -6,25 +6,31 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+from pydantic import SecretStr
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import SystemClock
 from bot.config import Settings
-from bot.domain.timers import ESCALATE
-from bot.errors import SchemaOutOfDate
+from bot.domain.playbooks import Playbook
+from bot.domain.timers import DIAGNOSTICS, ESCALATE
+from bot.errors import ConfigError, SchemaOutOfDate
 from bot.metrics import Metrics
+from bot.playbook_config import load_dir
 from bot.ports import Clock
 from bot.scheduler import TimerScheduler
 from bot.services.alerts import AlertIntake, IntakePolicy
 from bot.services.container import Services
+from bot.services.diagnostics import DiagnosticSources, DiagnosticsService
 from bot.services.escalation import EscalationService
 from bot.services.incidents import IncidentService
 from bot.services.permissions import Permissions
@@ -42,6 +48,9 @@ from bot.store.repository import Database
 from bot.store.timers import TimerStore
 from bot.web import WebDeps, build_web_app
 from integrations.alertmanager import SilenceClient
+from integrations.prometheus import PrometheusDiagnostics
+from integrations.sentry import SentryClient
+from integrations.supabase import SupabaseDiagnostics
 
 log = logging.getLogger(__name__)
 SANDBOX_PATH = "/sandbox/api/"
@@ -165,6 +174,8 @@ async def build_app(settings: Settings, *, public_url: str, clock: Clock | None 
         clock=time.monotonic,
     )
     outbox_store = OutboxStore(db)
+    http = aiohttp.ClientSession()
+    playbooks = load_playbooks(settings)
     context = JobContext(
         slack=SlackCaller(client=client, limiter=limiter, metrics=metrics),
         store=outbox_store,
@@ -172,6 +183,7 @@ async def build_app(settings: Settings, *, public_url: str, clock: Clock | None 
         alerts_channel=alerts_channel,
         oncall_users=oncall,
         oncall_usergroup=settings.oncall.usergroup,
+        http=http,
     )
     worker = OutboxWorker(
         store=outbox_store,
@@ -198,14 +210,23 @@ async def build_app(settings: Settings, *, public_url: str, clock: Clock | None 
         on_scheduled=scheduler.wake,
     )
     scheduler.handlers[ESCALATE] = escalation.fire
+    diagnostics = DiagnosticsService(
+        store=db,
+        sources=build_sources(settings, http),
+        playbooks=playbooks,
+        now=clock.now,
+        on_posted=worker.wake,
+    )
+    scheduler.tasks[DIAGNOSTICS] = diagnostics.fire
     intake = AlertIntake(
         store=db,
         policy=IntakePolicy(
-            reopen_window=settings.reopen_window, auto_resolve=settings.auto_resolve
+            reopen_window=settings.reopen_window,
+            auto_resolve=settings.auto_resolve,
+            playbooks=playbooks,
         ),
         escalation=escalation,
     )
-    http = aiohttp.ClientSession()
     silencer = SilenceClient(http, settings.alertmanager_url) if settings.alertmanager_url else None
     services = Services(
         db=db,
@@ -222,17 +243,24 @@ async def build_app(settings: Settings, *, public_url: str, clock: Clock | None 
         alerts_channel=alerts_channel,
         wake_outbox=worker.wake,
         incident_view=outbox_store.incident_view,
+        diagnostics=diagnostics,
+        wake_timers=scheduler.wake,
     )
     bolt = build_bolt_app(client=client, signing_secret=target.signing_secret, services=services)
     deps = WebDeps(
         intake=intake,
         metrics=metrics,
-        readiness=_readiness(db, worker),
+        readiness=_readiness(db, worker, timer_store, clock.now),
         now=clock.now,
-        on_committed=worker.wake,
+        on_committed=_both(worker.wake, scheduler.wake),
         webhook_token=settings.webhook_token.get_secret_value() if settings.webhook_token else None,
         max_body=settings.webhook_max_bytes,
         slack_handler=slack_route(bolt),
+        sentry_secret=(
+            settings.sentry_webhook_secret.get_secret_value()
+            if settings.sentry_webhook_secret
+            else None
+        ),
     )
     web_app = build_web_app(deps)
     if target.emulator is not None:
@@ -253,7 +281,53 @@ async def build_app(settings: Settings, *, public_url: str, clock: Clock | None 
     )
 
 
-def _readiness(db: Database, worker: OutboxWorker) -> Any:
+def _both(first: Callable[[], None], second: Callable[[], None]) -> Callable[[], None]:
+    def call() -> None:
+        first()
+        second()
+
+    return call
+
+
+def load_playbooks(settings: Settings) -> list[Playbook]:
+    """The playbooks folder, or ConfigError naming file, line and reason of every problem."""
+    playbooks, problems = load_dir(settings.playbooks_dir)
+    if problems:
+        listed = "; ".join(str(p) for p in problems[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise ConfigError(f"TOCSIN_PLAYBOOKS_DIR: {listed}{more}")
+    return playbooks
+
+
+def build_sources(settings: Settings, http: aiohttp.ClientSession) -> DiagnosticSources:
+    """The diagnostic sources that are configured."""
+    sources = DiagnosticSources(sentry_project=settings.sentry_project)
+    if settings.prometheus_url:
+        sources.metrics = PrometheusDiagnostics(settings.prometheus_url)
+    if settings.sentry_token is not None and settings.sentry_org:
+        sources.errors = SentryClient(
+            http,
+            api_url=settings.sentry_api_url,
+            org=settings.sentry_org,
+            token=settings.sentry_token.get_secret_value(),
+        )
+    if settings.supabase_db_url is not None or settings.supabase_url:
+        sources.database = SupabaseDiagnostics(
+            db_url=_secret(settings.supabase_db_url),
+            rest_url=settings.supabase_url,
+            key=_secret(settings.supabase_key),
+            session=http,
+        )
+    return sources
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def _readiness(
+    db: Database, worker: OutboxWorker, timers: TimerStore, now: Callable[[], datetime]
+) -> Any:
     async def check() -> dict[str, Any]:
         report: dict[str, Any] = {}
         try:
@@ -264,6 +338,10 @@ def _readiness(db: Database, worker: OutboxWorker) -> Any:
         except Exception as exc:  # the store is down: say so, without the DSN
             report["store"] = {"ok": False, "error": type(exc).__name__}
         report["outbox"] = {"ok": worker.alive, "depth": await _depth(worker)}
+        try:
+            report["timers"] = {"ok": True, "due": await timers.overdue(now())}
+        except Exception as exc:
+            report["timers"] = {"ok": False, "error": type(exc).__name__}
         return report
 
     return check

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.domain.alerts import Alert, AlertGroup, KnownAlert
+from bot.domain.diagnostics import DiagnosticResult
 from bot.domain.incidents import Incident, Severity, TimelineEvent
 from bot.domain.oncall import Override
 from bot.domain.outbox import OutboxJob
@@ -56,7 +57,14 @@ class IncidentTransaction(Protocol):
         ...
 
     async def open_incident(
-        self, group: AlertGroup, *, at: datetime, auto_resolve: bool
+        self,
+        group: AlertGroup,
+        *,
+        at: datetime,
+        auto_resolve: bool,
+        severity: Severity | None = None,
+        playbook: str | None = None,
+        runbook: str | None = None,
     ) -> Incident:
         """Create a triggered incident for a group; it becomes the newest of its key."""
         ...
@@ -153,4 +161,71 @@ class Silencer(Protocol):
 
     async def expire(self, silence_id: str) -> None:
         """Expire a silence."""
+        ...
+
+
+class MetricsSource(Protocol):
+    """Prometheus, as diagnostics see it."""
+
+    async def instant(
+        self,
+        query: str,
+        *,
+        title: str,
+        top: int = 10,
+        warn_above: float | None = None,
+        fail_above: float | None = None,
+        unit: str = "",
+    ) -> DiagnosticResult:
+        """An instant query as a table."""
+        ...
+
+    async def graph(
+        self,
+        query: str,
+        *,
+        title: str,
+        start: datetime,
+        end: datetime,
+        marker: datetime | None = None,
+        step: float | None = None,
+        warn_above: float | None = None,
+        fail_above: float | None = None,
+        unit: str = "",
+    ) -> DiagnosticResult:
+        """A range query as a graph."""
+        ...
+
+    async def health(self, *, title: str = "Prometheus") -> DiagnosticResult:
+        """Is it ready."""
+        ...
+
+
+class ErrorTracker(Protocol):
+    """Sentry, as diagnostics see it."""
+
+    async def top_issues(
+        self, project: str, *, hours: int = 24, limit: int = 5
+    ) -> DiagnosticResult:
+        """The top unresolved issues of a project."""
+        ...
+
+    async def latest_event(self, issue_id: str) -> DiagnosticResult:
+        """One issue's latest event."""
+        ...
+
+    async def health(self) -> DiagnosticResult:
+        """Can we reach it with our token."""
+        ...
+
+
+class DatabaseHealth(Protocol):
+    """Supabase, as diagnostics see it."""
+
+    async def run(self, check: str) -> DiagnosticResult:
+        """One named check."""
+        ...
+
+    async def run_all(self) -> list[DiagnosticResult]:
+        """Every configured check."""
         ...

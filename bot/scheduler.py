@@ -15,6 +15,7 @@ from bot.store.timers import TimerStore
 
 log = logging.getLogger(__name__)
 Fire = Callable[[SqlIncidentTransaction, DueTimer], Awaitable[None]]
+Task = Callable[[DueTimer], Awaitable[None]]
 
 
 class TimerScheduler:
@@ -27,12 +28,17 @@ class TimerScheduler:
         store: TimerStore,
         handlers: dict[str, Fire],
         now: Callable[[], datetime],
+        tasks: dict[str, Task] | None = None,
         poll_interval: float = 1.0,
         after_fire: Callable[[], None] = lambda: None,
     ) -> None:
         self.db = db
         self.store = store
         self.handlers = handlers
+        # Slow work (diagnostics) runs outside any transaction, alongside other timers;
+        # its timer is marked fired when the work ends, so a crash makes it run again.
+        self.tasks: dict[str, Task] = tasks or {}
+        self._running: set[asyncio.Task[None]] = set()
         self.now = now
         self.poll_interval = poll_interval
         self.after_fire = after_fire
@@ -44,9 +50,11 @@ class TimerScheduler:
         self._wake.set()
 
     async def stop(self) -> None:
-        """Stop after the current pass."""
+        """Stop after the current pass; running tasks get a few seconds to finish."""
         self._stopping = True
         self._wake.set()
+        if self._running:
+            await asyncio.wait(list(self._running), timeout=5)
 
     async def run(self) -> None:
         """Fire due timers until stopped."""
@@ -63,13 +71,36 @@ class TimerScheduler:
         """Fire every timer due now; returns how many fired."""
         fired = 0
         for timer in await self.store.due(self.now()):
-            if not await self.store.claim(timer, self.now()):
+            task = self.tasks.get(timer.kind)
+            if not await self.store.claim(timer, self.now(), long=task is not None):
                 continue
-            if await self._fire(timer):
+            if task is not None:
+                self._spawn(task, timer)
+                fired += 1
+            elif await self._fire(timer):
                 fired += 1
         if fired:
             self.after_fire()
         return fired
+
+    def _spawn(self, task: Task, timer: DueTimer) -> None:
+        running = asyncio.create_task(self._run_task(task, timer))
+        self._running.add(running)
+        running.add_done_callback(self._running.discard)
+
+    async def _run_task(self, task: Task, timer: DueTimer) -> None:
+        try:
+            await task(timer)
+        except Exception:
+            log.exception("timer task %s (%s) failed", timer.id, timer.kind)
+        async with self.db.transaction() as tx:
+            await self.store.mark_fired(tx, timer, self.now())
+        self.after_fire()
+
+    async def drain(self) -> None:
+        """Wait for running timer tasks (tests and shutdown)."""
+        while self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
 
     async def _fire(self, timer: DueTimer) -> bool:
         handler = self.handlers.get(timer.kind)

@@ -15,6 +15,8 @@ from bot.errors import InvalidPayload
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.services.alerts import AlertIntake
 from integrations.alertmanager import parse_webhook
+from integrations.sentry_webhooks import parse_webhook as parse_sentry
+from integrations.sentry_webhooks import verify_signature
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,7 @@ class WebDeps:
     webhook_token: str | None
     max_body: int
     slack_handler: SlackHandler | None = None
+    sentry_secret: str | None = None
 
 
 def _problem(status: int, reason: str) -> web.Response:
@@ -97,10 +100,50 @@ class AlertmanagerRoute:
         )
 
 
+class SentryRoute:
+    """POST /webhooks/sentry: signed integration-platform webhooks become alert groups."""
+
+    def __init__(self, deps: WebDeps) -> None:
+        self.deps = deps
+
+    def _reject(self, status: int, reason: str, label: str) -> web.Response:
+        self.deps.metrics.webhooks_rejected.labels("sentry", label).inc()
+        return _problem(status, reason)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """Verify the signature on the raw body, then commit like an Alertmanager webhook."""
+        limit = self.deps.max_body
+        body = await request.content.read(limit + 1)
+        if len(body) > limit:
+            return self._reject(413, f"body larger than {limit} bytes", "too_large")
+        secret = self.deps.sentry_secret
+        signature = request.headers.get("Sentry-Hook-Signature")
+        if not secret or not verify_signature(secret, body, signature):
+            return self._reject(401, "missing or wrong Sentry-Hook-Signature", "unauthorized")
+        try:
+            group = parse_sentry(
+                request.headers.get("Sentry-Hook-Resource"), body, received_at=self.deps.now()
+            )
+        except InvalidPayload as exc:
+            return self._reject(400, str(exc), "invalid")
+        if group is None:
+            return web.json_response({"ok": True, "decision": "ignored"})
+        result = await self.deps.intake.ingest(
+            group, body=body.decode("utf-8", "replace"), now=self.deps.now()
+        )
+        self.deps.metrics.alerts_received.labels("sentry").inc(len(group.alerts))
+        if result.decision is not None and result.decision.value == "open":
+            self.deps.metrics.incidents_opened.labels("sentry").inc()
+        self.deps.on_committed()
+        decision = result.decision.value if result.decision else "duplicate"
+        return web.json_response({"ok": True, "incident": result.incident_id, "decision": decision})
+
+
 def build_web_app(deps: WebDeps) -> web.Application:
     """The HTTP application of `tocsin serve`."""
     app = web.Application(client_max_size=deps.max_body + 1, middlewares=[_no_stack_traces])
     app.router.add_post("/webhooks/alertmanager", AlertmanagerRoute(deps).handle)
+    app.router.add_post("/webhooks/sentry", SentryRoute(deps).handle)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz(deps.readiness))
     app.router.add_get("/metrics", _metrics(deps.metrics))

@@ -15,5 +15,6 @@ UNSILENCE = "incident_unsilence"
 
 INCIDENT_COMMAND = "/incident"
 ONCALL_COMMAND = "/oncall"
-COMMANDS: tuple[str, ...] = (INCIDENT_COMMAND, ONCALL_COMMAND)
+DIAG_COMMAND = "/diag"
+COMMANDS: tuple[str, ...] = (INCIDENT_COMMAND, ONCALL_COMMAND, DIAG_COMMAND)
 DECLARE_MODAL = "incident_declare_modal"

@@ -89,6 +89,8 @@ class Incident:
     escalation_level: int = 0
     escalation_round: int = 0
     version: int = 1
+    playbook: str | None = None
+    runbook: str | None = None
 
     @property
     def is_open(self) -> bool:

@@ -21,6 +21,8 @@ class JobKind(StrEnum):
     POST_NOTE = "post_note"
     NOTIFY = "notify"
     POST_ALERTS_NOTE = "post_alerts_note"
+    POST_DIAGNOSTIC = "post_diagnostic"
+    UPLOAD_IMAGE = "upload_image"
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 ESCALATE = "escalate"
+DIAGNOSTICS = "diagnostics"
 
 
 @dataclass(frozen=True)

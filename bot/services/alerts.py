@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,8 +19,10 @@ from bot.domain.incidents import (
     transition,
 )
 from bot.domain.outbox import OutboxJob, card_update_job, note_job, open_channel_job
+from bot.domain.playbooks import Playbook, choose_playbook
 from bot.errors import StoreConflict
 from bot.ports import AlertWrite, IncidentStore, IncidentTransaction
+from bot.services.diagnostics import diagnostics_timer
 from bot.services.escalation import EscalationService
 
 
@@ -39,6 +42,13 @@ class IntakePolicy:
 
     reopen_window: timedelta
     auto_resolve: bool
+    playbooks: Sequence[Playbook] = ()
+
+    def auto_resolve_for(self, playbook: Playbook | None, source: str) -> bool:
+        """The playbook decides; otherwise Sentry issues resolve with Sentry, others per config."""
+        if playbook is not None and playbook.auto_resolve is not None:
+            return playbook.auto_resolve
+        return True if source == "sentry" else self.auto_resolve
 
 
 _CHANGE_TEXT = {
@@ -92,15 +102,7 @@ class AlertIntake:
         events: list[TimelineEvent] = []
         jobs: list[OutboxJob] = []
         if decision is GroupDecision.OPEN or latest is None:
-            incident = await tx.open_incident(group, at=now, auto_resolve=self.policy.auto_resolve)
-            events.append(
-                TimelineEvent("opened", self.actor, now, f"Incident opened: {group.title}")
-            )
-            jobs.append(open_channel_job(incident.id))
-            if self.escalation is not None:
-                incident = await self.escalation.start(
-                    tx, incident, labels=group.common_labels, now=now
-                )
+            incident = await self._open(tx, group, now=now, events=events, jobs=jobs)
         else:
             incident = latest
             if decision is GroupDecision.REOPEN:
@@ -114,6 +116,41 @@ class AlertIntake:
         await tx.enqueue(jobs, at=now)
         await tx.add_receipt(group, body=body, body_sha256=sha, at=now, incident_id=incident.id)
         return IngestResult(decision=decision, incident_id=incident.id, changed=changed)
+
+    async def _open(
+        self,
+        tx: IncidentTransaction,
+        group: AlertGroup,
+        *,
+        now: datetime,
+        events: list[TimelineEvent],
+        jobs: list[OutboxJob],
+    ) -> Incident:
+        playbook = choose_playbook(self.policy.playbooks, group.common_labels, group.source)
+        incident = await tx.open_incident(
+            group,
+            at=now,
+            auto_resolve=self.policy.auto_resolve_for(playbook, group.source),
+            severity=playbook.severity if playbook else None,
+            playbook=playbook.name if playbook else None,
+            runbook=playbook.runbook if playbook else None,
+        )
+        opened = f"Incident opened: {group.title}" + (
+            f" (playbook {playbook.name})" if playbook else ""
+        )
+        events.append(TimelineEvent("opened", self.actor, now, opened))
+        jobs.append(open_channel_job(incident.id))
+        if playbook is not None and playbook.steps:
+            await tx.schedule(diagnostics_timer(incident.id, due=now, reason="opened"), at=now)
+        if self.escalation is not None:
+            incident = await self.escalation.start(
+                tx,
+                incident,
+                labels=group.common_labels,
+                now=now,
+                requested=playbook.escalation if playbook else None,
+            )
+        return incident
 
     async def _reopen(
         self,

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from bot.domain.oncall import Rotation
 from bot.domain.views import IncidentView
+from bot.services.diagnostics import DiagnosticsService
 from bot.services.escalation import EscalationService
 from bot.services.incidents import IncidentService
 from bot.services.permissions import Permissions
@@ -29,3 +30,5 @@ class Services:
     alerts_channel: str | None
     wake_outbox: Callable[[], None]
     incident_view: Callable[[int], Awaitable[IncidentView | None]]
+    diagnostics: DiagnosticsService
+    wake_timers: Callable[[], None]

@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services.container import Services
 from bot.slack import actions
-from commands import incident, oncall
+from commands import diag, incident, oncall
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,7 @@ def build_bolt_app(*, client: AsyncWebClient, signing_secret: str, services: Ser
     app = AsyncApp(client=client, signing_secret=signing_secret, process_before_response=False)
     incident.register(app, services)
     oncall.register(app, services)
+    diag.register(app, services)
     actions.register(app, services)
 
     @app.error

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.domain.channel_names import incident_channel_name, with_suffix
+import aiohttp
+
+from bot.domain.channel_names import incident_channel_name, slugify, with_suffix
 from bot.domain.incidents import TimelineEvent
 from bot.domain.outbox import JobKind, OutboxJob, card_update_job, channel_setup_jobs
 from bot.domain.views import IncidentView
-from bot.slack import render
+from bot.services.diagnostics import result_from_payload
+from bot.slack import render, render_diagnostics
 from bot.slack.caller import RetryLater, SlackCaller, SlackError
 from bot.store.outbox import Job, JobOutcome, OutboxStore
 from commands import ids
@@ -34,6 +38,7 @@ class JobContext:
     alerts_channel: str | None = None
     oncall_users: Sequence[str] = ()
     oncall_usergroup: str | None = None
+    http: aiohttp.ClientSession | None = None
     bot_user_id: str | None = field(default=None)
 
     async def bot_user(self) -> str:
@@ -302,6 +307,52 @@ async def post_alerts_note(ctx: JobContext, job: Job, view: IncidentView) -> Job
     return JobOutcome()
 
 
+async def post_diagnostic(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
+    """A diagnostic result in the incident channel; its graph follows as an upload."""
+    channel = _channel(view)
+    result = result_from_payload(job.payload)
+    await ctx.slack.call(
+        "chat.postMessage",
+        channel=channel,
+        text=render_diagnostics.result_summary(result),
+        blocks=render_diagnostics.render_result(result),
+    )
+    if not result.image_png:
+        return JobOutcome()
+    upload = OutboxJob(
+        kind=JobKind.UPLOAD_IMAGE,
+        idem_key=f"upload:{job.idem_key}",
+        incident_id=view.incident.id,
+        payload={"png": job.payload["png"], "title": result.title},
+    )
+    return JobOutcome(follow_ups=[upload])
+
+
+async def upload_image(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
+    """Upload a PNG to the incident channel: get an upload URL, POST, complete the upload."""
+    channel = _channel(view)
+    data = base64.b64decode(str(job.payload["png"]))
+    title = str(job.payload.get("title") or "graph")
+    filename = f"{slugify(title)[:60]}.png"
+    target = await ctx.slack.call("files.getUploadURLExternal", filename=filename, length=len(data))
+    if ctx.http is None:
+        raise JobFailed("no HTTP session for uploads")
+    try:
+        async with ctx.http.post(str(target["upload_url"]), data=data) as response:
+            if response.status >= 400:
+                raise RetryLater(
+                    5.0, f"upload answered HTTP {response.status}", counts_attempt=True
+                )
+    except aiohttp.ClientError as exc:
+        raise RetryLater(5.0, f"upload failed: {type(exc).__name__}", counts_attempt=True) from None
+    await ctx.slack.call(
+        "files.completeUploadExternal",
+        files=[{"id": target["file_id"], "title": title}],
+        channel_id=channel,
+    )
+    return JobOutcome()
+
+
 HANDLERS: Mapping[JobKind, Handler] = {
     JobKind.OPEN_CHANNEL: open_channel,
     JobKind.SET_TOPIC: set_topic,
@@ -313,6 +364,8 @@ HANDLERS: Mapping[JobKind, Handler] = {
     JobKind.POST_NOTE: post_note,
     JobKind.NOTIFY: notify,
     JobKind.POST_ALERTS_NOTE: post_alerts_note,
+    JobKind.POST_DIAGNOSTIC: post_diagnostic,
+    JobKind.UPLOAD_IMAGE: upload_image,
 }
 
 # The first Web API method of each job, so the worker leaves paced jobs in the queue.
@@ -327,4 +380,6 @@ FIRST_METHOD: Mapping[JobKind, str] = {
     JobKind.POST_NOTE: "chat.postMessage",
     JobKind.NOTIFY: "conversations.invite",
     JobKind.POST_ALERTS_NOTE: "chat.postMessage",
+    JobKind.POST_DIAGNOSTIC: "chat.postMessage",
+    JobKind.UPLOAD_IMAGE: "files.getUploadURLExternal",
 }

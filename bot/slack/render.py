@@ -73,6 +73,10 @@ def render_incident_card(view: IncidentView) -> list[dict[str, Any]]:
         )
     blocks.append(_actions(view.incident.id, silenced=bool(view.incident.silence_id)))
     context = f"Incident #{inc.id}"
+    if inc.runbook:
+        context += f" · <{inc.runbook}|Runbook>"
+    if inc.playbook:
+        context += f" · playbook {escape(inc.playbook)}"
     if view.external_url:
         context += f" · <{view.external_url}|Alertmanager>"
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(context, 3000))]))

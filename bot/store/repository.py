@@ -66,6 +66,8 @@ def incident_from_row(row: IncidentRow | Any) -> Incident:
         escalation_level=row.escalation_level,
         escalation_round=row.escalation_round,
         version=row.version,
+        playbook=row.playbook,
+        runbook=row.runbook,
     )
 
 
@@ -115,7 +117,14 @@ class SqlIncidentTransaction:
         return incident_from_row(row) if row else None
 
     async def open_incident(
-        self, group: AlertGroup, *, at: datetime, auto_resolve: bool
+        self,
+        group: AlertGroup,
+        *,
+        at: datetime,
+        auto_resolve: bool,
+        severity: Severity | None = None,
+        playbook: str | None = None,
+        runbook: str | None = None,
     ) -> Incident:
         """Create a triggered incident for a group; it becomes the newest of its key."""
         await self.session.execute(
@@ -127,7 +136,9 @@ class SqlIncidentTransaction:
             source=group.source,
             title=group.title[:500],
             slug_source=group.slug_source[:500],
-            severity=_severity(group.common_labels.get("severity")).value,
+            severity=(severity or _severity(group.common_labels.get("severity"))).value,
+            playbook=playbook,
+            runbook=runbook,
             status=IncidentStatus.TRIGGERED.value,
             opened_at=at,
             auto_resolve=auto_resolve,

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from bot.domain.timers import DueTimer
 from bot.store.models import TimerRow
 from bot.store.repository import Database, SqlIncidentTransaction
 
 LEASE = timedelta(seconds=30)
+LONG_LEASE = timedelta(minutes=5)  # slow timer work: a playbook's steps time out well before
 
 
 class TimerStore:
@@ -38,8 +39,9 @@ class TimerStore:
                 DueTimer(r.id, r.kind, r.incident_id, r.due_at, dict(r.payload or {})) for r in rows
             ]
 
-    async def claim(self, timer: DueTimer, now: datetime) -> bool:
+    async def claim(self, timer: DueTimer, now: datetime, *, long: bool = False) -> bool:
         """Take a timer; False when another process has it."""
+        lease = LONG_LEASE if long else LEASE
         async with self.db.session() as session:
             result = await session.execute(
                 update(TimerRow)
@@ -50,9 +52,24 @@ class TimerStore:
                         (TimerRow.state == "firing") & (TimerRow.lease_until < now),
                     ),
                 )
-                .values(state="firing", lease_until=now + LEASE)
+                .values(state="firing", lease_until=now + lease)
             )
             return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def overdue(self, now: datetime) -> int:
+        """Timers due but not yet fired (waiting or running)."""
+        async with self.db.sessions() as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(TimerRow)
+                .where(
+                    or_(
+                        (TimerRow.state == "pending") & (TimerRow.due_at <= now),
+                        TimerRow.state == "firing",
+                    )
+                )
+            )
+            return int(count or 0)
 
     async def next_due(self) -> datetime | None:
         """When the earliest pending timer is due."""

@@ -68,7 +68,6 @@ async def test_acknowledge_after_resolve_is_explained_and_kept(ws: Workspace) ->
 @pytest.mark.parametrize(
     ("action_id", "fragment"),
     [
-        (ids.RUN_DIAGNOSTICS, "Diagnostics are not configured"),
         (ids.SILENCE_1H, "Silencing is not configured: set ALERTMANAGER_URL."),
         (ids.ESCALATE, "This incident has no escalation policy; add one in tocsin.yml."),
     ],

@@ -26,6 +26,8 @@ SCOPE_OF = {
     "chat.update": "chat:write",
     "pins.add": "pins:write",
     "usergroups.users.list": "usergroups:read",
+    "files.getUploadURLExternal": "files:write",
+    "files.completeUploadExternal": "files:write",
 }
 CALL = re.compile(r"""(?:\.call|api_call)\(\s*["']([a-z]+\.[A-Za-z.]+)["']""")
 SDK_CALL = re.compile(r"client\.(views_open|chat_postMessage|views_update)\(")
@@ -52,7 +54,8 @@ def test_manifest_commands_match_the_registered_ones() -> None:
     assert listed == set(ids.COMMANDS)
     for command in manifest()["features"]["slash_commands"]:
         assert command["url"].endswith("/slack/events")
-        assert command["should_escape"] is True  # mentions arrive as <@U…|name>
+        # /incident and /oncall take mentions, which must arrive as <@U…|name>.
+        assert command["should_escape"] is (command["command"] != ids.DIAG_COMMAND)
 
 
 def test_manifest_scopes_are_exactly_the_ones_used() -> None:

@@ -5,12 +5,20 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from bot.store import schema
 from tests.builders import contract_payload
 from tests.harness import ServeProcess, bot_env, eventually, post_webhook, running_emulator
 from tests.realservers import free_port
+
+
+async def settled(url: str) -> bool:
+    """Every Slack job done (diagnostics included), as /readyz reports it."""
+    async with aiohttp.ClientSession() as session, session.get(f"{url}/readyz") as response:
+        report = await response.json()
+    return bool(report["checks"]["outbox"]["depth"] == 0 and report["checks"]["timers"]["due"] == 0)
 
 
 def inc_channels(emulator) -> list[str]:  # type: ignore[no-untyped-def]
@@ -55,7 +63,7 @@ async def test_killed_process_resumes_without_loss_or_duplicates(
             await eventually(
                 lambda: len(emulator.calls_to("pins.add")) >= 1, timeout=30, what="card pinned"
             )
-            await asyncio.sleep(1.5)
+            await eventually(lambda: settled(second.url), timeout=30, what="outbox drained")
         finally:
             second.stop()
         assert len(inc_channels(emulator)) == 1

@@ -1,0 +1,269 @@
+"""Diagnostics: a playbook's checks run in parallel, each within its own timeout, results posted."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.domain.diagnostics import DiagnosticResult, Status, Table
+from bot.domain.incidents import Incident, TimelineEvent
+from bot.domain.outbox import JobKind, OutboxJob
+from bot.domain.playbooks import (
+    Check,
+    Playbook,
+    PrometheusCheck,
+    SentryCheck,
+    Step,
+    SupabaseCheck,
+    choose_playbook,
+    fill_labels,
+)
+from bot.domain.timers import DIAGNOSTICS, DueTimer, Timer
+from bot.ports import (
+    DatabaseHealth,
+    ErrorTracker,
+    IncidentStore,
+    IncidentTransaction,
+    MetricsSource,
+)
+from bot.services.incidents import in_transaction
+
+log = logging.getLogger(__name__)
+ACTOR = "tocsin"
+
+
+@dataclass
+class DiagnosticSources:
+    """The configured sources; None means not configured."""
+
+    metrics: MetricsSource | None = None
+    errors: ErrorTracker | None = None
+    database: DatabaseHealth | None = None
+    sentry_project: str | None = None
+
+
+_MISSING = {
+    "prometheus": "not configured: set PROMETHEUS_URL",
+    "sentry": "not configured: set SENTRY_TOKEN and SENTRY_ORG",
+    "supabase": "not configured: set SUPABASE_DB_URL",
+}
+
+
+def incident_source(incident: Incident) -> str:
+    """Where an incident came from: alertmanager, sentry or slack."""
+    return incident.key.split(":", 1)[0]
+
+
+class DiagnosticsService:
+    """Runs checks on demand and for incidents; never lets one slow source hold up the rest."""
+
+    def __init__(
+        self,
+        *,
+        store: IncidentStore,
+        sources: DiagnosticSources,
+        playbooks: Sequence[Playbook],
+        now: Callable[[], datetime],
+        on_posted: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.store = store
+        self.sources = sources
+        self.playbooks = list(playbooks)
+        self.now = now
+        self.on_posted = on_posted
+
+    def playbook_for(self, labels: Mapping[str, str], source: str) -> Playbook | None:
+        """The playbook that applies to these labels."""
+        return choose_playbook(self.playbooks, labels, source)
+
+    async def run_check(
+        self, step: Step, *, labels: Mapping[str, str], marker: datetime | None = None
+    ) -> DiagnosticResult:
+        """One check within its timeout; any failure becomes an error result."""
+        check = step.check
+        seconds = step.timeout.total_seconds()
+        try:
+            return await asyncio.wait_for(self._dispatch(check, labels, marker), seconds)
+        except TimeoutError:
+            return DiagnosticResult.error(check.title, f"no answer within {seconds:.0f}s")
+        except Exception as exc:
+            log.exception("diagnostic %r failed", check.title)
+            return DiagnosticResult.error(check.title, f"internal error: {type(exc).__name__}")
+
+    async def _dispatch(
+        self, check: Check, labels: Mapping[str, str], marker: datetime | None
+    ) -> DiagnosticResult:
+        if isinstance(check, PrometheusCheck):
+            return await self._prometheus(check, labels, marker)
+        if isinstance(check, SentryCheck):
+            return await self._sentry(check, labels)
+        return await self._supabase(check)
+
+    async def _prometheus(
+        self, check: PrometheusCheck, labels: Mapping[str, str], marker: datetime | None
+    ) -> DiagnosticResult:
+        if self.sources.metrics is None:
+            return DiagnosticResult.error(check.title, _MISSING["prometheus"], source="prometheus")
+        query = fill_labels(check.query, labels)
+        title = fill_labels(check.title, labels)
+        if check.graph is None:
+            return await self.sources.metrics.instant(
+                query,
+                title=title,
+                top=check.top,
+                warn_above=check.warn_above,
+                fail_above=check.fail_above,
+                unit=check.unit,
+            )
+        end = self.now()
+        start = min(end - check.graph, (marker or end) - timedelta(minutes=10))
+        return await self.sources.metrics.graph(
+            query,
+            title=title,
+            start=start,
+            end=end,
+            marker=marker,
+            warn_above=check.warn_above,
+            fail_above=check.fail_above,
+            unit=check.unit,
+        )
+
+    async def _sentry(self, check: SentryCheck, labels: Mapping[str, str]) -> DiagnosticResult:
+        if self.sources.errors is None:
+            return DiagnosticResult.error(check.title, _MISSING["sentry"], source="sentry")
+        project = check.project or labels.get("project") or self.sources.sentry_project
+        if not project:
+            return DiagnosticResult.error(
+                check.title,
+                "no Sentry project: name one in the playbook or set SENTRY_PROJECT",
+                source="sentry",
+            )
+        return await self.sources.errors.top_issues(project, hours=check.hours, limit=check.limit)
+
+    async def _supabase(self, check: SupabaseCheck) -> DiagnosticResult:
+        if self.sources.database is None:
+            return DiagnosticResult.error(check.title, _MISSING["supabase"], source="supabase")
+        return await self.sources.database.run(check.check)
+
+    async def run_for_incident(self, incident_id: int) -> int:
+        """Run the incident's playbook; post each result as it arrives. Returns how many ran."""
+        context = await in_transaction(self.store, lambda tx: _context(tx, incident_id))
+        if context is None:
+            return 0
+        incident, labels = context
+        playbook = self.playbook_for(labels, incident_source(incident))
+        if playbook is None or not playbook.steps:
+            await self.publish(
+                incident_id,
+                DiagnosticResult(
+                    "Diagnostics", Status.OK, "No playbook with diagnostics matches this incident."
+                ),
+            )
+            return 0
+        run = uuid.uuid4().hex[:8]
+        tasks = [
+            asyncio.create_task(self.run_check(step, labels=labels, marker=incident.opened_at))
+            for step in playbook.steps
+        ]
+        for index, finished in enumerate(asyncio.as_completed(tasks)):
+            await self.publish(incident_id, await finished, key=f"{run}:{index}")
+        return len(tasks)
+
+    async def publish(self, incident_id: int, result: DiagnosticResult, *, key: str = "") -> None:
+        """Put a result on the timeline and in the incident channel."""
+        now = self.now()
+        job = OutboxJob(
+            kind=JobKind.POST_DIAGNOSTIC,
+            idem_key=f"diag:{incident_id}:{key or uuid.uuid4().hex}",
+            incident_id=incident_id,
+            payload=result_to_payload(result),
+        )
+        text = f"{result.title}: {result.status.value} — {result.text}"[:1000]
+        event = TimelineEvent("diagnostic", ACTOR, now, text, {"status": result.status.value})
+
+        async def work(tx: IncidentTransaction) -> None:
+            await tx.add_events(incident_id, [event])
+            await tx.enqueue([job], at=now)
+
+        await in_transaction(self.store, work)
+        self.on_posted()
+
+    async def fire(self, timer: DueTimer) -> None:
+        """The scheduler's entry point for a diagnostics timer."""
+        if timer.incident_id is not None:
+            await self.run_for_incident(timer.incident_id)
+
+    async def health(self) -> list[DiagnosticResult]:
+        """Every dependency at a glance."""
+        checks: list[Any] = []
+        if self.sources.metrics is not None:
+            checks.append(self.sources.metrics.health())
+        if self.sources.errors is not None:
+            checks.append(self.sources.errors.health())
+        results = [r for r in await asyncio.gather(*checks)]
+        if self.sources.database is not None:
+            results += await self.sources.database.run_all()
+        for name, configured in (
+            ("prometheus", self.sources.metrics),
+            ("sentry", self.sources.errors),
+            ("supabase", self.sources.database),
+        ):
+            if configured is None:
+                results.append(
+                    DiagnosticResult.error(name.capitalize(), _MISSING[name], source=name)
+                )
+        return results
+
+
+def diagnostics_timer(incident_id: int, *, due: datetime, reason: str) -> Timer:
+    """Run the incident's playbook at `due` (now, usually), durably."""
+    return Timer(
+        kind=DIAGNOSTICS,
+        idem_key=f"diagnostics:{incident_id}:{reason}",
+        due_at=due,
+        incident_id=incident_id,
+    )
+
+
+async def _context(
+    tx: IncidentTransaction, incident_id: int
+) -> tuple[Incident, dict[str, str]] | None:
+    incident = await tx.get_incident(incident_id)
+    if incident is None:
+        return None
+    group, common = await tx.incident_labels(incident_id)
+    return incident, {**common, **group}
+
+
+def result_to_payload(result: DiagnosticResult) -> dict[str, Any]:
+    """A result as JSON for the outbox (the PNG base64-encoded)."""
+    return {
+        "title": result.title,
+        "status": result.status.value,
+        "text": result.text,
+        "source": result.source,
+        "columns": list(result.table.columns) if result.table else None,
+        "rows": [list(r) for r in result.table.rows] if result.table else None,
+        "png": base64.b64encode(result.image_png).decode() if result.image_png else None,
+    }
+
+
+def result_from_payload(payload: Mapping[str, Any]) -> DiagnosticResult:
+    """The result back from its outbox JSON."""
+    columns, rows, png = payload.get("columns"), payload.get("rows"), payload.get("png")
+    return DiagnosticResult(
+        title=str(payload.get("title", "")),
+        status=Status(payload.get("status", "error")),
+        text=str(payload.get("text", "")),
+        source=str(payload.get("source", "")),
+        table=Table(tuple(columns), tuple(tuple(r) for r in rows))
+        if columns and rows is not None
+        else None,
+        image_png=base64.b64decode(png) if png else None,
+    )

@@ -1,0 +1,127 @@
+"""/diag: run a diagnostic now — prom, sentry, supabase, health — never any SQL from Slack."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import timedelta
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.config import parse_duration
+from bot.domain.diagnostics import DiagnosticResult
+from bot.domain.playbooks import PrometheusCheck, SentryCheck, Step
+from bot.errors import UserError
+from bot.services.container import Services
+from bot.services.diagnostics import incident_source
+from bot.slack import render_diagnostics
+from bot.slack.replies import Reply, ephemeral, run_safely
+from commands import ids
+
+HELP = """*`/diag` commands*
+• `prom <promql> [range]` — a query now (table), or over a range as a graph.
+  `/diag prom up == 0`, `/diag prom rate(http_requests_total[5m]) 1h`
+• `sentry [project] [issue-id]` — top unresolved issues, or an issue's latest event.
+  `/diag sentry web`
+• `supabase` — database health: connections, long queries, locks, size, cache, replication
+• `health` — every configured dependency at a glance
+In an incident channel results are posted there and kept on the timeline;
+elsewhere only you see them."""
+_RANGE = re.compile(r"^\d+(?:\.\d+)?(?:s|m|h|d)$")
+TIMEOUT = timedelta(seconds=15)
+
+
+async def _prom(services: Services, args: str) -> list[DiagnosticResult]:
+    words = args.split()
+    if not words:
+        raise UserError("Give a PromQL query. Usage: `/diag prom <promql> [range]`")
+    span = None
+    if len(words) > 1 and _RANGE.match(words[-1]):
+        span = parse_duration(words[-1])
+        words = words[:-1]
+        if span > timedelta(days=31):
+            raise UserError("The range can be at most 31d.")
+    query = " ".join(words)
+    step = Step(PrometheusCheck(title=query[:100], query=query, graph=span), timeout=TIMEOUT)
+    return [await services.diagnostics.run_check(step, labels={})]
+
+
+async def _sentry(services: Services, args: str) -> list[DiagnosticResult]:
+    words = args.split()
+    issue = next((w for w in words if w.isdigit()), None)
+    project = next((w for w in words if not w.isdigit()), None)
+    errors = services.diagnostics.sources.errors
+    if issue is not None and errors is not None:
+        return [await errors.latest_event(issue)]
+    step = Step(SentryCheck(title="Top Sentry issues", project=project), timeout=TIMEOUT)
+    return [await services.diagnostics.run_check(step, labels={})]
+
+
+async def _supabase(services: Services, args: str) -> list[DiagnosticResult]:
+    database = services.diagnostics.sources.database
+    if database is None:
+        return [DiagnosticResult.error("Supabase", "not configured: set SUPABASE_DB_URL")]
+    return await database.run_all()
+
+
+async def _health(services: Services, args: str) -> list[DiagnosticResult]:
+    return await services.diagnostics.health()
+
+
+SUBCOMMANDS = {"prom": _prom, "sentry": _sentry, "supabase": _supabase, "health": _health}
+
+
+async def handle(services: Services, text: str, channel: str) -> Reply:
+    """Dispatch one /diag call; in an incident channel the results are posted there."""
+    # Slack escapes &, < and > in command text; PromQL needs them back.
+    name, _, rest = html.unescape(text).strip().partition(" ")
+    if name.lower() in ("", "help"):
+        return ephemeral(HELP)
+    run = SUBCOMMANDS.get(name.lower())
+    if run is None:
+        return ephemeral(f"Unknown subcommand `{name}`.\n\n{HELP}")
+    results = await run(services, rest.strip())
+    incident = await _incident_here(services, channel)
+    if incident is not None:
+        for result in results:
+            await services.diagnostics.publish(incident, result)
+        return ephemeral(f"Posted {len(results)} result{'s' if len(results) != 1 else ''} here.")
+    reply: dict[str, Any] = ephemeral(render_diagnostics.results_text(results))
+    reply["blocks"] = render_diagnostics.render_results(results)
+    if any(r.image_png for r in results):
+        reply["blocks"].append(_graph_note())
+    return reply
+
+
+def _graph_note() -> dict[str, Any]:
+    return {
+        "type": "context",
+        "elements": [
+            {
+                "type": "mrkdwn",
+                "text": "Graphs are posted when you run /diag in an incident channel.",
+            }
+        ],
+    }
+
+
+async def _incident_here(services: Services, channel: str) -> int | None:
+    try:
+        incident = await services.incidents.in_channel(channel)
+    except UserError:
+        return None
+    return incident.id if incident_source(incident) else None
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    """Wire /diag into the Bolt app."""
+
+    @app.command(ids.DIAG_COMMAND)
+    async def diag_command(ack: Any, command: dict[str, Any], respond: Any) -> None:
+        await ack()
+        reply = await run_safely(
+            lambda: handle(services, command.get("text", ""), command["channel_id"])
+        )
+        if reply is not None:
+            await respond(**reply)
