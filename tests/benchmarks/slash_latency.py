@@ -1,0 +1,169 @@
+"""Benchmark: slash-command acknowledgement latency while an alert storm is processed.
+
+Tocsin runs as a real `python -m bot serve` process (SQLite) against the Slack emulator set to
+Slack's documented rate limits, so its outbox is busy pacing Slack calls. The script sends
+correctly signed `/incident list` and `/incident help` commands through the emulator's helper and
+measures the HTTP round trip of each (what Slack's 3-second deadline applies to), first on an
+idle bot, then while 2,000 alerts in 100 groups (and repeats of them) pour into the webhook.
+
+Prints one JSON object. Run from the repository root:
+
+    python tests/benchmarks/slash_latency.py [--commands 300] [--storm-connections 16]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+
+import aiohttp  # noqa: E402
+
+from bot.slack.emulator import SlackEmulator, documented_rate_limits  # noqa: E402
+from bot.store import schema  # noqa: E402
+from tests.builders import make_alert, make_payload  # noqa: E402
+from tests.harness import ServeProcess, bot_env, running_emulator  # noqa: E402
+from tests.realservers import free_port  # noqa: E402
+
+log = logging.getLogger("bench.slash")
+USER = "U0BENCH001"
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0..100) by nearest rank."""
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def summary(elapsed: list[float], statuses: list[int]) -> dict[str, Any]:
+    """Latency figures in milliseconds."""
+    ms = [e * 1000 for e in elapsed]
+    return {
+        "commands": len(ms),
+        "p50_ms": round(statistics.median(ms), 2),
+        "p99_ms": round(percentile(ms, 99), 2),
+        "max_ms": round(max(ms), 2),
+        "non_200": sum(1 for s in statuses if s != 200),
+        "over_3000_ms": sum(1 for m in ms if m > 3000),
+    }
+
+
+async def send_commands(
+    emulator: SlackEmulator, url: str, count: int, gap: float, stop: asyncio.Event | None = None
+) -> dict[str, Any]:
+    """Send `count` signed commands one after another, `gap` seconds apart."""
+    elapsed: list[float] = []
+    statuses: list[int] = []
+    for i in range(count):
+        if stop is not None and stop.is_set():
+            break
+        text = "list" if i % 2 == 0 else "help"
+        reply = await emulator.send_slash_command(
+            f"{url}/slack/events", "/incident", text, user_id=USER, channel_id="C0GENERAL1"
+        )
+        elapsed.append(reply.elapsed)
+        statuses.append(reply.status)
+        await asyncio.sleep(gap)
+    return summary(elapsed, statuses)
+
+
+async def storm(url: str, connections: int, stop: asyncio.Event) -> dict[str, Any]:
+    """2,000 alerts in 100 groups, then the same groups again (re-fired), until told to stop."""
+    posted = 0
+    errors = 0
+    queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=connections * 4)
+
+    async def produce() -> None:
+        round_ = 0
+        while not stop.is_set():
+            for alert in range(20):
+                for group in range(100):
+                    starts = f"2026-11-26T{10 + round_ % 10:02d}:00:{alert:02d}Z"
+                    body = make_payload(
+                        [make_alert(f"Storm{group}", starts_at=starts, instance=f"i{alert}")],
+                        group=f"Storm{group}",
+                    )
+                    await queue.put(json.dumps(body).encode())
+                    if stop.is_set():
+                        return
+            round_ += 1
+
+    async def consume(session: aiohttp.ClientSession) -> None:
+        nonlocal posted, errors
+        while not stop.is_set():
+            try:
+                body = await asyncio.wait_for(queue.get(), timeout=1)
+            except TimeoutError:
+                continue
+            async with session.post(
+                f"{url}/webhooks/alertmanager",
+                data=io.BytesIO(body),
+                headers={"Content-Type": "application/json"},
+            ) as response:
+                await response.read()
+                posted += 1
+                errors += response.status != 200
+
+    started = time.monotonic()
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await asyncio.gather(produce(), *(consume(session) for _ in range(connections)))
+    seconds = time.monotonic() - started
+    return {"posts": posted, "errors": errors, "posts_per_second": round(posted / seconds, 1)}
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    """Run both phases against one Tocsin process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        url = f"sqlite+aiosqlite:///{folder / 'tocsin.db'}"
+        await asyncio.to_thread(schema.upgrade, url)
+        config = folder / "tocsin.yml"
+        config.write_text("alerts_channel: alerts\n")
+        async with running_emulator(rate_limits=documented_rate_limits()) as (emulator, api):
+            emulator.add_user(USER, "bench")
+            emulator.add_channel("general", members=[USER])
+            serve = ServeProcess(bot_env(url, api), free_port(), folder / "tocsin.log")
+            serve.env["TOCSIN_CONFIG"] = str(config)
+            await serve.start()
+            try:
+                idle = await send_commands(emulator, serve.url, args.commands, 0.02)
+                stop = asyncio.Event()
+                storm_task = asyncio.create_task(storm(serve.url, args.storm_connections, stop))
+                await asyncio.sleep(2)  # let the storm build up
+                loaded = await send_commands(emulator, serve.url, args.commands, 0.05)
+                stop.set()
+                storm_figures = await storm_task
+            finally:
+                serve.stop()
+        return {
+            "machine": {"python": sys.version.split()[0]},
+            "deadline_ms": 3000,
+            "idle": idle,
+            "during_storm": loaded,
+            "storm": storm_figures,
+            "slack_429s": sum(1 for c in emulator.calls if c.status == 429),
+            "slack_violations": len(emulator.violations),
+        }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--commands", type=int, default=300)
+    parser.add_argument("--storm-connections", type=int, default=16)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2))

@@ -1,0 +1,258 @@
+"""/diag: diagnostics on demand, against a running bot, the emulator and a small fake Prometheus."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from bot.config import Settings
+from commands import ids
+from tests.commands.conftest import Launch, Tweak, Workspace
+from tests.harness import eventually
+from tests.realservers import free_port
+
+SUBCOMMANDS = ("prom", "sentry", "supabase", "health")
+NOT_CONFIGURED = "not configured: set PROMETHEUS_URL"
+
+
+@dataclass
+class FakePrometheus:
+    """Answers /api/v1/query, /api/v1/query_range and /-/ready; records what it was asked."""
+
+    url: str = ""
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+
+    def asked(self, path: str) -> list[dict[str, str]]:
+        return [params for p, params in self.requests if p == path]
+
+    async def _params(self, request: web.Request) -> dict[str, str]:
+        params = dict(request.query)
+        if request.method == "POST":
+            params.update({k: str(v) for k, v in (await request.post()).items()})
+        return params
+
+    async def query(self, request: web.Request) -> web.Response:
+        self.requests.append(("query", await self._params(request)))
+        now = time.time()
+        result = [
+            {
+                "metric": {"__name__": "up", "job": "api", "instance": "api-1:9090"},
+                "value": [now, "1"],
+            },
+            {
+                "metric": {"__name__": "up", "job": "db", "instance": "db-1:9187"},
+                "value": [now, "0"],
+            },
+        ]
+        return web.json_response(
+            {"status": "success", "data": {"resultType": "vector", "result": result}}
+        )
+
+    async def query_range(self, request: web.Request) -> web.Response:
+        params = await self._params(request)
+        self.requests.append(("query_range", params))
+        start, end, step = float(params["start"]), float(params["end"]), float(params["step"])
+        values = []
+        t = start
+        while t <= end:
+            values.append([t, str(round((t - start) / max(end - start, 1), 3))])
+            t += step
+        result = [{"metric": {"job": "api"}, "values": values}]
+        return web.json_response(
+            {"status": "success", "data": {"resultType": "matrix", "result": result}}
+        )
+
+    async def ready(self, _request: web.Request) -> web.Response:
+        self.requests.append(("ready", {}))
+        return web.Response(text="Prometheus Server is Ready.\n")
+
+
+@pytest.fixture
+async def prometheus() -> AsyncIterator[FakePrometheus]:
+    fake = FakePrometheus()
+    app = web.Application()
+    app.router.add_route("*", "/api/v1/query", fake.query)
+    app.router.add_route("*", "/api/v1/query_range", fake.query_range)
+    app.router.add_get("/-/ready", fake.ready)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    fake.url = f"http://127.0.0.1:{port}"
+    try:
+        yield fake
+    finally:
+        await runner.cleanup()
+
+
+def with_prometheus(fake: FakePrometheus) -> Tweak:
+    def tweak(settings: Settings) -> None:
+        settings.prometheus_url = fake.url
+
+    return tweak
+
+
+async def diag(ws: Workspace, text: str, *, channel: str | None = None) -> dict[str, Any]:
+    return await ws.command(text, command=ids.DIAG_COMMAND, channel=channel)
+
+
+def everything(reply: dict[str, Any]) -> str:
+    """The reply's text and blocks, for `in` checks."""
+    return str(reply.get("text", "")) + json.dumps(reply.get("blocks", []))
+
+
+@pytest.mark.parametrize("text", ["", "help", "HELP"])
+async def test_help_lists_every_subcommand(ws: Workspace, text: str) -> None:
+    reply = await diag(ws, text)
+    assert reply["response_type"] == "ephemeral"
+    for name in SUBCOMMANDS:
+        assert f"`{name}" in reply["text"]
+
+
+async def test_unknown_subcommand_gets_usage(ws: Workspace) -> None:
+    reply = await diag(ws, "sql select 1")
+    assert reply["text"].startswith("Unknown subcommand `sql`.")
+    for name in SUBCOMMANDS:
+        assert f"`{name}" in reply["text"]
+
+
+async def test_prom_without_a_query_gets_usage(ws: Workspace) -> None:
+    reply = await diag(ws, "prom")
+    assert "Usage: `/diag prom <promql> [range]`" in reply["text"]
+
+
+async def test_prom_without_prometheus_says_what_to_set(ws: Workspace) -> None:
+    reply = await diag(ws, "prom up")
+    assert reply["response_type"] == "ephemeral"
+    assert NOT_CONFIGURED in reply["text"]
+    assert "error" in reply["text"].lower()
+    assert NOT_CONFIGURED in json.dumps(reply["blocks"])
+    assert "Traceback" not in everything(reply)
+
+
+async def test_slack_escaped_query_is_unescaped_before_use(
+    launch: Launch, prometheus: FakePrometheus
+) -> None:
+    ws = await launch(with_prometheus(prometheus))
+    reply = await diag(ws, "prom up &gt; 0 and up &lt; 2 &amp;&amp; 1")
+    assert prometheus.asked("query")[-1]["query"] == "up > 0 and up < 2 && 1"
+    shown = everything(reply)
+    # The ephemeral reply shows the answer as a table: both series, their labels and values.
+    assert "```" in shown
+    assert "api-1:9090" in shown and "db-1:9187" in shown
+    assert NOT_CONFIGURED not in shown
+
+
+async def test_prom_with_a_range_draws_a_graph_and_says_where_graphs_go(
+    launch: Launch, prometheus: FakePrometheus
+) -> None:
+    ws = await launch(with_prometheus(prometheus))
+    reply = await diag(ws, "prom rate(http_requests_total[5m]) 1h")
+    (asked,) = prometheus.asked("query_range")
+    assert asked["query"] == "rate(http_requests_total[5m])"
+    assert 3600 <= float(asked["end"]) - float(asked["start"]) <= 3600 + 60
+    assert prometheus.asked("query") == []
+    shown = everything(reply)
+    assert "Graphs are posted when you run /diag in an incident channel." in shown
+    assert "graph below" in shown
+
+
+async def test_in_an_incident_channel_the_result_is_posted_there(
+    launch: Launch, prometheus: FakePrometheus
+) -> None:
+    ws = await launch(with_prometheus(prometheus))
+    incident = await ws.declare("Checkout is slow")
+    reply = await diag(ws, "prom up", channel=incident.channel)
+    assert reply["text"] == "Posted 1 result here."
+    assert prometheus.asked("query")[-1]["query"] == "up"
+
+    def posted() -> list[Any]:
+        return [
+            c
+            for c in ws.emulator.calls_to("chat.postMessage")
+            if c.params.get("channel") == incident.channel and "api-1:9090" in json.dumps(c.params)
+        ]
+
+    await eventually(lambda: bool(posted()), what="the result in the incident channel")
+    await ws.wait_for_event(incident.id, "diagnostic")
+
+
+async def test_in_an_incident_channel_a_not_configured_source_is_posted_too(
+    ws: Workspace,
+) -> None:
+    incident = await ws.declare("Payments down")
+    reply = await diag(ws, "prom up", channel=incident.channel)
+    assert reply["text"] == "Posted 1 result here."
+    await ws.wait_for_message(incident.channel, NOT_CONFIGURED)
+
+
+async def test_health_lists_every_source_not_configured_ones_as_errors(ws: Workspace) -> None:
+    reply = await diag(ws, "health")
+    lines = reply["text"].splitlines()
+    assert lines == [
+        "ERROR Prometheus: not configured: set PROMETHEUS_URL",
+        "ERROR Sentry: not configured: set SENTRY_TOKEN and SENTRY_ORG",
+        "ERROR Supabase: not configured: set SUPABASE_DB_URL",
+    ]
+
+
+async def test_health_with_prometheus_configured(
+    launch: Launch, prometheus: FakePrometheus
+) -> None:
+    ws = await launch(with_prometheus(prometheus))
+    reply = await diag(ws, "health")
+    text = reply["text"]
+    assert "OK Prometheus: ready" in text
+    assert "ERROR Sentry: not configured" in text
+    assert "ERROR Supabase: not configured" in text
+    assert prometheus.asked("ready")
+
+
+async def test_supabase_not_configured(ws: Workspace) -> None:
+    reply = await diag(ws, "supabase")
+    assert "not configured: set SUPABASE_DB_URL" in reply["text"]
+
+
+async def test_sentry_not_configured(ws: Workspace) -> None:
+    reply = await diag(ws, "sentry web")
+    assert "not configured: set SENTRY_TOKEN and SENTRY_ORG" in reply["text"]
+
+
+@pytest.mark.parametrize("span", ["32d", "745h", "2678401s"])
+async def test_prom_range_over_31_days_is_refused(
+    launch: Launch, prometheus: FakePrometheus, span: str
+) -> None:
+    ws = await launch(with_prometheus(prometheus))
+    reply = await diag(ws, f"prom up {span}")
+    assert "at most 31d" in reply["text"]
+    assert prometheus.requests == []
+
+
+async def test_prom_range_of_exactly_31_days_is_a_graph(
+    launch: Launch, prometheus: FakePrometheus
+) -> None:
+    ws = await launch(with_prometheus(prometheus))
+    reply = await diag(ws, "prom up 31d")
+    (asked,) = prometheus.asked("query_range")
+    assert asked["query"] == "up"
+    assert "at most 31d" not in reply["text"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="commands/diag.py _prom takes a trailing duration as the graph range even when it "
+    "belongs to PromQL's `offset` modifier: `up offset 5m` is queried as `up offset` over 5m",
+)
+async def test_prom_offset_duration_stays_in_the_query(
+    launch: Launch, prometheus: FakePrometheus
+) -> None:
+    ws = await launch(with_prometheus(prometheus))
+    await diag(ws, "prom sum(rate(http_requests_total[5m])) offset 1h")
+    assert prometheus.asked("query_range") == []
+    assert prometheus.asked("query")[-1]["query"] == "sum(rate(http_requests_total[5m])) offset 1h"
