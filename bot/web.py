@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.domain.alerts import AlertGroup
 from bot.errors import InvalidPayload
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.services.alerts import AlertIntake
@@ -41,6 +42,17 @@ class WebDeps:
 
 def _problem(status: int, reason: str) -> web.Response:
     return web.json_response({"ok": False, "error": reason}, status=status)
+
+
+async def commit_group(deps: WebDeps, source: str, group: AlertGroup, body: bytes) -> web.Response:
+    """Commit a validated alert group, count it, wake the workers, and say what it did."""
+    result = await deps.intake.ingest(group, body=body.decode("utf-8", "replace"), now=deps.now())
+    deps.metrics.alerts_received.labels(source).inc(len(group.alerts))
+    if result.decision is not None and result.decision.value == "open":
+        deps.metrics.incidents_opened.labels(source).inc()
+    deps.on_committed()
+    decision = result.decision.value if result.decision else "duplicate"
+    return web.json_response({"ok": True, "incident": result.incident_id, "decision": decision})
 
 
 class AlertmanagerRoute:
@@ -82,22 +94,11 @@ class AlertmanagerRoute:
             group = parse_webhook(body)
         except InvalidPayload as exc:
             return self._reject(400, str(exc), "invalid")
-        result = await self.deps.intake.ingest(
-            group, body=body.decode("utf-8", "replace"), now=self.deps.now()
+        response = await commit_group(self.deps, "alertmanager", group, body)
+        self.deps.metrics.webhook_seconds.labels("alertmanager").observe(
+            time.perf_counter() - started
         )
-        metrics = self.deps.metrics
-        metrics.alerts_received.labels("alertmanager").inc(len(group.alerts))
-        if result.decision is not None and result.decision.value == "open":
-            metrics.incidents_opened.labels("alertmanager").inc()
-        self.deps.on_committed()
-        metrics.webhook_seconds.labels("alertmanager").observe(time.perf_counter() - started)
-        return web.json_response(
-            {
-                "ok": True,
-                "incident": result.incident_id,
-                "decision": result.decision.value if result.decision else "duplicate",
-            }
-        )
+        return response
 
 
 class SentryRoute:
@@ -128,15 +129,7 @@ class SentryRoute:
             return self._reject(400, str(exc), "invalid")
         if group is None:
             return web.json_response({"ok": True, "decision": "ignored"})
-        result = await self.deps.intake.ingest(
-            group, body=body.decode("utf-8", "replace"), now=self.deps.now()
-        )
-        self.deps.metrics.alerts_received.labels("sentry").inc(len(group.alerts))
-        if result.decision is not None and result.decision.value == "open":
-            self.deps.metrics.incidents_opened.labels("sentry").inc()
-        self.deps.on_committed()
-        decision = result.decision.value if result.decision else "duplicate"
-        return web.json_response({"ok": True, "incident": result.incident_id, "decision": decision})
+        return await commit_group(self.deps, "sentry", group, body)
 
 
 def build_web_app(deps: WebDeps) -> web.Application:
