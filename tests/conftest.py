@@ -16,7 +16,10 @@ from bot.store.engine import create_engine
 from bot.store.repository import Database
 
 PG_ADMIN_DSN = os.environ.get("TOCSIN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-_TABLES = "incidents, alerts, timeline_events, webhook_receipts, outbox, timers, oncall_overrides"
+_TABLES = (
+    "incidents, alerts, timeline_events, webhook_receipts, outbox, timers, oncall_overrides, "
+    "digest_runs"
+)
 
 
 @pytest.fixture(scope="session")

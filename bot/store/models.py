@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -175,3 +185,19 @@ class OnCallOverrideRow(Base):
     ends_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
+
+
+class DigestRunRow(Base):
+    """One digest for one channel on one local day: the unique key makes it post exactly once."""
+
+    __tablename__ = "digest_runs"
+    __table_args__ = (UniqueConstraint("digest", "channel", "day", name="uq_digest_runs_day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    digest: Mapped[str] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(100))
+    day: Mapped[str] = mapped_column(String(10))  # the local date reported on, YYYY-MM-DD
+    due_at: Mapped[datetime]
+    claimed_at: Mapped[datetime]
+    late: Mapped[bool] = mapped_column(default=False)
+    state: Mapped[str] = mapped_column(String(16))  # claimed -> queued
