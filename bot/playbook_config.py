@@ -76,13 +76,19 @@ class StepSpec(_Strict):
     timeout: timedelta = timedelta(seconds=10)
     _dur = field_validator("timeout", mode="before")(classmethod(lambda cls, v: _duration(v)))
 
+    @field_validator("timeout")
+    @classmethod
+    def _timeout_in_range(cls, value: timedelta) -> timedelta:
+        # A field validator, not the model one: the error's loc (and so its line) is `timeout:`.
+        if not timedelta(seconds=1) <= value <= timedelta(seconds=120):
+            raise ValueError("timeout must be between 1s and 120s")
+        return value
+
     @model_validator(mode="after")
     def _exactly_one(self) -> StepSpec:
         given = [k for k in ("prometheus", "sentry", "supabase") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("a step needs exactly one of: prometheus, sentry, supabase")
-        if not timedelta(seconds=1) <= self.timeout <= timedelta(seconds=120):
-            raise ValueError("timeout must be between 1s and 120s")
         return self
 
     def to_domain(self) -> Step:
@@ -147,25 +153,38 @@ class PlaybookProblem:
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int:
-    """The 1-based line of the YAML node at a pydantic error location (the nearest parent)."""
-    line = (node.start_mark.line + 1) if node is not None else 1
+    """The 1-based line of the key or list item at a pydantic error location.
+
+    A location that is not in the file (a missing field) falls back to its nearest parent.
+    """
+    line = node.start_mark.line + 1 if node is not None else 1
     for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == part), None)
-        elif (
-            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
-        ):
-            node = node.value[part]
-        else:
+        found = _child(node, part)
+        if found is None:
             break
-        if node is None:
-            break
-        line = node.start_mark.line + 1
+        # The key's line, not its value's: `diagnostics:` opens a block that starts below it.
+        key, node = found
+        line = key.start_mark.line + 1
     return line
+
+
+def _child(node: yaml.Node | None, part: int | str) -> tuple[yaml.Node, yaml.Node] | None:
+    """The key and value of a mapping entry (a list item is its own key), or None."""
+    if isinstance(node, yaml.MappingNode):
+        return next(((k, v) for k, v in node.value if k.value == part), None)
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        return node.value[part], node.value[part]
+    return None
 
 
 def load_file(path: Path) -> tuple[Playbook | None, list[PlaybookProblem]]:
     """Load one playbook file, or say precisely what is wrong with it."""
+    playbook, problems, _ = _load(path)
+    return playbook, problems
+
+
+def _load(path: Path) -> tuple[Playbook | None, list[PlaybookProblem], yaml.Node | None]:
+    """The playbook, its problems, and the YAML node tree that gives their lines."""
     try:
         text = path.read_text(encoding="utf-8")
         node = yaml.compose(text)
@@ -173,17 +192,20 @@ def load_file(path: Path) -> tuple[Playbook | None, list[PlaybookProblem]]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
-        return None, [PlaybookProblem(path, line, f"invalid YAML: {getattr(exc, 'problem', exc)}")]
+        reason = f"invalid YAML: {getattr(exc, 'problem', exc)}"
+        return None, [PlaybookProblem(path, line, reason)], None
     except OSError as exc:
-        return None, [PlaybookProblem(path, 1, f"cannot read: {exc.strerror}")]
+        return None, [PlaybookProblem(path, 1, f"cannot read: {exc.strerror}")], None
     if not isinstance(data, dict):
-        return None, [PlaybookProblem(path, 1, "a playbook must be a mapping (name, match, ...)")]
+        reason = "a playbook must be a mapping (name, match, ...)"
+        return None, [PlaybookProblem(path, 1, reason)], node
     try:
-        return PlaybookSpec.model_validate(data).to_domain(), []
+        return PlaybookSpec.model_validate(data).to_domain(), [], node
     except ValidationError as exc:
-        return None, [
+        problems = [
             PlaybookProblem(path, _line_of(node, err["loc"]), _reason(err)) for err in exc.errors()
         ]
+        return None, problems, node
 
 
 def _reason(err: Any) -> str:
@@ -194,28 +216,37 @@ def _reason(err: Any) -> str:
 
 def load_dir(folder: Path) -> tuple[list[Playbook], list[PlaybookProblem]]:
     """Every playbook in a folder (*.yml, *.yaml, sorted), and every problem found."""
-    playbooks: list[Playbook] = []
-    problems: list[PlaybookProblem] = []
     if not folder.is_dir():
         return [], [PlaybookProblem(folder, 0, "no such folder")]
-    seen: dict[str, Path] = {}
+    playbooks: list[Playbook] = []
+    problems: list[PlaybookProblem] = []
+    files: dict[str, Path] = {}  # the file of each playbook name loaded so far
+    default: str | None = None
     for path in sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")]):
-        playbook, found = load_file(path)
+        playbook, found, node = _load(path)
         problems += found
         if playbook is None:
             continue
-        if playbook.name in seen:
-            problems.append(
-                PlaybookProblem(
-                    path, 1, f"name: {playbook.name!r} is also used by {seen[playbook.name].name}"
-                )
-            )
+        clash = _clash(playbook, files, default)
+        if clash is not None:
+            # Blame the later file (sorted order), at its `name:` line.
+            problems.append(PlaybookProblem(path, _line_of(node, ("name",)), clash))
             continue
-        seen[playbook.name] = path
+        files[playbook.name] = path
+        if playbook.is_default:
+            default = playbook.name
         playbooks.append(playbook)
-    defaults = [p.name for p in playbooks if p.is_default]
-    if len(defaults) > 1:
-        problems.append(
-            PlaybookProblem(folder, 0, f"more than one default playbook: {', '.join(defaults)}")
-        )
     return playbooks, problems
+
+
+def _clash(playbook: Playbook, files: dict[str, Path], default: str | None) -> str | None:
+    """Why a valid playbook cannot join those already loaded, or None when it can."""
+    name = playbook.name
+    if name in files:
+        return f"name: {name!r} is also used by {files[name].name}"
+    if playbook.is_default and default is not None:
+        return (
+            f"name: {name!r} is a second default playbook (no match labels or sentry_project); "
+            f"{default!r} in {files[default].name} is the first"
+        )
+    return None

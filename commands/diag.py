@@ -37,7 +37,7 @@ async def _prom(services: Services, args: str) -> list[DiagnosticResult]:
     if not words:
         raise UserError("Give a PromQL query. Usage: `/diag prom <promql> [range]`")
     span = None
-    if len(words) > 1 and _RANGE.match(words[-1]):
+    if _ends_with_range(words):
         span = parse_duration(words[-1])
         words = words[:-1]
         if span > timedelta(days=31):
@@ -45,6 +45,14 @@ async def _prom(services: Services, args: str) -> list[DiagnosticResult]:
     query = " ".join(words)
     step = Step(PrometheusCheck(title=query[:100], query=query, graph=span), timeout=TIMEOUT)
     return [await services.diagnostics.run_check(step, labels={})]
+
+
+def _ends_with_range(words: list[str]) -> bool:
+    """True when the last word is the graph range, not the end of the query."""
+    if len(words) < 2 or not _RANGE.match(words[-1]):
+        return False
+    # `up offset 5m`: PromQL's offset modifier owns the duration (keywords ignore case).
+    return words[-2].lower() != "offset"
 
 
 async def _sentry(services: Services, args: str) -> list[DiagnosticResult]:

@@ -244,15 +244,28 @@ async def test_prom_range_of_exactly_31_days_is_a_graph(
     assert "at most 31d" not in reply["text"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="commands/diag.py _prom takes a trailing duration as the graph range even when it "
-    "belongs to PromQL's `offset` modifier: `up offset 5m` is queried as `up offset` over 5m",
+@pytest.mark.parametrize(
+    "query",
+    [
+        "sum(rate(http_requests_total[5m])) offset 1h",
+        "up OFFSET 5m",
+        "up @ 1700000000 offset 5m",
+        "rate(http_requests_total[5m])",
+    ],
 )
 async def test_prom_offset_duration_stays_in_the_query(
+    launch: Launch, prometheus: FakePrometheus, query: str
+) -> None:
+    ws = await launch(with_prometheus(prometheus))
+    await diag(ws, f"prom {query}")
+    assert prometheus.asked("query_range") == []
+    assert prometheus.asked("query")[-1]["query"] == query
+
+
+async def test_prom_range_after_an_offset_is_a_graph(
     launch: Launch, prometheus: FakePrometheus
 ) -> None:
     ws = await launch(with_prometheus(prometheus))
-    await diag(ws, "prom sum(rate(http_requests_total[5m])) offset 1h")
-    assert prometheus.asked("query_range") == []
-    assert prometheus.asked("query")[-1]["query"] == "sum(rate(http_requests_total[5m])) offset 1h"
+    await diag(ws, "prom up offset 5m 1h")
+    (asked,) = prometheus.asked("query_range")
+    assert asked["query"] == "up offset 5m"

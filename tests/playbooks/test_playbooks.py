@@ -143,23 +143,6 @@ def test_every_shipped_promql_query_parses(tmp_path: Path) -> None:
 
 # Each case: files to write, the file and line(s) the problem must name, words of the reason.
 VALID_STEP = "  - prometheus:\n      title: Up\n      query: up\n"
-LINE_OF_KEY = (
-    "bot/playbook_config.py _line_of reports the line where a key's block VALUE starts, "
-    "not the key's own line: `diagnostic:` on line 5 is reported at line 6"
-)
-TIMEOUT_LINE = (
-    "bot/playbook_config.py StepSpec._exactly_one checks the timeout range in the model "
-    "validator, so the error's loc is the step and the line is the step's, not timeout's"
-)
-DUPLICATE_LINE = (
-    "bot/playbook_config.py load_dir reports a duplicate name at line 1 (hard-coded), "
-    "not at the `name:` line"
-)
-TWO_DEFAULTS = (
-    "bot/playbook_config.py load_dir reports two default playbooks as `<folder>:0:`, "
-    "naming neither file nor line"
-)
-
 CASES = [
     pytest.param(
         {
@@ -169,7 +152,13 @@ CASES = [
         {5},
         ["diagnostic", "Extra inputs are not permitted"],
         id="unknown-key",
-        marks=pytest.mark.xfail(strict=True, reason=LINE_OF_KEY),
+    ),
+    pytest.param(
+        {"nested.yml": "name: X\nmatch:\n  label:\n    alertname: X\n"},
+        "nested.yml",
+        {3},
+        ["match.label", "Extra inputs are not permitted"],
+        id="unknown-nested-key",
     ),
     pytest.param(
         {"noname.yml": "match:\n  labels:\n    alertname: X\nseverity: sev2\n"},
@@ -217,7 +206,6 @@ CASES = [
         {6},
         ["timeout must be between 1s and 120s"],
         id="timeout-out-of-range",
-        marks=pytest.mark.xfail(strict=True, reason=TIMEOUT_LINE),
     ),
     pytest.param(
         {"q.yml": "name: X\ndiagnostics:\n  - prometheus:\n      title: Up\n"},
@@ -278,7 +266,6 @@ CASES = [
         {2},
         ["'Same'", "also used by a.yml"],
         id="duplicate-names-after-a-comment",
-        marks=pytest.mark.xfail(strict=True, reason=DUPLICATE_LINE),
     ),
     pytest.param(
         {"a.yml": "name: first\nseverity: sev4\n", "b.yml": "name: second\nseverity: sev4\n"},
@@ -286,7 +273,16 @@ CASES = [
         {1},
         ["default", "first", "second"],
         id="two-defaults",
-        marks=pytest.mark.xfail(strict=True, reason=TWO_DEFAULTS),
+    ),
+    pytest.param(
+        {
+            "a.yml": "name: first\n",
+            "b.yml": "# catch-all\nseverity: sev4\nname: second\n",
+        },
+        "b.yml",
+        {3},
+        ["default", "first", "second"],
+        id="two-defaults-name-below",
     ),
 ]
 
