@@ -161,8 +161,13 @@ async def _has_tables(db: Database) -> bool:
 async def build_app(settings: Settings, *, public_url: str, clock: Clock | None = None) -> Tocsin:
     """Wire every part of Tocsin together from Settings."""
     clock = clock or SystemClock()
+    playbooks = load_playbooks(settings)  # a refused start must not leave connections open
     db = Database(create_engine(settings.database_url))
-    await check_schema(db, settings.database_url)
+    try:
+        await check_schema(db, settings.database_url)
+    except BaseException:
+        await db.dispose()
+        raise
     metrics = Metrics()
     target = slack_target(settings, public_url=public_url)
     client = AsyncWebClient(token=target.token, base_url=target.api_url, retry_handlers=[])
@@ -175,7 +180,6 @@ async def build_app(settings: Settings, *, public_url: str, clock: Clock | None 
     )
     outbox_store = OutboxStore(db)
     http = aiohttp.ClientSession()
-    playbooks = load_playbooks(settings)
     context = JobContext(
         slack=SlackCaller(client=client, limiter=limiter, metrics=metrics),
         store=outbox_store,

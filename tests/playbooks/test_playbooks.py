@@ -407,12 +407,6 @@ def test_serve_refuses_to_start_with_a_bad_playbook(tmp_path: Path) -> None:
         assert sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/main.py build_app opens the aiohttp ClientSession (and the engine) before "
-    "load_playbooks raises, and never closes them: a refused start logs "
-    "'ERROR asyncio: Unclosed client session'",
-)
 def test_serve_refusing_a_bad_playbook_leaks_nothing(tmp_path: Path) -> None:
     result, _, _ = serve_with_bad_playbooks(tmp_path)
     assert result.returncode == 2
