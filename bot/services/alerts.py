@@ -67,12 +67,10 @@ class AlertIntake:
         store: IncidentStore,
         policy: IntakePolicy,
         escalation: EscalationService | None = None,
-        actor: str = "alertmanager",
     ):
         self.store = store
         self.policy = policy
         self.escalation = escalation
-        self.actor = actor
 
     async def ingest(self, group: AlertGroup, *, body: str, now: datetime) -> IngestResult:
         """Store the notification and everything it changes in one transaction."""
@@ -106,7 +104,9 @@ class AlertIntake:
         else:
             incident = latest
             if decision is GroupDecision.REOPEN:
-                incident = await self._reopen(tx, incident, now=now, events=events, jobs=jobs)
+                incident = await self._reopen(
+                    tx, incident, actor=group.source, now=now, events=events, jobs=jobs
+                )
                 if self.escalation is not None:
                     incident = await self.escalation.start(
                         tx, incident, labels=group.common_labels, now=now
@@ -138,7 +138,7 @@ class AlertIntake:
         opened = f"Incident opened: {group.title}" + (
             f" (playbook {playbook.name})" if playbook else ""
         )
-        events.append(TimelineEvent("opened", self.actor, now, opened))
+        events.append(TimelineEvent("opened", group.source, now, opened))
         jobs.append(open_channel_job(incident.id))
         if playbook is not None and playbook.steps:
             await tx.schedule(diagnostics_timer(incident.id, due=now, reason="opened"), at=now)
@@ -157,13 +157,12 @@ class AlertIntake:
         tx: IncidentTransaction,
         incident: Incident,
         *,
+        actor: str,
         now: datetime,
         events: list[TimelineEvent],
         jobs: list[OutboxJob],
     ) -> Incident:
-        moved = transition(
-            incident, Action.REOPEN, actor=self.actor, now=now, note="alert fired again"
-        )
+        moved = transition(incident, Action.REOPEN, actor=actor, now=now, note="alert fired again")
         saved = await tx.save_incident(moved.incident, at=now)
         events.extend(moved.events)
         jobs.append(
@@ -200,11 +199,13 @@ class AlertIntake:
         await tx.write_alerts(incident.id, writes)
         for change, text in _CHANGE_TEXT.items():
             if by_change.get(change):
-                events.append(_alerts_event(change, text, by_change[change], now, self.actor))
+                events.append(_alerts_event(change, text, by_change[change], now, group.source))
         status = {fp: k.status for fp, k in known.items()}
         status.update({w.alert.fingerprint: w.alert.status for w in writes})
         if AlertStatus.FIRING not in status.values():
-            await self._all_resolved(tx, incident, now=now, events=events, jobs=jobs)
+            await self._all_resolved(
+                tx, incident, actor=group.source, now=now, events=events, jobs=jobs
+            )
         elif known and (by_change.get(AlertChange.REFIRED) or by_change.get(AlertChange.NEW)):
             await tx.set_alerts_resolved_at(incident.id, None)
         if known or incident.card_ts:
@@ -216,12 +217,13 @@ class AlertIntake:
         tx: IncidentTransaction,
         incident: Incident,
         *,
+        actor: str,
         now: datetime,
         events: list[TimelineEvent],
         jobs: list[OutboxJob],
     ) -> None:
         await tx.set_alerts_resolved_at(incident.id, now)
-        events.append(TimelineEvent("alerts_resolved", self.actor, now, "All alerts resolved"))
+        events.append(TimelineEvent("alerts_resolved", actor, now, "All alerts resolved"))
         if incident.auto_resolve and incident.status is not IncidentStatus.RESOLVED:
             moved = transition(
                 incident, Action.RESOLVE, actor="tocsin", now=now, note="auto-resolve"

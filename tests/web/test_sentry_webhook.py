@@ -318,11 +318,6 @@ async def test_event_alert_opens_the_incident_of_its_issue(bot: RunningBot) -> N
     assert len(incident_channels(bot)) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/main.py builds one AlertIntake (actor defaults to 'alertmanager') for both "
-    "webhook routes, so a Sentry incident's timeline says Alertmanager opened it",
-)
 async def test_timeline_credits_sentry_for_what_sentry_sent(bot: RunningBot) -> None:
     code, answer = await post_sentry(bot, encode(issue_payload("created")))
     assert code == 200
