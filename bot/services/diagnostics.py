@@ -7,7 +7,7 @@ import base64
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -85,16 +85,18 @@ class DiagnosticsService:
     async def run_check(
         self, step: Step, *, labels: Mapping[str, str], marker: datetime | None = None
     ) -> DiagnosticResult:
-        """One check within its timeout; any failure becomes an error result."""
+        """One check within its timeout, titled by its step; any failure becomes an error result."""
         check = step.check
+        title = fill_labels(check.title, labels)
         seconds = step.timeout.total_seconds()
         try:
-            return await asyncio.wait_for(self._dispatch(check, labels, marker), seconds)
+            result = await asyncio.wait_for(self._dispatch(check, labels, marker), seconds)
         except TimeoutError:
-            return DiagnosticResult.error(check.title, f"no answer within {seconds:.0f}s")
+            return DiagnosticResult.error(title, f"no answer within {seconds:.0f}s")
         except Exception as exc:
-            log.exception("diagnostic %r failed", check.title)
-            return DiagnosticResult.error(check.title, f"internal error: {type(exc).__name__}")
+            log.exception("diagnostic %r failed", title)
+            return DiagnosticResult.error(title, f"internal error: {type(exc).__name__}")
+        return replace(result, title=title)
 
     async def _dispatch(
         self, check: Check, labels: Mapping[str, str], marker: datetime | None
