@@ -7,6 +7,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+# A job put back until its incident's channel or card exists says so with this prefix; the
+# store makes such jobs due again the moment that channel or card is recorded.
+WAITING = "waiting: "
+
 
 class JobKind(StrEnum):
     """The Slack work an incident can need; the Slack edge knows how to do each."""

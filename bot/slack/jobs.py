@@ -12,7 +12,13 @@ import aiohttp
 
 from bot.domain.channel_names import incident_channel_name, slugify, with_suffix
 from bot.domain.incidents import TimelineEvent
-from bot.domain.outbox import JobKind, OutboxJob, card_update_job, channel_setup_jobs
+from bot.domain.outbox import (
+    WAITING,
+    JobKind,
+    OutboxJob,
+    card_update_job,
+    channel_setup_jobs,
+)
 from bot.domain.views import IncidentView
 from bot.services.diagnostics import result_from_payload
 from bot.slack import render, render_diagnostics
@@ -55,10 +61,23 @@ class JobContext:
 Handler = Callable[[JobContext, Job, IncidentView], Awaitable[JobOutcome]]
 
 
+def _waiting(what: str) -> RetryLater:
+    # The store wakes the job as soon as the channel or card is recorded; the delay is a fallback.
+    return RetryLater(2.0, f"{WAITING}{what}", counts_attempt=False)
+
+
 def _channel(view: IncidentView) -> str:
     if not view.incident.channel_id:
-        raise RetryLater(1.0, "channel not created yet", counts_attempt=False)
+        raise _waiting("channel not created yet")
     return view.incident.channel_id
+
+
+def _card_channel(view: IncidentView) -> str:
+    """The channel, once the card is in it: nothing is posted above the card."""
+    channel = _channel(view)
+    if not view.incident.card_ts:
+        raise _waiting("card not posted yet")
+    return channel
 
 
 async def open_channel(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
@@ -210,7 +229,7 @@ async def _posted_before(ctx: JobContext, channel: str, idem_key: str) -> str | 
 async def pin_card(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     """Pin the card; already pinned is fine."""
     if not view.incident.card_ts:
-        raise RetryLater(1.0, "card not posted yet", counts_attempt=False)
+        raise _waiting("card not posted yet")
     try:
         await ctx.slack.call("pins.add", channel=_channel(view), timestamp=view.incident.card_ts)
     except SlackError as exc:
@@ -224,7 +243,7 @@ async def update_card(ctx: JobContext, job: Job, view: IncidentView) -> JobOutco
     if not view.incident.card_ts:
         if not view.incident.channel_id:
             return JobOutcome()  # the card, posted later, will show the state as it is then
-        raise RetryLater(2.0, "card not posted yet", counts_attempt=False)
+        raise _waiting("card not posted yet")
     await ctx.slack.call(
         "chat.update",
         channel=_channel(view),
@@ -308,8 +327,8 @@ async def post_alerts_note(ctx: JobContext, job: Job, view: IncidentView) -> Job
 
 
 async def post_diagnostic(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
-    """A diagnostic result in the incident channel; its graph follows as an upload."""
-    channel = _channel(view)
+    """A diagnostic result in the incident channel, below the card; its graph follows."""
+    channel = _card_channel(view)
     result = result_from_payload(job.payload)
     await ctx.slack.call(
         "chat.postMessage",

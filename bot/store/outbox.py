@@ -11,7 +11,7 @@ from sqlalchemy import func, or_, select, update
 
 from bot.domain.alerts import AlertStatus
 from bot.domain.incidents import TimelineEvent
-from bot.domain.outbox import JobKind, OutboxJob
+from bot.domain.outbox import WAITING, JobKind, OutboxJob
 from bot.domain.views import AlertLine, IncidentView
 from bot.store.models import AlertRow, IncidentRow, OutboxJobRow, TimelineEventRow
 from bot.store.repository import Database, enqueue_jobs, incident_from_row
@@ -115,6 +115,16 @@ class OutboxStore:
             if patch and job.incident_id is not None:
                 await session.execute(
                     update(IncidentRow).where(IncidentRow.id == job.incident_id).values(**patch)
+                )
+                # Jobs that waited for this channel or card may go now.
+                await session.execute(
+                    update(OutboxJobRow)
+                    .where(
+                        OutboxJobRow.incident_id == job.incident_id,
+                        OutboxJobRow.state == "pending",
+                        OutboxJobRow.last_error.startswith(WAITING),
+                    )
+                    .values(not_before=now)
                 )
             if job.incident_id is not None:
                 session.add_all(

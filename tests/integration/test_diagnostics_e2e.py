@@ -430,14 +430,6 @@ async def test_healthy_sources_post_one_result_per_step_with_real_numbers(
         assert diagnostic_messages(emulator, alerts.id) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "DiagnosticsService._sentry returns SentryClient.top_issues' own title "
-        "('Sentry: top issues in <project>'), ignoring the playbook step's title, which only "
-        "shows when the step times out or fails: one step, two titles"
-    ),
-)
 async def test_sentry_step_keeps_its_playbook_title(sentry: FakeSentry, store_url: str) -> None:
     async with (
         running_emulator() as (emulator, emulator_url),
@@ -543,14 +535,6 @@ async def test_unconfigured_sources_give_one_line_errors_without_secrets(store_u
     assert SECRET_TOKEN not in everything and SECRET_KEY not in everything
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "DiagnosticsService._prometheus and run_check build error results from the raw "
-        "check.title, so a not-configured (or timed-out / failed) step shows the playbook's "
-        "'${service}' placeholder instead of the label value"
-    ),
-)
 async def test_unconfigured_step_titles_have_their_labels_filled(store_url: str) -> None:
     posted, events, _ = await _run_unconfigured(store_url)
 
@@ -685,15 +669,6 @@ async def test_database_playbook_against_real_postgres(prometheus: str, store_ur
 CREATE_LATENCY = 1.0  # conversations.create answering in a second: ordinary for Slack's Tier 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bot/slack/jobs.py post_diagnostic posts as soon as the channel exists, and the outbox "
-        "claims due jobs oldest id first: results ready before a slow conversations.create "
-        "take the channel's 1 post/s slots ahead of the card, so the card and its pin wait "
-        "~1 s per result and the results appear above the card"
-    ),
-)
 async def test_card_is_posted_before_diagnostics_when_channel_creation_is_slow(
     prometheus: str, store_url: str
 ) -> None:
