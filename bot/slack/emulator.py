@@ -30,6 +30,8 @@ from bot.slack.emulator_outbound import (
     post_signed,
     sign_request,
     slash_command_body,
+    view_ack_errors,
+    view_submission_payload,
 )
 from bot.slack.emulator_params import Ctx, Params, SlackError, read_params
 from bot.slack.emulator_ratelimit import (
@@ -64,6 +66,21 @@ __all__ = [
 METHODS: dict[str, Handler] = {**CONVERSATION_METHODS, **CHAT_METHODS, **MISC_METHODS}
 DUMMY_BASE = "http://emulator.invalid/api/"  # used for response_url/upload_url when not started
 MAX_BODY = 64 * 1024 * 1024
+# Methods that only read: a call to them leaves the workspace as it was.
+READ_ONLY = frozenset(
+    {
+        "auth.test",
+        "chat.getPermalink",
+        "conversations.history",
+        "conversations.info",
+        "conversations.list",
+        "conversations.members",
+        "conversations.replies",
+        "pins.list",
+        "usergroups.users.list",
+        "users.info",
+    }
+)
 Answer = tuple[int, dict[str, Any], dict[str, str]]
 
 
@@ -107,6 +124,8 @@ class SlackEmulator:
             rate_limits or {}, per_channel_post_limit, per_channel_burst, clock
         )
         self._runner: web.AppRunner | None = None
+        self.revision = 0  # bumped on every change of the workspace
+        self._watchers: list[Callable[[], None]] = []
         if self.state.bot_user_id not in self.state.users:
             self.add_user(self.state.bot_user_id, self.state.bot_name, is_bot=True)
 
@@ -127,6 +146,16 @@ class SlackEmulator:
     def in_flight(self, method: str) -> int:
         """How many calls of `method` are being answered right now."""
         return self._in_flight.get(method, 0)
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call `callback` after every change of the workspace (a page, a saver)."""
+        self._watchers.append(callback)
+
+    def changed(self) -> None:
+        """Note a change of the workspace: bump `revision` and tell the watchers."""
+        self.revision += 1
+        for callback in self._watchers:
+            callback()
 
     def set_rate_limit(self, method: str, limit: RateLimit | None) -> None:
         """Set or remove (None) the rate limit of a method."""
@@ -153,12 +182,14 @@ class SlackEmulator:
         self.state.channels[channel_id] = Channel(
             channel_id, name, int(time.time()), creator, is_private, members=list(members or [])
         )
+        self.changed()
         return channel_id
 
     def post_user_message(self, channel_id: str, user_id: str, text: str) -> str:
         """Post a message as a human user; return its ts."""
         ts = self.state.next_ts(time.time())
         self.state.messages.append(Message(channel=channel_id, ts=ts, user=user_id, text=text))
+        self.changed()
         return ts
 
     def new_trigger_id(self, user_id: str) -> str:
@@ -239,6 +270,8 @@ class SlackEmulator:
         self.calls.append(call)
         if violated:
             self.violations.append(call)
+        if status == 200 and method not in READ_ONLY:
+            self.changed()
         return web.json_response(body, status=status, headers=headers)
 
     def _authenticate(self, token: str | None) -> None:
@@ -277,6 +310,7 @@ class SlackEmulator:
             body = None
         token = request.match_info["token"]
         status, answer = apply_response(self._ctx(), token, body, source="response_url")
+        self.changed()
         return web.json_response(answer, status=status)
 
     async def _on_upload(self, request: web.Request) -> web.Response:
@@ -286,6 +320,7 @@ class SlackEmulator:
         data = await _upload_bytes(request)
         stored.content_b64 = base64.b64encode(data).decode()
         stored.uploaded = True
+        self.changed()
         return web.Response(text=f"OK - {len(data)}")
 
     async def _on_download(self, request: web.Request) -> web.Response:
@@ -323,6 +358,7 @@ class SlackEmulator:
         ack = ack_body(reply.body) if reply.status == 200 else None
         if ack is not None:
             apply_response(self._ctx(), token, ack, source="ack")
+            self.changed()
         return reply
 
     async def send_block_action(
@@ -354,6 +390,32 @@ class SlackEmulator:
         if msg is not None and msg.ephemeral_to is None:
             payload["message"] = ctx.render.message(msg)  # real Slack sends the message too
         return await self._send(bot_url, block_action_body(payload), timestamp, signing_secret)
+
+    async def send_view_submission(
+        self,
+        bot_url: str,
+        view_id: str,
+        values: dict[str, dict[str, dict[str, Any]]],
+        *,
+        signing_secret: str | None = None,
+    ) -> tuple[EmulatorReply, dict[str, str] | None]:
+        """Submit an open modal; it closes unless the bot answers with field errors (returned)."""
+        view = self.state.views.get(view_id)
+        if view is None:
+            raise KeyError(view_id)
+        payload = view_submission_payload(
+            self.state, view, values, trigger_id=self.new_trigger_id(view.user)
+        )
+        reply = await self._send(bot_url, block_action_body(payload), None, signing_secret)
+        errors = view_ack_errors(reply.body) if reply.status == 200 else None
+        if reply.status == 200 and errors is None:
+            self.close_view(view_id)
+        return reply, errors
+
+    def close_view(self, view_id: str) -> None:
+        """Close a modal (its Cancel button, or after a submission the bot accepted)."""
+        if self.state.views.pop(view_id, None) is not None:
+            self.changed()
 
     def _response_url(self, token: str) -> str:
         return f"{self._public_base()}response/{token}"

@@ -13,7 +13,7 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 
-from bot.slack.emulator_state import EmulatorState, Message
+from bot.slack.emulator_state import EmulatorState, Message, View
 
 ACK_TIMEOUT = 3.0  # Slack shows a timeout error if the bot has not answered by then
 SEND_TIMEOUT = 30.0
@@ -176,3 +176,48 @@ async def post_signed(url: str, body: bytes, *, secret: str, timestamp: int) -> 
     ):
         text = await resp.text()
     return EmulatorReply(status=resp.status, body=text, elapsed=time.perf_counter() - start)
+
+
+def view_submission_payload(
+    state: EmulatorState,
+    view: View,
+    values: dict[str, dict[str, dict[str, Any]]],
+    *,
+    trigger_id: str,
+) -> dict[str, Any]:
+    """Return a view_submission payload: the modal as stored, with the user's input values."""
+    body = view.view
+    return {
+        "type": "view_submission",
+        "team": {"id": state.team_id, "domain": state.team_domain},
+        "user": _user(state, view.user),
+        "api_app_id": state.app_id,
+        "token": VERIFICATION_TOKEN,
+        "trigger_id": trigger_id,
+        "view": {
+            "id": view.id,
+            "team_id": state.team_id,
+            "type": body.get("type", "modal"),
+            "callback_id": body.get("callback_id", ""),
+            "private_metadata": body.get("private_metadata", ""),
+            "blocks": body.get("blocks", []),
+            "title": body.get("title"),
+            "hash": view.hash,
+            "state": {"values": values},
+            "app_id": state.app_id,
+            "bot_id": state.bot_id,
+        },
+        "response_urls": [],
+    }
+
+
+def view_ack_errors(text: str) -> dict[str, str] | None:
+    """The field errors of a view_submission ack ({"response_action": "errors"}), else None."""
+    try:
+        body = json.loads(text) if text.strip() else {}
+    except ValueError:
+        return None
+    if isinstance(body, dict) and body.get("response_action") == "errors":
+        errors = body.get("errors")
+        return {str(k): str(v) for k, v in errors.items()} if isinstance(errors, dict) else {}
+    return None

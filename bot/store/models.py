@@ -201,3 +201,14 @@ class DigestRunRow(Base):
     claimed_at: Mapped[datetime]
     late: Mapped[bool] = mapped_column(default=False)
     state: Mapped[str] = mapped_column(String(16))  # claimed -> queued
+
+
+class SandboxSnapshotRow(Base):
+    """The sandbox workspace (channels, messages, pins...) as JSON, so a restart keeps it."""
+
+    __tablename__ = "sandbox_snapshots"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(Text)
+    revision: Mapped[int] = mapped_column(default=0)
+    saved_at: Mapped[datetime]
