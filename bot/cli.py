@@ -33,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
     pb_sub = playbooks.add_subparsers(dest="playbooks_command", required=True)
     check = pb_sub.add_parser("check", help="validate playbooks; print file:line: reason")
     check.add_argument("dir", nargs="?", type=Path, default=None)
+    drill = sub.add_parser(
+        "drill", help="fire a drill alert at a running Tocsin and time each step"
+    )
+    drill.add_argument("alertname", nargs="?", default=None, help="a playbook's alertname")
+    drill.add_argument("--url", default="http://127.0.0.1:3000", help="the running Tocsin")
+    drill.add_argument("--wait", type=float, default=30.0, help="seconds to follow the incident")
     return parser
 
 
@@ -50,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             schema.upgrade(settings.database_url)
             print(f"database at revision {schema.head_revision()}")
             return 0
+        if args.command == "drill":
+            return _drill(settings, args.alertname, args.url, args.wait)
         return asyncio.run(_serve(settings, args.host, args.port))
     except (ConfigError, SchemaOutOfDate) as exc:
         print(f"tocsin: {exc}", file=sys.stderr)
@@ -70,6 +78,22 @@ def check_playbooks(folder: Path | None) -> int:
     return 0
 
 
+def _drill(settings: Settings, alertname: str | None, url: str, wait: float) -> int:
+    from bot.clock import SystemClock
+    from bot.drill_client import drill_command
+    from bot.main import load_playbooks
+
+    token = settings.webhook_token.get_secret_value() if settings.webhook_token else None
+    return drill_command(
+        load_playbooks(settings),
+        alertname,
+        url=url,
+        token=token,
+        now=SystemClock().now,
+        wait=wait,
+    )
+
+
 async def _serve(settings: Settings, host: str, port: int) -> int:
     from bot.main import build_app
     from bot.observability import init_error_tracking
@@ -84,7 +108,12 @@ async def _serve(settings: Settings, host: str, port: int) -> int:
     await site.start()
     await app.start_background()
     if app.slack.emulator is not None:
-        log.info("sandbox workspace (no SLACK_BOT_TOKEN): Slack Web API at %s", app.slack.api_url)
+        log.info(
+            "sandbox workspace (no SLACK_BOT_TOKEN): open http://%s:%d/sandbox (Web API at %s)",
+            host,
+            port,
+            app.slack.api_url,
+        )
     log.info("tocsin listening on http://%s:%d", host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

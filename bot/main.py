@@ -23,10 +23,13 @@ from bot.clock import SystemClock
 from bot.config import Settings
 from bot.domain.playbooks import Playbook
 from bot.domain.timers import DIAGNOSTICS, ESCALATE
+from bot.drill_web import drill_status_route
 from bot.errors import ConfigError, SchemaOutOfDate
 from bot.metrics import Metrics
 from bot.playbook_config import load_dir
 from bot.ports import Clock
+from bot.sandbox.routes import SandboxDeps, add_sandbox_routes
+from bot.sandbox.saver import SandboxSaver, open_sandbox
 from bot.scheduler import TimerScheduler
 from bot.services.alerts import AlertIntake, IntakePolicy
 from bot.services.container import Services
@@ -45,8 +48,10 @@ from bot.store import schema
 from bot.store.engine import create_engine, is_sqlite
 from bot.store.outbox import OutboxStore
 from bot.store.repository import Database
+from bot.store.sandbox import SandboxStore
 from bot.store.timers import TimerStore
 from bot.web import WebDeps, build_web_app
+from commands.ids import COMMANDS
 from integrations.alertmanager import SilenceClient
 from integrations.prometheus import PrometheusDiagnostics
 from integrations.sentry import SentryClient
@@ -86,11 +91,14 @@ class Tocsin:
     bolt: AsyncApp
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     socket_mode: AsyncSocketModeHandler | None = None
+    sandbox: SandboxSaver | None = None
 
     async def start_background(self) -> None:
         """Start the outbox worker."""
         if self.slack.emulator is not None:
             await _prepare_sandbox(self.client)
+        if self.sandbox is not None:
+            self.sandbox.start()
         if is_sqlite(self.settings.database_url):
             # One process owns a SQLite store: jobs left running by a crash are ours to redo.
             await self.worker.store.release_all(SystemClock().now())
@@ -115,6 +123,8 @@ class Tocsin:
                 await asyncio.wait_for(task, timeout=15)
         await self.client.session.close() if self.client.session else None
         await self.http.close()
+        if self.sandbox is not None:
+            await self.sandbox.stop()
         await self.db.dispose()
 
 
@@ -170,6 +180,11 @@ async def build_app(settings: Settings, *, public_url: str, clock: Clock | None 
         raise
     metrics = Metrics()
     target = slack_target(settings, public_url=public_url)
+    sandbox = (
+        await open_sandbox(SandboxStore(db), target.emulator, clock.now)
+        if target.emulator is not None
+        else None
+    )
     client = AsyncWebClient(token=target.token, base_url=target.api_url, retry_handlers=[])
     alerts_channel = settings.alerts_channel or (SANDBOX_ALERTS if target.emulator else None)
     oncall = list(settings.oncall.users) or ([SANDBOX_USER] if target.emulator else [])
@@ -267,8 +282,12 @@ async def build_app(settings: Settings, *, public_url: str, clock: Clock | None 
         ),
     )
     web_app = build_web_app(deps)
+    web_app.router.add_get(
+        "/drills/{incident}", drill_status_route(db, playbooks, deps.webhook_token)
+    )
     if target.emulator is not None:
         web_app.add_subapp(SANDBOX_PATH.rstrip("/"), target.emulator.make_app())
+        add_sandbox_routes(web_app, _sandbox_deps(target.emulator, public_url, playbooks, deps))
     return Tocsin(
         settings,
         db,
@@ -282,6 +301,24 @@ async def build_app(settings: Settings, *, public_url: str, clock: Clock | None 
         services,
         http,
         bolt,
+        sandbox=sandbox,
+    )
+
+
+def _sandbox_deps(
+    emulator: SlackEmulator, public_url: str, playbooks: list[Playbook], deps: WebDeps
+) -> SandboxDeps:
+    base = public_url.rstrip("/")
+    return SandboxDeps(
+        emulator=emulator,
+        user=SANDBOX_USER,
+        api_path=SANDBOX_PATH,
+        bot_url=f"{base}/slack/events",
+        self_url=base,
+        playbooks=playbooks,
+        commands=COMMANDS,
+        webhook_token=deps.webhook_token,
+        now=deps.now,
     )
 
 

@@ -1,0 +1,1 @@
+"""The sandbox workspace: the Slack emulator shown as a chat client in the browser."""
