@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 from aiohttp import web
@@ -39,6 +40,14 @@ def _parser() -> argparse.ArgumentParser:
     drill.add_argument("alertname", nargs="?", default=None, help="a playbook's alertname")
     drill.add_argument("--url", default="http://127.0.0.1:3000", help="the running Tocsin")
     drill.add_argument("--wait", type=float, default=30.0, help="seconds to follow the incident")
+    digest = sub.add_parser("digest", help="the daily KPI digest: print it, or post it now")
+    mode = digest.add_mutually_exclusive_group()
+    mode.add_argument("--now", action="store_true", help="post it to its channels at once")
+    mode.add_argument("--dry-run", action="store_true", help="print it here (the default)")
+    digest.add_argument("--name", default=None, help="which digest (default: the first)")
+    digest.add_argument(
+        "--day", type=date.fromisoformat, default=None, help="YYYY-MM-DD (default: yesterday)"
+    )
     return parser
 
 
@@ -56,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             schema.upgrade(settings.database_url)
             print(f"database at revision {schema.head_revision()}")
             return 0
+        if args.command == "digest":
+            from bot.digest_cli import run_digest
+
+            return asyncio.run(run_digest(settings, post=args.now, name=args.name, day=args.day))
         if args.command == "drill":
             return _drill(settings, args.alertname, args.url, args.wait)
         return asyncio.run(_serve(settings, args.host, args.port))

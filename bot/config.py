@@ -13,6 +13,7 @@ import yaml
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from bot.digest_config import DigestSettings
 from bot.errors import ConfigError
 from bot.policy_config import (
     EscalationConfig,
@@ -101,6 +102,7 @@ class Settings(BaseSettings):
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     permissions: PermissionsConfig = Field(default_factory=PermissionsConfig)
     silence_duration: timedelta = timedelta(hours=1)
+    digest: DigestSettings = Field(default_factory=DigestSettings)
 
     @classmethod
     def settings_customise_sources(

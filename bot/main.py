@@ -34,6 +34,7 @@ from bot.scheduler import TimerScheduler
 from bot.services.alerts import AlertIntake, IntakePolicy
 from bot.services.container import Services
 from bot.services.diagnostics import DiagnosticSources, DiagnosticsService
+from bot.services.digest import DigestBuilder, DigestScheduler, KpiSources
 from bot.services.escalation import EscalationService
 from bot.services.incidents import IncidentService
 from bot.services.permissions import Permissions
@@ -44,7 +45,9 @@ from bot.slack.emulator import SlackEmulator
 from bot.slack.jobs import HANDLERS, JobContext
 from bot.slack.outbox import OutboxWorker
 from bot.slack.ratelimit import RateLimiter
+from bot.slack.workspace_jobs import digest_jobs
 from bot.store import schema
+from bot.store.digest import DigestStore
 from bot.store.engine import create_engine, is_sqlite
 from bot.store.outbox import OutboxStore
 from bot.store.repository import Database
@@ -92,6 +95,7 @@ class Tocsin:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     socket_mode: AsyncSocketModeHandler | None = None
     sandbox: SandboxSaver | None = None
+    digests: DigestScheduler | None = None
 
     async def start_background(self) -> None:
         """Start the outbox worker."""
@@ -104,6 +108,8 @@ class Tocsin:
             await self.worker.store.release_all(SystemClock().now())
         self.tasks.append(asyncio.create_task(self.worker.run(), name="outbox"))
         self.tasks.append(asyncio.create_task(self.scheduler.run(), name="timers"))
+        if self.digests is not None:
+            self.tasks.append(asyncio.create_task(self.digests.run(), name="digests"))
         app_token = self.settings.slack_app_token
         if app_token is not None and self.slack.emulator is None:
             # Socket Mode: Slack pushes requests over a websocket; /slack/events stays for HTTP.
@@ -118,6 +124,8 @@ class Tocsin:
             await self.socket_mode.close_async()  # type: ignore[no-untyped-call]
         await self.worker.stop()
         await self.scheduler.stop()
+        if self.digests is not None:
+            await self.digests.stop()
         for task in self.tasks:
             with suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, timeout=15)
@@ -229,14 +237,27 @@ async def build_app(settings: Settings, *, public_url: str, clock: Clock | None 
         on_scheduled=scheduler.wake,
     )
     scheduler.handlers[ESCALATE] = escalation.fire
+    diagnostic_sources, kpi_sources = build_sources(settings, http)
     diagnostics = DiagnosticsService(
         store=db,
-        sources=build_sources(settings, http),
+        sources=diagnostic_sources,
         playbooks=playbooks,
         now=clock.now,
         on_posted=worker.wake,
     )
     scheduler.tasks[DIAGNOSTICS] = diagnostics.fire
+    digest_runs = DigestStore(db)
+    digests = DigestScheduler(
+        builder=DigestBuilder(
+            runs=digest_runs, sources=kpi_sources, kpis=settings.digest.definitions()
+        ),
+        runs=digest_runs,
+        digests=settings.digest.digests,
+        default_channel=alerts_channel,
+        render=digest_jobs,
+        now=clock.now,
+        on_queued=worker.wake,
+    )
     intake = AlertIntake(
         store=db,
         policy=IntakePolicy(
@@ -264,6 +285,7 @@ async def build_app(settings: Settings, *, public_url: str, clock: Clock | None 
         incident_view=outbox_store.incident_view,
         diagnostics=diagnostics,
         wake_timers=scheduler.wake,
+        digests=digests,
     )
     bolt = build_bolt_app(client=client, signing_secret=target.signing_secret, services=services)
     deps = WebDeps(
@@ -302,6 +324,7 @@ async def build_app(settings: Settings, *, public_url: str, clock: Clock | None 
         http,
         bolt,
         sandbox=sandbox,
+        digests=digests,
     )
 
 
@@ -340,26 +363,34 @@ def load_playbooks(settings: Settings) -> list[Playbook]:
     return playbooks
 
 
-def build_sources(settings: Settings, http: aiohttp.ClientSession) -> DiagnosticSources:
-    """The diagnostic sources that are configured."""
-    sources = DiagnosticSources(sentry_project=settings.sentry_project)
-    if settings.prometheus_url:
-        sources.metrics = PrometheusDiagnostics(settings.prometheus_url)
+def build_sources(
+    settings: Settings, http: aiohttp.ClientSession
+) -> tuple[DiagnosticSources, KpiSources]:
+    """The configured outside sources, for diagnostics and for the digest's KPIs."""
+    prometheus = PrometheusDiagnostics(settings.prometheus_url) if settings.prometheus_url else None
+    sentry = None
     if settings.sentry_token is not None and settings.sentry_org:
-        sources.errors = SentryClient(
+        sentry = SentryClient(
             http,
             api_url=settings.sentry_api_url,
             org=settings.sentry_org,
             token=settings.sentry_token.get_secret_value(),
         )
+    supabase = None
     if settings.supabase_db_url is not None or settings.supabase_url:
-        sources.database = SupabaseDiagnostics(
+        supabase = SupabaseDiagnostics(
             db_url=_secret(settings.supabase_db_url),
             rest_url=settings.supabase_url,
             key=_secret(settings.supabase_key),
             session=http,
         )
-    return sources
+    project = settings.sentry_project
+    return (
+        DiagnosticSources(
+            metrics=prometheus, errors=sentry, database=supabase, sentry_project=project
+        ),
+        KpiSources(metrics=prometheus, errors=sentry, database=supabase, sentry_project=project),
+    )
 
 
 def _secret(value: SecretStr | None) -> str | None:

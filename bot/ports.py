@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 from bot.domain.alerts import Alert, AlertGroup, KnownAlert
 from bot.domain.diagnostics import DiagnosticResult
 from bot.domain.incidents import Incident, Severity, TimelineEvent
+from bot.domain.kpi import IncidentTimes, RunClaim
 from bot.domain.oncall import Override
 from bot.domain.outbox import OutboxJob
 from bot.domain.timers import Timer
@@ -214,6 +215,12 @@ class ErrorTracker(Protocol):
         """One issue's latest event."""
         ...
 
+    async def new_issues(
+        self, project: str, *, hours: int = 24, limit: int = 5
+    ) -> DiagnosticResult:
+        """Unresolved issues first seen in the last `hours`."""
+        ...
+
     async def health(self) -> DiagnosticResult:
         """Can we reach it with our token."""
         ...
@@ -228,4 +235,58 @@ class DatabaseHealth(Protocol):
 
     async def run_all(self) -> list[DiagnosticResult]:
         """Every configured check."""
+        ...
+
+
+class KpiMetrics(Protocol):
+    """Prometheus, as KPIs see it: a query's one number at given moments."""
+
+    async def values_at(self, query: str, moments: Sequence[datetime]) -> list[float | None]:
+        """Raises IntegrationError with a one-line reason."""
+        ...
+
+
+class KpiDatabase(Protocol):
+    """Supabase Postgres, as KPIs see it: the operator's SELECT over day windows."""
+
+    async def values_for(
+        self, sql: str, windows: Sequence[tuple[datetime, datetime]]
+    ) -> list[float | None]:
+        """Raises IntegrationError with a one-line reason."""
+        ...
+
+
+class DigestRuns(Protocol):
+    """Exactly-once digest runs, and the incidents their statistics read."""
+
+    async def claim(
+        self, digest: str, channel: str, day: date, *, due_at: datetime, now: datetime, late: bool
+    ) -> RunClaim | None:
+        """Take the run, or None when another process (or an earlier run) has it."""
+        ...
+
+    async def queue(self, claim: RunClaim, jobs: Sequence[OutboxJob], *, now: datetime) -> None:
+        """Enqueue the run's message and mark the run done, in one transaction."""
+        ...
+
+    async def release(self, claim: RunClaim) -> None:
+        """Give a claim back so the next pass tries again."""
+        ...
+
+    async def seen(self, digest: str, channel: str) -> bool:
+        """True when this digest has a run for this channel, of any day."""
+        ...
+
+    async def skip(
+        self, digest: str, channel: str, day: date, *, due_at: datetime, now: datetime
+    ) -> None:
+        """Record a run as not posted."""
+        ...
+
+    async def enqueue(self, jobs: Sequence[OutboxJob], *, now: datetime) -> None:
+        """Enqueue jobs outside any run (`tocsin digest --now`)."""
+        ...
+
+    async def incidents_during(self, start: datetime, end: datetime) -> list[IncidentTimes]:
+        """Incidents open at some moment of [start, end)."""
         ...

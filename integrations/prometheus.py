@@ -16,7 +16,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -174,6 +174,27 @@ class PrometheusDiagnostics:
         return await self._guarded(title, run())
 
     # -- plumbing -----------------------------------------------------------------------------
+
+    async def values_at(self, query: str, moments: Sequence[datetime]) -> list[float | None]:
+        """A KPI: the query evaluated at each moment, one number each (None: no data then).
+
+        Raises PrometheusError with a one-line reason; a query that gives several series
+        must be aggregated (sum, avg, max) by whoever wrote it.
+        """
+
+        async def one(moment: datetime) -> float | None:
+            params = {"time": f"{_utc(moment).timestamp():.3f}", "timeout": f"{self.timeout:g}"}
+            result = await self._call(self._client.custom_query, query, params=params)
+            series = _parse("instant", _vector, result)
+            if len(series) > 1:
+                raise PrometheusError(
+                    f"the query gives {len(series)} series, not one: aggregate it (sum, avg, max)"
+                )
+            if not series or math.isnan(series[0][1]):
+                return None
+            return series[0][1]
+
+        return list(await asyncio.gather(*(one(m) for m in moments)))
 
     async def _guarded(self, title: str, work: Awaitable[DiagnosticResult]) -> DiagnosticResult:
         try:

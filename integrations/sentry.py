@@ -95,6 +95,18 @@ class SentryClient:
             lambda title: self._top_issues(title, project, hours=hours, limit=limit),
         )
 
+    async def new_issues(self, project: str, *, hours: int = 24, limit: int = 5) -> DiagnosticResult:
+        """Unresolved issues first seen in the last `hours`, most events first (for digests)."""
+        hours, limit = max(1, hours), max(1, min(limit, 100))
+
+        async def run(title: str) -> DiagnosticResult:
+            issues, note = await self._collect_issues(project, hours=hours, limit=100)
+            cutoff = self.clock.now() - timedelta(hours=hours)
+            fresh = [i for i in issues if i.firstSeen is not None and _aware(i.firstSeen) >= cutoff]
+            return self._issues_result(title, project, fresh, hours=hours, limit=limit, note=note)
+
+        return await self._guarded(f"Sentry: new issues in {project}", run)
+
     async def latest_event(self, issue_id: str) -> DiagnosticResult:
         """The latest event of an issue: exception, top in-app frames, release and tags."""
 

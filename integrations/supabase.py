@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -21,6 +23,7 @@ import aiohttp
 import asyncpg  # type: ignore[import-untyped]
 
 from bot.domain.diagnostics import DiagnosticResult, Status, Table, one_line, redact
+from bot.errors import IntegrationError
 from integrations import supabase_checks as q
 from integrations.supabase_checks import Thresholds
 
@@ -299,20 +302,48 @@ class SupabaseDiagnostics:
         try:
             async with asyncio.timeout(self._timeout):
                 return await work
-        except TimeoutError:
-            return self._error(title, f"no answer within {self._timeout:g}s")
-        except asyncpg.QueryCanceledError as exc:
-            return self._error(title, f"query cancelled: {exc}")
-        except asyncpg.PostgresError as exc:
-            return self._error(title, f"database error: {exc}")
-        except aiohttp.ClientError as exc:
-            return self._error(title, f"cannot reach Supabase: {type(exc).__name__}: {exc}")
-        except OSError as exc:
-            return self._error(title, f"cannot connect: {exc}")
-        except (ValueError, asyncpg.ClientConfigurationError) as exc:
-            return self._error(title, f"invalid settings: {exc}")
         except Exception as exc:
-            return self._error(title, f"{type(exc).__name__}: {exc}")
+            return self._error(title, self._reason(exc))
+
+    def _reason(self, exc: Exception) -> str:
+        """One line that says what went wrong, without a stack trace."""
+        if isinstance(exc, TimeoutError):
+            return f"no answer within {self._timeout:g}s"
+        if isinstance(exc, asyncpg.QueryCanceledError):
+            return f"query cancelled: {exc}"
+        if isinstance(exc, asyncpg.PostgresError):
+            return f"database error: {exc}"
+        if isinstance(exc, aiohttp.ClientError):
+            return f"cannot reach Supabase: {type(exc).__name__}: {exc}"
+        if isinstance(exc, OSError):
+            return f"cannot connect: {exc}"
+        if isinstance(exc, ValueError | asyncpg.ClientConfigurationError):
+            return f"invalid settings: {exc}"
+        return f"{type(exc).__name__}: {exc}"
+
+    async def values_for(
+        self, sql: str, windows: Sequence[tuple[datetime, datetime]]
+    ) -> list[float | None]:
+        """A KPI: the operator's SELECT once per window, `:start` and `:end` bound, read-only.
+
+        Raises IntegrationError with a one-line reason (secrets masked).
+        """
+        if not self._db_url:
+            raise IntegrationError("not configured: set SUPABASE_DB_URL")
+        statement = _NAMED.sub(
+            lambda m: "$1::timestamptz" if m[1] == "start" else "$2::timestamptz", sql
+        )
+        try:
+            async with asyncio.timeout(self._timeout), self._read_only() as conn:
+                values: list[float | None] = []
+                for start, end in windows:
+                    row = await conn.fetchrow(statement, start, end)
+                    values.append(_number(row))
+                return values
+        except IntegrationError:
+            raise
+        except Exception as exc:
+            raise IntegrationError(self._scrub(one_line(self._reason(exc), 200))) from None
 
     def _ok(self, title: str, text: str) -> DiagnosticResult:
         text = self._scrub(redact(text))
@@ -344,3 +375,20 @@ def _json_object(text: str) -> dict[str, Any]:
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
+
+
+_NAMED = re.compile(r"(?<!:):(start|end)\b")
+
+
+def _number(row: Any) -> float | None:
+    if row is None or len(row) != 1:
+        raise IntegrationError("the KPI's SELECT must return one row with one number")
+    value = row[0]
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise IntegrationError(
+            f"the KPI's SELECT returned {type(value).__name__}, not a number"
+        ) from None

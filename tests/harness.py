@@ -98,6 +98,7 @@ async def running_bot(
     """Tocsin in this process, on a free port; `tweak` may adjust its settings first."""
     settings = load_settings(bot_env(database_url, emulator_url, TOCSIN_CONFIG="", **env))
     settings.alerts_channel = settings.alerts_channel or "alerts"
+    settings.digest.digests = []  # tests that want the daily digest configure it
     if tweak is not None:
         tweak(settings)
     port = free_port()

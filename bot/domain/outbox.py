@@ -27,6 +27,9 @@ class JobKind(StrEnum):
     POST_ALERTS_NOTE = "post_alerts_note"
     POST_DIAGNOSTIC = "post_diagnostic"
     UPLOAD_IMAGE = "upload_image"
+    # Workspace jobs: no incident, the channel is in the payload.
+    POST_DIGEST = "post_digest"
+    UPLOAD_CHART = "upload_chart"
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from datetime import datetime
 from bot.domain.oncall import Rotation
 from bot.domain.views import IncidentView
 from bot.services.diagnostics import DiagnosticsService
+from bot.services.digest import DigestScheduler
 from bot.services.escalation import EscalationService
 from bot.services.incidents import IncidentService
 from bot.services.permissions import Permissions
@@ -32,3 +33,4 @@ class Services:
     incident_view: Callable[[int], Awaitable[IncidentView | None]]
     diagnostics: DiagnosticsService
     wake_timers: Callable[[], None]
+    digests: DigestScheduler | None = None

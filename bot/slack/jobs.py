@@ -183,7 +183,7 @@ async def invite_oncall(ctx: JobContext, job: Job, view: IncidentView) -> JobOut
 async def post_card(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     """Post the alert card; after an uncertain earlier try, find that post, not a second one."""
     channel = _channel(view)
-    ts = await _posted_before(ctx, channel, job.idem_key) if job.attempts > 0 else None
+    ts = await posted_before(ctx, channel, job.idem_key) if job.attempts > 0 else None
     blocks = render.render_incident_card(view)
     if ts is None:
         response = await ctx.slack.call(
@@ -215,7 +215,7 @@ async def post_card(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome
     )
 
 
-async def _posted_before(ctx: JobContext, channel: str, idem_key: str) -> str | None:
+async def posted_before(ctx: JobContext, channel: str, idem_key: str) -> str | None:
     history = await ctx.slack.call(
         "conversations.history", channel=channel, limit=100, include_all_metadata=True
     )
@@ -350,8 +350,14 @@ async def post_diagnostic(ctx: JobContext, job: Job, view: IncidentView) -> JobO
 async def upload_image(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     """Upload a PNG to the incident channel: get an upload URL, POST, complete the upload."""
     channel = _channel(view)
-    data = base64.b64decode(str(job.payload["png"]))
-    title = str(job.payload.get("title") or "graph")
+    await upload_png(ctx, channel, job.payload)
+    return JobOutcome()
+
+
+async def upload_png(ctx: JobContext, channel: str, payload: Mapping[str, Any]) -> None:
+    """Upload `payload["png"]` (base64) titled `payload["title"]` into a channel."""
+    data = base64.b64decode(str(payload["png"]))
+    title = str(payload.get("title") or "graph")
     filename = f"{slugify(title)[:60]}.png"
     target = await ctx.slack.call("files.getUploadURLExternal", filename=filename, length=len(data))
     if ctx.http is None:
@@ -369,7 +375,6 @@ async def upload_image(ctx: JobContext, job: Job, view: IncidentView) -> JobOutc
         files=[{"id": target["file_id"], "title": title}],
         channel_id=channel,
     )
-    return JobOutcome()
 
 
 HANDLERS: Mapping[JobKind, Handler] = {
@@ -389,6 +394,8 @@ HANDLERS: Mapping[JobKind, Handler] = {
 
 # The first Web API method of each job, so the worker leaves paced jobs in the queue.
 FIRST_METHOD: Mapping[JobKind, str] = {
+    JobKind.POST_DIGEST: "chat.postMessage",
+    JobKind.UPLOAD_CHART: "files.getUploadURLExternal",
     JobKind.OPEN_CHANNEL: "conversations.create",
     JobKind.SET_TOPIC: "conversations.setTopic",
     JobKind.INVITE_ONCALL: "conversations.invite",

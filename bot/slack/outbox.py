@@ -12,6 +12,7 @@ from bot.metrics import Metrics
 from bot.slack.caller import RetryLater, SlackError
 from bot.slack.jobs import FIRST_METHOD, Handler, JobContext, JobFailed, Rename
 from bot.slack.ratelimit import RateLimiter
+from bot.slack.workspace_jobs import WORKSPACE_HANDLERS, WorkspaceHandler
 from bot.store.outbox import Job, OutboxStore
 
 log = logging.getLogger(__name__)
@@ -33,10 +34,12 @@ class OutboxWorker:
         concurrency: int = 8,
         max_attempts: int = 8,
         poll_interval: float = 1.0,
+        workspace_handlers: Mapping[JobKind, WorkspaceHandler] | None = None,
     ) -> None:
         self.store = store
         self.context = context
         self.handlers = handlers
+        self.workspace_handlers = dict(workspace_handlers or WORKSPACE_HANDLERS)
         self.limiter = limiter
         self.metrics = metrics
         self.now = now
@@ -114,12 +117,17 @@ class OutboxWorker:
             self._wake.set()
 
     async def _execute(self, job: Job) -> None:
+        workspace = self.workspace_handlers.get(job.kind)
         view = await self.store.incident_view(job.incident_id) if job.incident_id else None
-        if view is None:
+        if view is None and workspace is None:
             await self.store.fail(job, now=self.now(), error="incident not found", event=None)
             return
         try:
-            outcome = await self.handlers[job.kind](self.context, job, view)
+            if workspace is not None:
+                outcome = await workspace(self.context, job)
+            else:
+                assert view is not None
+                outcome = await self.handlers[job.kind](self.context, job, view)
         except Rename as exc:
             await self.store.retry(
                 job, at=self.now(), error=exc.reason, count_attempt=False, payload=exc.payload

@@ -1,0 +1,112 @@
+"""`tocsin digest`: print a digest (dry run) or post it now."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
+
+import aiohttp
+from sqlalchemy import func, select
+
+from bot.clock import SystemClock
+from bot.config import Settings
+from bot.services.digest import DigestBuilder, DigestScheduler
+from bot.slack.render_digest import digest_text
+from bot.slack.workspace_jobs import digest_jobs
+from bot.store.digest import DigestStore
+from bot.store.engine import create_engine
+from bot.store.models import OutboxJobRow
+from bot.store.repository import Database
+
+POST_TIMEOUT_S = 120.0
+
+
+async def run_digest(settings: Settings, *, post: bool, name: str | None, day: date | None) -> int:
+    """Print the digest of `day` (default yesterday), or queue it and see it posted."""
+    from bot.main import SANDBOX_ALERTS, build_app, build_sources, check_schema
+
+    clock = SystemClock()
+    if post and not settings.sandbox:
+        app = await build_app(settings, public_url="http://127.0.0.1:0")
+        try:
+            if app.digests is None:
+                return _fail("digests are not configured")
+            return await _post(app.digests, app.db, name, day, start=app.start_background)
+        finally:
+            await app.close()
+    db = Database(create_engine(settings.database_url))
+    http = aiohttp.ClientSession()
+    try:
+        await check_schema(db, settings.database_url)
+        _, sources = build_sources(settings, http)
+        runs = DigestStore(db)
+        scheduler = DigestScheduler(
+            builder=DigestBuilder(runs=runs, sources=sources, kpis=settings.digest.definitions()),
+            runs=runs,
+            digests=settings.digest.digests,
+            default_channel=settings.alerts_channel or SANDBOX_ALERTS,
+            render=digest_jobs,
+            now=clock.now,
+        )
+        if post:  # the sandbox lives in the running `tocsin serve`: its outbox posts this
+            return await _post(scheduler, db, name, day, start=None)
+        try:
+            digest = scheduler.digest(name)
+        except KeyError:
+            return _fail(f"no digest named {name!r}")
+        report = day or clock.now().astimezone(digest.zone).date() - timedelta(days=1)
+        print(digest_text(await scheduler.builder.build(digest, report)))
+        return 0
+    finally:
+        await http.close()
+        await db.dispose()
+
+
+async def _post(
+    scheduler: DigestScheduler,
+    db: Database,
+    name: str | None,
+    day: date | None,
+    *,
+    start: Callable[[], Awaitable[None]] | None,
+) -> int:
+    try:
+        queued = await scheduler.post_now(name, day=day)
+    except KeyError:
+        return _fail(f"no digest named {name!r}")
+    if not queued:
+        return _fail("no channel to post to: set alerts_channel or digest.digests[].channels")
+    keys = [idem for _, idem in queued]
+    channels = ", ".join(channel for channel, _ in queued)
+    if start is None:
+        print(f"digest queued for {channels}; the running `tocsin serve` posts it")
+        return 0
+    await start()
+    deadline = asyncio.get_running_loop().time() + POST_TIMEOUT_S
+    while await _waiting(db, keys):
+        if asyncio.get_running_loop().time() > deadline:
+            return _fail(f"digest queued for {channels} but not posted within {POST_TIMEOUT_S:g}s")
+        await asyncio.sleep(0.2)
+    print(f"digest posted to {channels}")
+    return 0
+
+
+async def _waiting(db: Database, keys: list[str]) -> int:
+    """Digest jobs (and their charts) not yet done."""
+    async with db.sessions() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(OutboxJobRow)
+            .where(
+                OutboxJobRow.idem_key.in_(keys + [f"chart:{k}" for k in keys]),
+                OutboxJobRow.state.in_(("pending", "running")),
+            )
+        )
+        return int(count or 0)
+
+
+def _fail(message: str) -> int:
+    print(f"tocsin: {message}", file=sys.stderr)
+    return 2

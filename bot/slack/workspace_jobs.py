@@ -1,0 +1,85 @@
+"""Outbox jobs that belong to no incident: the daily digest and its chart."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from bot.domain.digest import Digest
+from bot.domain.outbox import JobKind, OutboxJob
+from bot.slack.caller import SlackError
+from bot.slack.digest_chart import render_trends
+from bot.slack.jobs import JobContext, posted_before, upload_png
+from bot.slack.render_digest import digest_fallback, render_digest
+from bot.store.outbox import Job, JobOutcome
+from commands import ids
+
+WorkspaceHandler = Callable[[JobContext, Job], Awaitable[JobOutcome]]
+
+
+async def post_digest(ctx: JobContext, job: Job) -> JobOutcome:
+    """The digest message; after an uncertain earlier try, find that post, not a second one."""
+    channel = str(job.payload["channel"])
+    if job.attempts > 0:
+        try:
+            if await posted_before(ctx, channel, job.idem_key) is not None:
+                return JobOutcome(follow_ups=_chart(job))
+        except SlackError:
+            pass  # history unreadable (not a member): post; a duplicate beats a lost digest
+    await ctx.slack.call(
+        "chat.postMessage",
+        channel=channel,
+        text=str(job.payload.get("text", "")),
+        blocks=job.payload.get("blocks"),
+        unfurl_links=False,
+        metadata={
+            "event_type": ids.CARD_METADATA_EVENT,
+            "event_payload": {"idem_key": job.idem_key},
+        },
+    )
+    return JobOutcome(follow_ups=_chart(job))
+
+
+def _chart(job: Job) -> list[OutboxJob]:
+    if not job.payload.get("png"):
+        return []
+    return [
+        OutboxJob(
+            kind=JobKind.UPLOAD_CHART,
+            idem_key=f"chart:{job.idem_key}",
+            payload={
+                "channel": job.payload["channel"],
+                "png": job.payload["png"],
+                "title": job.payload.get("chart_title") or "KPI trends",
+            },
+        )
+    ]
+
+
+async def upload_chart(ctx: JobContext, job: Job) -> JobOutcome:
+    """The digest's chart, uploaded into the digest's channel."""
+    await upload_png(ctx, str(job.payload["channel"]), job.payload)
+    return JobOutcome()
+
+
+WORKSPACE_HANDLERS: Mapping[JobKind, WorkspaceHandler] = {
+    JobKind.POST_DIGEST: post_digest,
+    JobKind.UPLOAD_CHART: upload_chart,
+}
+
+
+async def digest_jobs(digest: Digest, channel: str, idem_key: str) -> list[OutboxJob]:
+    """The outbox job that posts a digest to one channel, its chart drawn off the event loop."""
+    charted = digest.charted
+    png = await asyncio.to_thread(render_trends, charted, digest.day)
+    payload: dict[str, Any] = {
+        "channel": channel,
+        "text": digest_fallback(digest),
+        "blocks": render_digest(digest),
+    }
+    if png is not None:
+        payload["png"] = base64.b64encode(png).decode()
+        payload["chart_title"] = f"KPI trends to {digest.day.isoformat()}"
+    return [OutboxJob(kind=JobKind.POST_DIGEST, idem_key=idem_key, payload=payload)]
