@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.domain.incidents import Severity
 from bot.domain.playbooks import (
+    SUPABASE_TITLES,
     Check,
     Playbook,
     PrometheusCheck,
@@ -105,7 +106,9 @@ class StepSpec(_Strict):
         else:
             assert self.supabase is not None
             check = SupabaseCheck(
-                self.supabase.title or f"Supabase {self.supabase.check}", self.supabase.check
+                self.supabase.title
+                or SUPABASE_TITLES.get(self.supabase.check, self.supabase.check),
+                self.supabase.check,
             )
         return Step(check=check, timeout=self.timeout)
 

@@ -16,5 +16,6 @@ UNSILENCE = "incident_unsilence"
 INCIDENT_COMMAND = "/incident"
 ONCALL_COMMAND = "/oncall"
 DIAG_COMMAND = "/diag"
-COMMANDS: tuple[str, ...] = (INCIDENT_COMMAND, ONCALL_COMMAND, DIAG_COMMAND)
+KPI_COMMAND = "/kpi"
+COMMANDS: tuple[str, ...] = (INCIDENT_COMMAND, ONCALL_COMMAND, DIAG_COMMAND, KPI_COMMAND)
 DECLARE_MODAL = "incident_declare_modal"

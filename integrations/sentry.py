@@ -95,7 +95,9 @@ class SentryClient:
             lambda title: self._top_issues(title, project, hours=hours, limit=limit),
         )
 
-    async def new_issues(self, project: str, *, hours: int = 24, limit: int = 5) -> DiagnosticResult:
+    async def new_issues(
+        self, project: str, *, hours: int = 24, limit: int = 5
+    ) -> DiagnosticResult:
         """Unresolved issues first seen in the last `hours`, most events first (for digests)."""
         hours, limit = max(1, hours), max(1, min(limit, 100))
 

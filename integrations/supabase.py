@@ -23,6 +23,7 @@ import aiohttp
 import asyncpg  # type: ignore[import-untyped]
 
 from bot.domain.diagnostics import DiagnosticResult, Status, Table, one_line, redact
+from bot.domain.playbooks import SUPABASE_TITLES
 from bot.errors import IntegrationError
 from integrations import supabase_checks as q
 from integrations.supabase_checks import Thresholds
@@ -39,16 +40,7 @@ CHECKS: tuple[str, ...] = (
 )
 HTTP_CHECKS: tuple[str, ...] = ("rest", "auth")
 
-_TITLES = {
-    "connections": "Supabase connections",
-    "long_queries": "Supabase long queries",
-    "locks": "Supabase locks",
-    "size": "Supabase database size",
-    "cache_hit": "Supabase cache hit rate",
-    "replication": "Supabase replication",
-    "rest": "Supabase REST",
-    "auth": "Supabase Auth",
-}
+_TITLES = SUPABASE_TITLES
 _MAX_STATEMENT_S = 5.0
 _MAX_LOCK_WAIT_S = 1.0
 

@@ -12,6 +12,19 @@ from bot.domain.incidents import Severity
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+# The title of each fixed Supabase check, unless its playbook step names one.
+SUPABASE_TITLES: dict[str, str] = {
+    "connections": "Supabase connections",
+    "long_queries": "Supabase long queries",
+    "locks": "Supabase locks",
+    "size": "Supabase database size",
+    "cache_hit": "Supabase cache hit rate",
+    "replication": "Supabase replication",
+    "rest": "Supabase REST",
+    "auth": "Supabase Auth",
+}
+
+
 @dataclass(frozen=True)
 class PrometheusCheck:
     """A PromQL query: a table now, or a graph over `graph` before the incident."""

@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services.container import Services
 from bot.slack import actions
-from commands import diag, incident, oncall
+from commands import diag, incident, kpi, oncall
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,7 @@ def build_bolt_app(*, client: AsyncWebClient, signing_secret: str, services: Ser
     incident.register(app, services)
     oncall.register(app, services)
     diag.register(app, services)
+    kpi.register(app, services)
     actions.register(app, services)
 
     @app.error
