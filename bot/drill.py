@@ -104,7 +104,7 @@ class DrillReport:
     steps: list[DrillStep] = field(default_factory=list)
     diagnostics: int = 0
     expected_diagnostics: int = 0
-    escalation: str = "none"
+    escalation: str = "no escalation policy"
     done: bool = False
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,0 +1,197 @@
+"""The sandbox page's endpoints against an in-process Tocsin with no Slack token, on both stores."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot.config import load_settings
+from bot.main import SANDBOX_USER, Tocsin, build_app
+from tests.harness import eventually
+from tests.realservers import free_port
+
+
+@asynccontextmanager
+async def sandbox_bot(database_url: str) -> AsyncIterator[tuple[str, Tocsin]]:
+    settings = load_settings({"TOCSIN_DATABASE_URL": database_url, "TOCSIN_CONFIG": ""})
+    port = free_port()
+    app = await build_app(settings, public_url=f"http://127.0.0.1:{port}")
+    assert app.slack.emulator is not None
+    runner = web.AppRunner(app.web_app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await app.start_background()
+    try:
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        await runner.cleanup()
+        await app.close()
+
+
+async def call(method: str, url: str, body: Any = None) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as s, s.request(method, url, json=body) as r:
+        return r.status, await r.json(content_type=None)
+
+
+async def state(url: str, channel: str | None = None, since: int | None = None) -> dict[str, Any]:
+    query = "&".join(
+        f"{k}={v}" for k, v in (("channel", channel), ("since", since)) if v is not None
+    )
+    status, body = await call("GET", f"{url}/sandbox/state?{query}")
+    assert status == 200
+    return body
+
+
+def incident_channel(data: dict[str, Any]) -> str | None:
+    return next((c["id"] for c in data["channels"] if c["name"].startswith("inc-")), None)
+
+
+def card_ts(data: dict[str, Any]) -> str:
+    (ts,) = re.findall(r'class="msg pinned" data-ts="([0-9.]+)"', data["channel"]["messages"])
+    return ts
+
+
+async def test_drill_button_command_and_restart_keep_the_workspace(database_url: str) -> None:
+    async with sandbox_bot(database_url) as (url, app):
+        first = await state(url)
+        assert [c["name"] for c in first["channels"]] == ["alerts"]
+        assert first["drills"] == ["DatabaseConnectionLoss", "HighErrorRate", "WebhookFailure"]
+
+        status, report = await call("POST", f"{url}/sandbox/drill", {"alertname": "WebhookFailure"})
+        assert status == 200, report
+        assert report["done"] and not report["timed_out"]
+        assert (
+            report["channel"].startswith("inc-") and "-webhookfailure-drill-" in report["channel"]
+        )
+        assert [s["name"] for s in report["steps"]][:3] == [
+            "incident opened",
+            "channel created",
+            "card posted",
+        ]
+        assert report["diagnostics"] == report["expected_diagnostics"] == 3
+
+        data = await state(url, incident_channel(await state(url)))
+        channel = data["channel"]
+        assert channel["pin_count"] == 1 and "[DRILL]" in channel["pins"]
+        assert 'data-action-id="incident_acknowledge"' in channel["messages"]
+
+        status, answer = await call(
+            "POST",
+            f"{url}/sandbox/action",
+            {
+                "channel": channel["id"],
+                "ts": card_ts(data),
+                "action_id": "incident_acknowledge",
+                "block_id": "incident_actions",
+            },
+        )
+        assert status == 200 and answer["ok"], answer
+
+        async def acknowledged() -> bool:
+            shown = (await state(url, channel["id"]))["channel"]["pins"]
+            return "acknowledged by" in shown
+
+        await eventually(acknowledged, what="the card to show the acknowledgement")
+
+        status, answer = await call(
+            "POST",
+            f"{url}/sandbox/command",
+            {"channel": channel["id"], "text": "/incident timeline"},
+        )
+        assert status == 200, answer
+        messages = (await state(url, channel["id"]))["channel"]["messages"]
+        assert 'class="msg ephemeral"' in messages and "Only visible to you" in messages
+        assert "Acknowledged by" in messages
+        emulator = app.slack.emulator
+        assert emulator is not None
+        (ephemeral,) = [m for m in emulator.state.messages if m.ephemeral_to]
+        assert ephemeral.ephemeral_to == SANDBOX_USER
+        before = len(emulator.state.messages)
+
+    async with sandbox_bot(database_url) as (url, app):
+        again = await state(url)
+        assert {c["name"] for c in again["channels"]} == {"alerts", report["channel"]}
+        emulator = app.slack.emulator
+        assert emulator is not None
+        assert len(emulator.state.messages) == before
+        assert "acknowledged by" in (await state(url, channel["id"]))["channel"]["pins"]
+
+
+async def test_state_long_poll_answers_when_the_workspace_changes(database_url: str) -> None:
+    async with sandbox_bot(database_url) as (url, _app):
+        first = await state(url)
+        waiting = asyncio.create_task(state(url, first["channel"]["id"], first["revision"]))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        status, _ = await call(
+            "POST", f"{url}/sandbox/command", {"channel": first["channel"]["id"], "text": "hi <b>"}
+        )
+        assert status == 200
+        changed = await asyncio.wait_for(waiting, 5)
+        assert changed["revision"] > first["revision"]
+        assert "hi &lt;b&gt;" in changed["channel"]["messages"]
+
+
+async def test_declare_modal_opens_validates_and_submits(database_url: str) -> None:
+    async with sandbox_bot(database_url) as (url, _app):
+        alerts = (await state(url))["channel"]["id"]
+        status, _ = await call(
+            "POST", f"{url}/sandbox/command", {"channel": alerts, "text": "/incident declare"}
+        )
+        assert status == 200
+        modal = (await state(url))["modal"]
+        assert modal["title"] == "Declare an incident" and 'name="title/value"' in modal["html"]
+
+        submit = {"view_id": modal["id"], "values": {"title/value": " ", "severity/value": "sev2"}}
+        status, answer = await call("POST", f"{url}/sandbox/view/submit", submit)
+        assert status == 200 and answer == {"ok": False, "errors": {"title": "Say what is wrong."}}
+        assert (await state(url))["modal"] is not None
+
+        submit["values"]["title/value"] = "Checkout is down"
+        status, answer = await call("POST", f"{url}/sandbox/view/submit", submit)
+        assert status == 200 and answer["ok"]
+        assert (await state(url))["modal"] is None
+
+        async def declared() -> bool:
+            return incident_channel(await state(url)) is not None
+
+        await eventually(declared, what="the declared incident's channel")
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "reason"),
+    [
+        ("/sandbox/command", None, "JSON object"),
+        ("/sandbox/command", {"channel": "C0NOPE", "text": "/incident help"}, "no channel"),
+        ("/sandbox/command", {"channel": "#alerts", "text": "/deploy now"}, "not a command"),
+        ("/sandbox/command", {"channel": "#alerts", "text": 5}, "`text`"),
+        ("/sandbox/action", {"channel": "#alerts", "ts": "1.0", "action_id": "x"}, "no message"),
+        ("/sandbox/view/submit", {"view_id": "V0NOPE"}, "no such open modal"),
+        ("/sandbox/view/close", [], "JSON object"),
+        ("/sandbox/drill", {"alertname": "NoSuchAlert"}, "no playbook for"),
+        ("/sandbox/drill", {"alertname": 3}, "must be a string"),
+    ],
+)
+async def test_bad_input_gets_a_4xx_with_a_reason(
+    database_url: str, path: str, body: Any, reason: str
+) -> None:
+    async with sandbox_bot(database_url) as (url, _app):
+        if isinstance(body, dict) and body.get("channel") == "#alerts":
+            body = {**body, "channel": ""}
+            body["channel"] = (await state(url))["channel"]["id"]
+        async with aiohttp.ClientSession() as s:
+            data = b"not json" if body is None else None
+            async with s.post(f"{url}{path}", data=data, json=body if data is None else None) as r:
+                assert r.status == 400
+                assert reason in (await r.json())["error"]
+            async with s.get(f"{url}/sandbox/state?since=-1") as r:
+                assert r.status == 400
+            async with s.get(f"{url}/sandbox/static/../../main.py") as r:
+                assert r.status == 404
