@@ -25,10 +25,10 @@ async def post_digest(ctx: JobContext, job: Job) -> JobOutcome:
     if job.attempts > 0:
         try:
             if await posted_before(ctx, channel, job.idem_key) is not None:
-                return JobOutcome(follow_ups=_chart(job))
+                return JobOutcome(follow_ups=_chart(job, channel))
         except SlackError:
             pass  # history unreadable (not a member): post; a duplicate beats a lost digest
-    await ctx.slack.call(
+    response = await ctx.slack.call(
         "chat.postMessage",
         channel=channel,
         text=str(job.payload.get("text", "")),
@@ -39,10 +39,11 @@ async def post_digest(ctx: JobContext, job: Job) -> JobOutcome:
             "event_payload": {"idem_key": job.idem_key},
         },
     )
-    return JobOutcome(follow_ups=_chart(job))
+    # Uploads need the channel's id; a digest may be configured with a channel name.
+    return JobOutcome(follow_ups=_chart(job, str(response.get("channel") or channel)))
 
 
-def _chart(job: Job) -> list[OutboxJob]:
+def _chart(job: Job, channel_id: str) -> list[OutboxJob]:
     if not job.payload.get("png"):
         return []
     return [
@@ -50,7 +51,7 @@ def _chart(job: Job) -> list[OutboxJob]:
             kind=JobKind.UPLOAD_CHART,
             idem_key=f"chart:{job.idem_key}",
             payload={
-                "channel": job.payload["channel"],
+                "channel": channel_id,
                 "png": job.payload["png"],
                 "title": job.payload.get("chart_title") or "KPI trends",
             },

@@ -113,3 +113,25 @@ async def test_serve_with_no_settings_runs_the_sandbox(tmp_path: Path) -> None:
     text = out.decode()
     assert "sandbox workspace" in text
     assert proc.returncode == 0, text[-2000:]
+
+
+def test_digest_dry_run_prints_yesterdays_digest_and_posts_nothing(tmp_path: Path) -> None:
+    result = tocsin("digest", "--dry-run", "--day", "2026-11-24", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Daily digest · Tue 24 Nov 2026"
+    assert any(
+        "Error rate" in line and "unavailable: not configured: set PROMETHEUS_URL" in line
+        for line in lines
+    )
+    assert any(line.split()[:3] == ["Incidents", "opened", "0"] for line in lines)
+    assert "Incidents · 0 opened" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_digest_names_an_unknown_digest_and_a_bad_day(tmp_path: Path) -> None:
+    unknown = tocsin("digest", "--name", "weekly", cwd=tmp_path)
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip().splitlines()[-1] == "tocsin: no digest named 'weekly'"
+    bad_day = tocsin("digest", "--day", "yesterday", cwd=tmp_path)
+    assert bad_day.returncode == 2 and "invalid fromisoformat value" in bad_day.stderr
