@@ -18,15 +18,18 @@ def yaml_blocks() -> list[str]:
 
 def test_readme_tocsin_yml_examples_load(tmp_path: Path) -> None:
     blocks = [b for b in yaml_blocks() if "receivers:" not in b]
-    assert len(blocks) >= 2
+    assert len(blocks) >= 3
+    loaded = {}
     for block in blocks:
         path = tmp_path / "tocsin.yml"
         path.write_text(block)
-        settings = load_settings({"TOCSIN_CONFIG": str(path)})
-        assert settings is not None
-    escalation = load_settings({"TOCSIN_CONFIG": str(path)})
+        loaded[next(iter(yaml.safe_load(block)))] = load_settings({"TOCSIN_CONFIG": str(path)})
+    escalation = loaded["escalation"]
     assert escalation.escalation.policies[0].to_domain().levels[0].timeout.total_seconds() == 300
     assert [r.to_domain().name for r in escalation.oncall.rotations] == ["primary"]
+    digest = loaded["digest"].digest
+    assert [k.name for k in digest.definitions()] == ["Error rate", "Messages sent", "MTTR"]
+    assert digest.digests[0].timezone == "Europe/Paris"
 
 
 def test_readme_alertmanager_receiver_is_valid_yaml() -> None:
