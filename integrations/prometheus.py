@@ -46,6 +46,7 @@ __all__ += ["format_value", "render_graph", "shorten_labels"]  # re-exported for
 TARGET_POINTS = 300  # enough for a 1000 px wide graph
 MAX_POINTS = 11_000  # Prometheus refuses range queries with more points per series
 _READY_TIMEOUT_S = 5.0
+KPI_CONCURRENCY = 4  # below the default thread pool's size on a small machine
 _MAX_ROWS = 20
 _CLIENT_ERROR = re.compile(r"HTTP Status Code (\d{3}) \((b(['\"]).*\3)\)\s*$", re.S)
 _STATUS_HINTS = {401: "unauthorized: check the credentials", 403: "forbidden", 404: "not found"}
@@ -70,6 +71,7 @@ class PrometheusDiagnostics:
         self._auth = auth
         self._headers = dict(headers or {})
         self._session = requests.Session()
+        self._slots: asyncio.Semaphore | None = None
         self._client = PrometheusConnect(
             url=self.base_url,
             headers=self._headers or None,
@@ -78,6 +80,12 @@ class PrometheusDiagnostics:
             timeout=timeout,
             retry=Retry(total=0),  # retries with back-off would blow the timeout
         )
+
+    @property
+    def _kpi_slots(self) -> asyncio.Semaphore:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(KPI_CONCURRENCY)
+        return self._slots
 
     def close(self) -> None:
         """Release the HTTP connection pool."""
@@ -184,7 +192,10 @@ class PrometheusDiagnostics:
 
         async def one(moment: datetime) -> float | None:
             params = {"time": f"{_utc(moment).timestamp():.3f}", "timeout": f"{self.timeout:g}"}
-            result = await self._call(self._client.custom_query, query, params=params)
+            # A digest asks for many days of many KPIs at once: the timeout of each query
+            # starts when it gets a slot, not while it waits behind the others for a thread.
+            async with self._kpi_slots:
+                result = await self._call(self._client.custom_query, query, params=params)
             series = _parse("instant", _vector, result)
             if len(series) > 1:
                 raise PrometheusError(

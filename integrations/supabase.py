@@ -322,14 +322,13 @@ class SupabaseDiagnostics:
         """
         if not self._db_url:
             raise IntegrationError("not configured: set SUPABASE_DB_URL")
-        statement = _NAMED.sub(
-            lambda m: "$1::timestamptz" if m[1] == "start" else "$2::timestamptz", sql
-        )
+        statement, names = bind_names(sql)
         try:
             async with asyncio.timeout(self._timeout), self._read_only() as conn:
                 values: list[float | None] = []
                 for start, end in windows:
-                    row = await conn.fetchrow(statement, start, end)
+                    bounds = {"start": start, "end": end}
+                    row = await conn.fetchrow(statement, *(bounds[n] for n in names))
                     values.append(_number(row))
                 return values
         except IntegrationError:
@@ -370,6 +369,18 @@ def _json_object(text: str) -> dict[str, Any]:
 
 
 _NAMED = re.compile(r"(?<!:):(start|end)\b")
+
+
+def bind_names(sql: str) -> tuple[str, list[str]]:
+    """`:start` / `:end` as numbered parameters, only those the SQL uses, in first-use order."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match[1] not in names:
+            names.append(match[1])
+        return f"${names.index(match[1]) + 1}::timestamptz"
+
+    return _NAMED.sub(number, sql), names
 
 
 def _number(row: Any) -> float | None:

@@ -300,11 +300,6 @@ async def test_writes_are_refused(messages: Messages, sql: str, reason: str) -> 
         await conn.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="values_for always binds two arguments: SQL with only :end, only :start or neither "
-    "fails (could not determine data type of parameter $1 / expects 1 argument, 2 were passed)",
-)
 @pytest.mark.parametrize("where", ["created_at < :end", "created_at >= :start", "true"])
 async def test_a_running_total_needs_only_one_bound(messages: Messages, where: str) -> None:
     sql = f"select count(*) from {messages.table} where {where}"
