@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.domain.incidents import Severity
@@ -32,22 +32,15 @@ class DigestStore:
         The unique (digest, channel, day) row decides between processes; a claim left by a
         process that died before queueing its message is taken over after CLAIM_LEASE.
         """
-        key = {"digest": digest, "channel": channel, "day": day.isoformat()}
-        try:
-            async with self.db.session() as session:
-                await session.execute(
-                    insert(DigestRunRow).values(
-                        **key, due_at=due_at, claimed_at=now, late=late, state="claimed"
-                    )
-                )
+        if await self._insert(
+            digest, channel, day, due_at=due_at, now=now, late=late, state="claimed"
+        ):
             return RunClaim(digest, channel, day, late)
-        except IntegrityError:
-            pass
         async with self.db.session() as session:
             taken = await session.execute(
                 update(DigestRunRow)
                 .where(
-                    *(getattr(DigestRunRow, k) == v for k, v in key.items()),
+                    *_run(digest, channel, day),
                     DigestRunRow.state == "claimed",
                     DigestRunRow.claimed_at < now - CLAIM_LEASE,
                 )
@@ -63,11 +56,7 @@ class DigestStore:
             await enqueue_jobs(session, jobs, at=now)
             await session.execute(
                 update(DigestRunRow)
-                .where(
-                    DigestRunRow.digest == claim.digest,
-                    DigestRunRow.channel == claim.channel,
-                    DigestRunRow.day == claim.day.isoformat(),
-                )
+                .where(*_run(claim.digest, claim.channel, claim.day))
                 .values(state="queued")
             )
 
@@ -85,6 +74,20 @@ class DigestStore:
         self, digest: str, channel: str, day: date, *, due_at: datetime, now: datetime
     ) -> None:
         """Record a run as not posted (its time passed before this digest ever ran)."""
+        await self._insert(digest, channel, day, due_at=due_at, now=now, late=True, state="skipped")
+
+    async def _insert(
+        self,
+        digest: str,
+        channel: str,
+        day: date,
+        *,
+        due_at: datetime,
+        now: datetime,
+        late: bool,
+        state: str,
+    ) -> bool:
+        """Add the run's row; False when it exists (another process or pass decided first)."""
         try:
             async with self.db.session() as session:
                 await session.execute(
@@ -94,12 +97,13 @@ class DigestStore:
                         day=day.isoformat(),
                         due_at=due_at,
                         claimed_at=now,
-                        late=True,
-                        state="skipped",
+                        late=late,
+                        state=state,
                     )
                 )
         except IntegrityError:
-            pass  # another process decided first
+            return False
+        return True
 
     async def enqueue(self, jobs: Sequence[OutboxJob], *, now: datetime) -> None:
         """Enqueue jobs outside any run (`tocsin digest --now`)."""
@@ -111,10 +115,7 @@ class DigestStore:
         async with self.db.session() as session:
             await session.execute(
                 delete(DigestRunRow).where(
-                    DigestRunRow.digest == claim.digest,
-                    DigestRunRow.channel == claim.channel,
-                    DigestRunRow.day == claim.day.isoformat(),
-                    DigestRunRow.state == "claimed",
+                    *_run(claim.digest, claim.channel, claim.day), DigestRunRow.state == "claimed"
                 )
             )
 
@@ -150,3 +151,12 @@ class DigestStore:
                 )
                 for r in rows
             ]
+
+
+def _run(digest: str, channel: str, day: date) -> tuple[ColumnElement[bool], ...]:
+    """The conditions that pick one run's row."""
+    return (
+        DigestRunRow.digest == digest,
+        DigestRunRow.channel == channel,
+        DigestRunRow.day == day.isoformat(),
+    )
