@@ -182,21 +182,8 @@ async def invite_oncall(ctx: JobContext, job: Job, view: IncidentView) -> JobOut
 
 async def post_card(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     """Post the alert card; after an uncertain earlier try, find that post, not a second one."""
-    channel = _channel(view)
-    ts = await posted_before(ctx, channel, job.idem_key) if job.attempts > 0 else None
     blocks = render.render_incident_card(view)
-    if ts is None:
-        response = await ctx.slack.call(
-            "chat.postMessage",
-            channel=channel,
-            text=render.card_text(view),
-            blocks=blocks,
-            metadata={
-                "event_type": ids.CARD_METADATA_EVENT,
-                "event_payload": {"idem_key": job.idem_key},
-            },
-        )
-        ts = str(response["ts"])
+    ts, _ = await post_once(ctx, job, _channel(view), text=render.card_text(view), blocks=blocks)
     follow_ups = [
         OutboxJob(
             kind=JobKind.PIN_CARD,
@@ -215,7 +202,36 @@ async def post_card(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome
     )
 
 
-async def posted_before(ctx: JobContext, channel: str, idem_key: str) -> str | None:
+async def post_once(
+    ctx: JobContext, job: Job, channel: str, *, history_optional: bool = False, **message: Any
+) -> tuple[str, str]:
+    """chat.postMessage tagged with the job's key; after an uncertain earlier try, find that post
+    instead of making a second one. Returns the message's ts and its channel's id.
+
+    `history_optional`: when the channel's history cannot be read (not a member), post anyway.
+    """
+    if job.attempts > 0:
+        try:
+            ts = await _posted_before(ctx, channel, job.idem_key)
+        except SlackError:
+            if not history_optional:
+                raise
+            ts = None
+        if ts is not None:
+            return ts, channel
+    response = await ctx.slack.call(
+        "chat.postMessage",
+        channel=channel,
+        metadata={
+            "event_type": ids.CARD_METADATA_EVENT,
+            "event_payload": {"idem_key": job.idem_key},
+        },
+        **message,
+    )
+    return str(response["ts"]), str(response.get("channel") or channel)
+
+
+async def _posted_before(ctx: JobContext, channel: str, idem_key: str) -> str | None:
     history = await ctx.slack.call(
         "conversations.history", channel=channel, limit=100, include_all_metadata=True
     )

@@ -9,38 +9,27 @@ from typing import Any
 
 from bot.domain.digest import Digest
 from bot.domain.outbox import JobKind, OutboxJob
-from bot.slack.caller import SlackError
 from bot.slack.digest_chart import render_trends
-from bot.slack.jobs import JobContext, posted_before, upload_png
+from bot.slack.jobs import JobContext, post_once, upload_png
 from bot.slack.render_digest import digest_fallback, render_digest
 from bot.store.outbox import Job, JobOutcome
-from commands import ids
 
 WorkspaceHandler = Callable[[JobContext, Job], Awaitable[JobOutcome]]
 
 
 async def post_digest(ctx: JobContext, job: Job) -> JobOutcome:
-    """The digest message; after an uncertain earlier try, find that post, not a second one."""
-    channel = str(job.payload["channel"])
-    if job.attempts > 0:
-        try:
-            if await posted_before(ctx, channel, job.idem_key) is not None:
-                return JobOutcome(follow_ups=_chart(job, channel))
-        except SlackError:
-            pass  # history unreadable (not a member): post; a duplicate beats a lost digest
-    response = await ctx.slack.call(
-        "chat.postMessage",
-        channel=channel,
+    """The digest message, once; a duplicate beats a lost digest when history is unreadable."""
+    _, channel_id = await post_once(
+        ctx,
+        job,
+        str(job.payload["channel"]),
+        history_optional=True,
         text=str(job.payload.get("text", "")),
         blocks=job.payload.get("blocks"),
         unfurl_links=False,
-        metadata={
-            "event_type": ids.CARD_METADATA_EVENT,
-            "event_payload": {"idem_key": job.idem_key},
-        },
     )
     # Uploads need the channel's id; a digest may be configured with a channel name.
-    return JobOutcome(follow_ups=_chart(job, str(response.get("channel") or channel)))
+    return JobOutcome(follow_ups=_chart(job, channel_id))
 
 
 def _chart(job: Job, channel_id: str) -> list[OutboxJob]:
