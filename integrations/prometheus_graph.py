@@ -11,7 +11,6 @@ import io
 import itertools
 import math
 import statistics
-import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MultipleLocator
 
+from bot.charts import RENDER_LOCK
 from bot.domain.diagnostics import DiagnosticResult, Status, Table, grade
 
 __all__ = ["Labels", "Limits", "Point", "Series", "Threshold", "cut", "format_value"]
@@ -54,10 +54,6 @@ _SERIES_COLOURS += ["tab:pink", "tab:gray", "tab:olive", "tab:cyan"]
 _PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 _TICK_STEPS_S = (1, 5, 10, 15, 30, 60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200)
 _MAX_TICKS = 7
-
-# Matplotlib promises no thread safety even across separate figures, and diagnostics render
-# in worker threads: one lock keeps two renderings from interleaving.
-_render_lock = threading.Lock()
 
 
 def format_value(value: float, unit: str = "") -> str:
@@ -216,7 +212,7 @@ def render_graph(
     ``marker`` (the alert's start) is a dashed vertical line labelled "alert start";
     ``thresholds`` are dotted horizontal lines; ``window`` fixes the time range shown.
     """
-    with _render_lock:
+    with RENDER_LOCK:
         figure = Figure(figsize=_SIZE_IN, dpi=_DPI, layout="constrained")
         axes = figure.add_subplot()
         axes.set_prop_cycle(color=_SERIES_COLOURS)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 import math
-import threading
 from collections.abc import Sequence
 from datetime import date, timedelta
 
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from bot.charts import RENDER_LOCK
 from bot.domain.kpi import KpiValue, Level, format_value
 
 TREND_DAYS = 7
@@ -18,7 +18,6 @@ MAX_PANELS = 6
 _COLUMNS = 2
 _PANEL_IN = (5.0, 2.6)
 _DPI = 100
-_lock = threading.Lock()  # Agg itself is fine across threads; matplotlib's caches are not
 _COLOURS = {Level.OK: "tab:blue", Level.WARN: "tab:orange", Level.FAIL: "tab:red"}
 
 
@@ -29,7 +28,7 @@ def render_trends(values: Sequence[KpiValue], day: date) -> bytes | None:
         return None
     days = [day - timedelta(days=TREND_DAYS - 1 - i) for i in range(TREND_DAYS)]
     rows = math.ceil(len(panels) / _COLUMNS)
-    with _lock:
+    with RENDER_LOCK:
         figure = Figure(
             figsize=(_PANEL_IN[0] * _COLUMNS, _PANEL_IN[1] * rows), dpi=_DPI, layout="constrained"
         )
