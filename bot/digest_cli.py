@@ -12,10 +12,8 @@ from sqlalchemy import func, select
 
 from bot.clock import SystemClock
 from bot.config import Settings
-from bot.services.digest import DigestBuilder, DigestScheduler
+from bot.services.digest import DigestScheduler
 from bot.slack.render_digest import digest_text
-from bot.slack.workspace_jobs import digest_jobs
-from bot.store.digest import DigestStore
 from bot.store.engine import create_engine
 from bot.store.models import OutboxJobRow
 from bot.store.repository import Database
@@ -25,7 +23,7 @@ POST_TIMEOUT_S = 120.0
 
 async def run_digest(settings: Settings, *, post: bool, name: str | None, day: date | None) -> int:
     """Print the digest of `day` (default yesterday), or queue it and see it posted."""
-    from bot.main import SANDBOX_ALERTS, build_app, build_sources, check_schema
+    from bot.main import SANDBOX_ALERTS, build_app, build_digests, build_sources, check_schema
 
     clock = SystemClock()
     if post and not settings.sandbox:
@@ -41,13 +39,11 @@ async def run_digest(settings: Settings, *, post: bool, name: str | None, day: d
     try:
         await check_schema(db, settings.database_url)
         _, sources = build_sources(settings, http)
-        runs = DigestStore(db)
-        scheduler = DigestScheduler(
-            builder=DigestBuilder(runs=runs, sources=sources, kpis=settings.digest.definitions()),
-            runs=runs,
-            digests=settings.digest.digests,
+        scheduler = build_digests(
+            settings,
+            db,
+            sources,
             default_channel=settings.alerts_channel or SANDBOX_ALERTS,
-            render=digest_jobs,
             now=clock.now,
         )
         if post:  # the sandbox lives in the running `tocsin serve`: its outbox posts this

@@ -246,15 +246,11 @@ async def build_app(settings: Settings, *, public_url: str, clock: Clock | None 
         on_posted=worker.wake,
     )
     scheduler.tasks[DIAGNOSTICS] = diagnostics.fire
-    digest_runs = DigestStore(db)
-    digests = DigestScheduler(
-        builder=DigestBuilder(
-            runs=digest_runs, sources=kpi_sources, kpis=settings.digest.definitions()
-        ),
-        runs=digest_runs,
-        digests=settings.digest.digests,
+    digests = build_digests(
+        settings,
+        db,
+        kpi_sources,
         default_channel=alerts_channel,
-        render=digest_jobs,
         now=clock.now,
         on_queued=worker.wake,
     )
@@ -361,6 +357,28 @@ def load_playbooks(settings: Settings) -> list[Playbook]:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         raise ConfigError(f"TOCSIN_PLAYBOOKS_DIR: {listed}{more}")
     return playbooks
+
+
+def build_digests(
+    settings: Settings,
+    db: Database,
+    sources: KpiSources,
+    *,
+    default_channel: str | None,
+    now: Callable[[], datetime],
+    on_queued: Callable[[], None] = lambda: None,
+) -> DigestScheduler:
+    """The configured digests over the store and the KPI sources."""
+    runs = DigestStore(db)
+    return DigestScheduler(
+        builder=DigestBuilder(runs=runs, sources=sources, kpis=settings.digest.definitions()),
+        runs=runs,
+        digests=settings.digest.digests,
+        default_channel=default_channel,
+        render=digest_jobs,
+        now=now,
+        on_queued=on_queued,
+    )
 
 
 def build_sources(
