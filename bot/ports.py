@@ -10,8 +10,9 @@ from typing import Protocol
 
 from bot.domain.alerts import Alert, AlertGroup, KnownAlert
 from bot.domain.diagnostics import DiagnosticResult
+from bot.domain.digest import RunClaim
 from bot.domain.incidents import Incident, Severity, TimelineEvent
-from bot.domain.kpi import IncidentTimes, RunClaim
+from bot.domain.kpi import IncidentTimes
 from bot.domain.oncall import Override
 from bot.domain.outbox import OutboxJob
 from bot.domain.timers import Timer

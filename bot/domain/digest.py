@@ -10,6 +10,16 @@ from bot.domain.kpi import IncidentStats, IncidentTimes, KpiValue, needs_attenti
 
 
 @dataclass(frozen=True)
+class RunClaim:
+    """A process holds the digest run of one digest, channel and local day."""
+
+    digest: str
+    channel: str
+    day: date
+    late: bool
+
+
+@dataclass(frozen=True)
 class Digest:
     """One digest for one local day. `values` keep the configured order."""
 

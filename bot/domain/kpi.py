@@ -239,16 +239,6 @@ class IncidentTimes:
 
 
 @dataclass(frozen=True)
-class RunClaim:
-    """A process holds the digest run of one digest, channel and local day."""
-
-    digest: str
-    channel: str
-    day: date
-    late: bool
-
-
-@dataclass(frozen=True)
 class IncidentStats:
     """One window's incidents. MTTA counts incidents acknowledged in the window, MTTR those
     resolved in it, each from its opening; `still_open` is what was open at the window's end."""

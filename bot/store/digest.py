@@ -8,8 +8,9 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import ColumnElement, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from bot.domain.digest import RunClaim
 from bot.domain.incidents import Severity
-from bot.domain.kpi import IncidentTimes, RunClaim
+from bot.domain.kpi import IncidentTimes
 from bot.domain.outbox import OutboxJob
 from bot.store.models import DigestRunRow, IncidentRow
 from bot.store.repository import Database, enqueue_jobs
