@@ -13,6 +13,7 @@ from bot.domain.alerts import AlertStatus
 from bot.domain.incidents import TimelineEvent
 from bot.domain.outbox import WAITING, JobKind, OutboxJob
 from bot.domain.views import AlertLine, IncidentView
+from bot.store.ingest_sql import OUTBOX
 from bot.store.models import AlertRow, IncidentRow, OutboxJobRow, TimelineEventRow
 from bot.store.repository import Database, enqueue_jobs, incident_from_row
 
@@ -58,8 +59,9 @@ class OutboxStore:
     ) -> list[Job]:
         """Pending jobs whose time has come (and running ones whose lease expired), oldest first."""
         async with self.db.sessions() as session:
-            rows = await session.scalars(
-                select(OutboxJobRow)
+            t = OUTBOX.c
+            rows = await session.execute(
+                select(t.id, t.kind, t.idem_key, t.incident_id, t.payload, t.attempts)
                 .where(
                     or_(
                         (OutboxJobRow.state == "pending") & (OutboxJobRow.not_before <= now),
@@ -237,7 +239,7 @@ class OutboxStore:
             return found  # type: ignore[no-any-return]
 
 
-def _job(row: OutboxJobRow) -> Job:
+def _job(row: OutboxJobRow | Any) -> Job:
     return Job(
         id=row.id,
         kind=JobKind(row.kind),

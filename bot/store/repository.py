@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,6 +22,7 @@ from bot.domain.outbox import OutboxJob
 from bot.domain.timers import Timer
 from bot.errors import StoreConflict
 from bot.ports import AlertWrite
+from bot.store import ingest_sql as sql
 from bot.store.engine import (
     SessionFactory,
     create_session_factory,
@@ -29,13 +30,10 @@ from bot.store.engine import (
     is_sqlite,
 )
 from bot.store.models import (
-    AlertRow,
     IncidentRow,
     OnCallOverrideRow,
-    OutboxJobRow,
     TimelineEventRow,
     TimerRow,
-    WebhookReceiptRow,
 )
 from bot.store.sessions import StoreSession, SyncSession, sync_session_factory
 
@@ -79,11 +77,7 @@ class SqlIncidentTransaction:
 
     async def receipt_seen(self, source: str, body_sha256: str) -> bool:
         """True when this exact webhook body was stored before."""
-        found = await self.session.scalar(
-            select(WebhookReceiptRow.id).where(
-                WebhookReceiptRow.source == source, WebhookReceiptRow.body_sha256 == body_sha256
-            )
-        )
+        found = await self.session.scalar(sql.RECEIPT_SEEN, {"source": source, "sha": body_sha256})
         return found is not None
 
     async def add_receipt(
@@ -97,22 +91,21 @@ class SqlIncidentTransaction:
     ) -> None:
         """Record a webhook receipt."""
         await self.session.execute(
-            insert(WebhookReceiptRow).values(
-                source=group.source,
-                body_sha256=body_sha256,
-                received_at=at,
-                group_key=group.group_key,
-                alert_count=len(group.alerts),
-                incident_id=incident_id,
-                body=body,
-            )
+            sql.ADD_RECEIPT,
+            {
+                "source": group.source,
+                "body_sha256": body_sha256,
+                "received_at": at,
+                "group_key": group.group_key,
+                "alert_count": len(group.alerts),
+                "incident_id": incident_id,
+                "body": body,
+            },
         )
 
     async def latest_incident(self, key: str) -> Incident | None:
         """The newest incident of a key."""
-        result = await self.session.execute(
-            select(IncidentRow.__table__).where(IncidentRow.current_key == key)
-        )
+        result = await self.session.execute(sql.LATEST_INCIDENT, {"key": key})
         row = result.first()
         return incident_from_row(row) if row else None
 
@@ -181,11 +174,7 @@ class SqlIncidentTransaction:
 
     async def known_alerts(self, incident_id: int) -> dict[str, KnownAlert]:
         """The alerts an incident holds, by fingerprint."""
-        rows = await self.session.execute(
-            select(AlertRow.fingerprint, AlertRow.status, AlertRow.starts_at).where(
-                AlertRow.incident_id == incident_id
-            )
-        )
+        rows = await self.session.execute(sql.KNOWN_ALERTS, {"incident_id": incident_id})
         return {
             fp: KnownAlert(fingerprint=fp, status=AlertStatus(status), starts_at=starts_at)
             for fp, status, starts_at in cast(list[tuple[str, str, datetime]], rows.all())
@@ -196,26 +185,24 @@ class SqlIncidentTransaction:
         rows = [_alert_values(incident_id, w) for w in writes]
         new = [r for r, w in zip(rows, writes, strict=True) if w.is_new]
         if new:
-            await self.session.execute(insert(AlertRow), new)
+            await self.session.execute(sql.INSERT_ALERTS, new)
         changed = [
             {f"b_{k}": v for k, v in r.items() if k != "first_seen_at"}
             for r, w in zip(rows, writes, strict=True)
             if not w.is_new
         ]
         if changed:
-            await self.session.execute(_UPDATE_ALERT, changed)
+            await self.session.execute(sql.UPDATE_ALERT, changed)
 
     async def set_alerts_resolved_at(self, incident_id: int, at: datetime | None) -> None:
         """Remember when the last alert resolved (None when one fires again)."""
-        await self.session.execute(
-            update(IncidentRow).where(IncidentRow.id == incident_id).values(alerts_resolved_at=at)
-        )
+        await self.session.execute(sql.SET_ALERTS_RESOLVED_AT, {"b_id": incident_id, "b_at": at})
 
     async def add_events(self, incident_id: int, events: Sequence[TimelineEvent]) -> None:
         """Append timeline events."""
         if events:
             await self.session.execute(
-                insert(TimelineEventRow),
+                sql.INSERT_EVENTS,
                 [
                     {
                         "incident_id": incident_id,
@@ -354,59 +341,31 @@ async def enqueue_jobs(session: StoreSession, jobs: Sequence[OutboxJob], *, at: 
     for job in jobs:
         idem_key = job.idem_key
         if job.coalesce_key is not None:
-            pending = await session.scalar(
-                select(OutboxJobRow.id).where(
-                    OutboxJobRow.coalesce_key == job.coalesce_key, OutboxJobRow.state == "pending"
-                )
-            )
+            pending = await session.scalar(sql.PENDING_BY_COALESCE_KEY, {"key": job.coalesce_key})
             if pending is not None:
                 if job.payload:
                     await session.execute(
-                        update(OutboxJobRow)
-                        .where(OutboxJobRow.id == pending)
-                        .values(payload=dict(job.payload))
+                        sql.SET_JOB_PAYLOAD, {"b_id": pending, "b_payload": dict(job.payload)}
                     )
                 continue
             idem_key = f"{idem_key}:{uuid.uuid4().hex}"
-        elif await session.scalar(select(OutboxJobRow.id).where(OutboxJobRow.idem_key == idem_key)):
+        elif await session.scalar(sql.JOB_BY_IDEM_KEY, {"key": idem_key}):
             continue
         await session.execute(
-            insert(OutboxJobRow).values(
-                idem_key=idem_key,
-                kind=job.kind.value,
-                incident_id=job.incident_id,
-                payload=dict(job.payload),
-                coalesce_key=job.coalesce_key,
-                state="pending",
-                attempts=0,
-                not_before=job.not_before or at,
-                created_at=at,
-                updated_at=at,
-            )
+            sql.INSERT_JOB,
+            {
+                "idem_key": idem_key,
+                "kind": job.kind.value,
+                "incident_id": job.incident_id,
+                "payload": dict(job.payload),
+                "coalesce_key": job.coalesce_key,
+                "state": "pending",
+                "attempts": 0,
+                "not_before": job.not_before or at,
+                "created_at": at,
+                "updated_at": at,
+            },
         )
-
-
-_ALERTS = cast(Table, AlertRow.__table__)
-_UPDATE_ALERT = (
-    update(_ALERTS)
-    .where(_ALERTS.c.incident_id == bindparam("b_incident_id"))
-    .where(_ALERTS.c.fingerprint == bindparam("b_fingerprint"))
-    .values(
-        {
-            c: bindparam(f"b_{c}")
-            for c in (
-                "name",
-                "status",
-                "labels",
-                "annotations",
-                "starts_at",
-                "ends_at",
-                "generator_url",
-                "last_seen_at",
-            )
-        }
-    )
-)
 
 
 def _alert_values(incident_id: int, write: AlertWrite) -> dict[str, Any]:

@@ -1,0 +1,70 @@
+"""Core statements of the webhook path, built once with bind parameters.
+
+A statement built per call costs more than SQLite takes to run it: the column comparisons, the
+cache key and the ORM's compile step are paid on every execution. Built once over the tables
+(not the ORM classes), each is compiled once and then only executed.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from sqlalchemy import Table, bindparam, insert, select, update
+
+from bot.store.models import (
+    AlertRow,
+    IncidentRow,
+    OutboxJobRow,
+    TimelineEventRow,
+    WebhookReceiptRow,
+)
+
+INCIDENTS = cast(Table, IncidentRow.__table__)
+ALERTS = cast(Table, AlertRow.__table__)
+EVENTS = cast(Table, TimelineEventRow.__table__)
+RECEIPTS = cast(Table, WebhookReceiptRow.__table__)
+OUTBOX = cast(Table, OutboxJobRow.__table__)
+
+RECEIPT_SEEN = select(RECEIPTS.c.id).where(
+    RECEIPTS.c.source == bindparam("source"), RECEIPTS.c.body_sha256 == bindparam("sha")
+)
+ADD_RECEIPT = insert(RECEIPTS)
+LATEST_INCIDENT = select(INCIDENTS).where(INCIDENTS.c.current_key == bindparam("key"))
+KNOWN_ALERTS = select(ALERTS.c.fingerprint, ALERTS.c.status, ALERTS.c.starts_at).where(
+    ALERTS.c.incident_id == bindparam("incident_id")
+)
+INSERT_ALERTS = insert(ALERTS)
+UPDATE_ALERT = (
+    update(ALERTS)
+    .where(ALERTS.c.incident_id == bindparam("b_incident_id"))
+    .where(ALERTS.c.fingerprint == bindparam("b_fingerprint"))
+    .values(
+        {
+            c: bindparam(f"b_{c}")
+            for c in (
+                "name",
+                "status",
+                "labels",
+                "annotations",
+                "starts_at",
+                "ends_at",
+                "generator_url",
+                "last_seen_at",
+            )
+        }
+    )
+)
+SET_ALERTS_RESOLVED_AT = (
+    update(INCIDENTS)
+    .where(INCIDENTS.c.id == bindparam("b_id"))
+    .values(alerts_resolved_at=bindparam("b_at"))
+)
+INSERT_EVENTS = insert(EVENTS)
+PENDING_BY_COALESCE_KEY = select(OUTBOX.c.id).where(
+    OUTBOX.c.coalesce_key == bindparam("key"), OUTBOX.c.state == "pending"
+)
+JOB_BY_IDEM_KEY = select(OUTBOX.c.id).where(OUTBOX.c.idem_key == bindparam("key"))
+SET_JOB_PAYLOAD = (
+    update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id")).values(payload=bindparam("b_payload"))
+)
+INSERT_JOB = insert(OUTBOX)
