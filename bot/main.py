@@ -36,6 +36,7 @@ from bot.services.container import Services
 from bot.services.diagnostics import DiagnosticSources, DiagnosticsService
 from bot.services.digest import DigestBuilder, DigestScheduler, KpiSources
 from bot.services.escalation import EscalationService
+from bot.services.group_commit import GroupCommit
 from bot.services.incidents import IncidentService
 from bot.services.permissions import Permissions
 from bot.services.silences import SilenceService
@@ -262,6 +263,7 @@ async def build_app(settings: Settings, *, public_url: str, clock: Clock | None 
             playbooks=playbooks,
         ),
         escalation=escalation,
+        commits=GroupCommit(db, writers=db.writers),
     )
     silencer = SilenceClient(http, settings.alertmanager_url) if settings.alertmanager_url else None
     services = Services(

@@ -20,10 +20,10 @@ from bot.domain.incidents import (
 )
 from bot.domain.outbox import OutboxJob, card_update_job, note_job, open_channel_job
 from bot.domain.playbooks import Playbook, choose_playbook
-from bot.errors import StoreConflict
 from bot.ports import AlertWrite, IncidentStore, IncidentTransaction
 from bot.services.diagnostics import diagnostics_timer
 from bot.services.escalation import EscalationService
+from bot.services.group_commit import GroupCommit
 
 
 @dataclass(frozen=True)
@@ -67,23 +67,25 @@ class AlertIntake:
         store: IncidentStore,
         policy: IntakePolicy,
         escalation: EscalationService | None = None,
+        commits: GroupCommit | None = None,
     ):
         self.store = store
         self.policy = policy
         self.escalation = escalation
+        self.commits = commits or GroupCommit(store)
 
     async def ingest(self, group: AlertGroup, *, body: str, now: datetime) -> IngestResult:
-        """Store the notification and everything it changes in one transaction."""
+        """Store the notification and everything it changes atomically; return once committed.
+
+        Notifications that arrive together share a commit (GroupCommit); a conflict with another
+        writer that opened the same key or stored the same body first is redone.
+        """
         sha = hashlib.sha256(body.encode()).hexdigest()
-        for attempt in range(3):
-            try:
-                async with self.store.transaction() as tx:
-                    return await self._ingest(tx, group, body=body, sha=sha, now=now)
-            except StoreConflict:
-                # Another writer opened the same key or stored the same body first; redo.
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+
+        async def unit(tx: IncidentTransaction) -> IngestResult:
+            return await self._ingest(tx, group, body=body, sha=sha, now=now)
+
+        return await self.commits.run(unit)
 
     async def _ingest(
         self, tx: IncidentTransaction, group: AlertGroup, *, body: str, sha: str, now: datetime

@@ -399,6 +399,9 @@ class Database:
         )
         self._sync_sessions = sync_session_factory(self._sync_engine) if self._sync_engine else None
         self._write_lock = asyncio.Lock() if sqlite else None
+        # Transactions that can usefully write at once: SQLite has one writer; Postgres runs a
+        # few side by side (fewer than the pool, which readers and the outbox share).
+        self.writers = 1 if sqlite else 4
 
     def sessions(self) -> AbstractAsyncContextManager[StoreSession]:
         """A session for reading (or for a caller that manages its own transaction)."""

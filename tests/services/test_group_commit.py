@@ -1,0 +1,120 @@
+"""Group commit: webhooks arriving together share a commit; each is answered once durable."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.domain.incidents import GroupDecision
+from bot.errors import StoreConflict
+from bot.ports import IncidentTransaction
+from bot.services.alerts import AlertIntake, IntakePolicy
+from bot.services.group_commit import GroupCommit
+from bot.store.models import AlertRow, IncidentRow, TimelineEventRow, WebhookReceiptRow
+from bot.store.repository import Database
+from integrations.alertmanager import parse_webhook
+from tests.builders import make_alert, make_payload, utc
+
+NOW = utc("2026-11-26T15:36:00Z")
+
+
+def body_for(group: str, instance: str = "a") -> str:
+    return json.dumps(make_payload([make_alert(group, instance=instance)], group=group))
+
+
+async def count(db: Database, model: type, *where: object) -> int:
+    async with db.sessions() as session:
+        query = select(func.count()).select_from(model)
+        return int(await session.scalar(query.where(*where) if where else query) or 0)
+
+
+async def test_webhooks_sent_together_share_commits_and_each_is_durable_when_answered(
+    db: Database,
+) -> None:
+    commits = GroupCommit(db)
+    intake = AlertIntake(
+        store=db, policy=IntakePolicy(timedelta(minutes=30), auto_resolve=False), commits=commits
+    )
+    seen_committed: list[bool] = []
+
+    async def post(n: int) -> None:
+        body = body_for(f"Storm{n:02d}")
+        result = await intake.ingest(parse_webhook(body.encode()), body=body, now=NOW)
+        assert result.decision is GroupDecision.OPEN
+        # Answered means committed: a fresh session (another connection) sees the incident.
+        seen_committed.append(
+            await count(db, IncidentRow, IncidentRow.id == result.incident_id) == 1
+        )
+
+    await asyncio.gather(*(post(n) for n in range(40)))
+
+    assert seen_committed == [True] * 40
+    assert await count(db, IncidentRow) == 40
+    assert await count(db, WebhookReceiptRow) == 40
+    assert commits.units == 40
+    assert commits.batches < 40  # fewer commits than webhooks: they were shared
+
+
+async def test_same_group_twice_in_one_batch_opens_once_and_joins(db: Database) -> None:
+    intake = AlertIntake(store=db, policy=IntakePolicy(timedelta(minutes=30), auto_resolve=False))
+    first, second = body_for("HighErrorRate", "a"), body_for("HighErrorRate", "b")
+    results = await asyncio.gather(
+        intake.ingest(parse_webhook(first.encode()), body=first, now=NOW),
+        intake.ingest(parse_webhook(second.encode()), body=second, now=NOW),
+        intake.ingest(parse_webhook(second.encode()), body=second, now=NOW),
+    )
+
+    assert [r.decision for r in results] == [GroupDecision.OPEN, GroupDecision.UPDATE, None]
+    assert results[2].duplicate
+    assert await count(db, IncidentRow) == 1
+    assert await count(db, AlertRow) == 2
+    assert await count(db, WebhookReceiptRow) == 2
+
+
+async def test_a_failing_unit_fails_alone_and_the_rest_of_its_batch_commits(db: Database) -> None:
+    intake = AlertIntake(store=db, policy=IntakePolicy(timedelta(minutes=30), auto_resolve=False))
+    commits = intake.commits
+
+    async def broken(tx: IncidentTransaction) -> None:
+        await tx.add_events(1, [])
+        raise ValueError("this unit is broken")
+
+    bodies = [body_for(f"Group{n}") for n in range(5)]
+    posts = [intake.ingest(parse_webhook(b.encode()), body=b, now=NOW) for b in bodies]
+    outcomes = await asyncio.gather(
+        *posts[:2], commits.run(broken), *posts[2:], return_exceptions=True
+    )
+
+    assert isinstance(outcomes[2], ValueError)
+    opened = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert [o.decision for o in opened] == [GroupDecision.OPEN] * 5  # type: ignore[union-attr]
+    assert await count(db, IncidentRow) == 5
+    assert await count(db, TimelineEventRow, TimelineEventRow.kind == "opened") == 5
+
+
+async def test_a_conflict_is_redone_on_what_the_other_writer_committed(db: Database) -> None:
+    commits = GroupCommit(db)
+    tries = 0
+
+    async def racing(tx: IncidentTransaction) -> int:
+        nonlocal tries
+        tries += 1
+        if tries == 1:
+            raise StoreConflict("someone else saved first")
+        return tries
+
+    assert await commits.run(racing) == 2
+
+
+async def test_a_conflict_that_never_clears_reaches_the_caller(db: Database) -> None:
+    commits = GroupCommit(db)
+
+    async def hopeless(tx: IncidentTransaction) -> None:
+        raise StoreConflict("always")
+
+    with pytest.raises(StoreConflict, match="always"):
+        await commits.run(hopeless)
