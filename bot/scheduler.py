@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -12,8 +11,11 @@ from bot.domain.timers import DueTimer
 from bot.errors import StoreConflict
 from bot.store.repository import Database, SqlIncidentTransaction
 from bot.store.timers import TimerStore
+from bot.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
+# Every webhook commit wakes the scheduler; it looks for due timers at most this often for them.
+WAKE_GAP = 0.02
 Fire = Callable[[SqlIncidentTransaction, DueTimer], Awaitable[None]]
 Task = Callable[[DueTimer], Awaitable[None]]
 
@@ -42,17 +44,17 @@ class TimerScheduler:
         self.now = now
         self.poll_interval = poll_interval
         self.after_fire = after_fire
-        self._wake = asyncio.Event()
+        self._wakeup = Wakeup(min_gap=WAKE_GAP)
         self._stopping = False
 
     def wake(self) -> None:
-        """A timer was scheduled or the clock moved; look now."""
-        self._wake.set()
+        """A timer was scheduled or the clock moved; look soon."""
+        self._wakeup.set()
 
     async def stop(self) -> None:
         """Stop after the current pass; running tasks get a few seconds to finish."""
         self._stopping = True
-        self._wake.set()
+        self._wakeup.set(now=True)
         if self._running:
             await asyncio.wait(list(self._running), timeout=5)
 
@@ -63,9 +65,7 @@ class TimerScheduler:
                 await self.run_due()
             except Exception:
                 log.exception("timer pass failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+            await self._wakeup.wait(self.poll_interval)
 
     async def run_due(self) -> int:
         """Fire every timer due now; returns how many fired."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -18,6 +17,7 @@ from bot.domain.kpi import IncidentStats, KpiDef, KpiValue, day_windows, inciden
 from bot.domain.outbox import OutboxJob
 from bot.errors import IntegrationError
 from bot.ports import DigestRuns, ErrorTracker, KpiDatabase, KpiMetrics
+from bot.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 DAYS = 8  # the reported day and the seven before it: day-over-day, week-over-week, trend
@@ -161,7 +161,7 @@ class DigestScheduler:
         self.now = now
         self.on_queued = on_queued
         self.poll_interval = poll_interval
-        self._wake = asyncio.Event()
+        self._wakeup = Wakeup()
         self._stopping = False
 
     def channels(self, digest: DigestConfig) -> list[str]:
@@ -240,11 +240,11 @@ class DigestScheduler:
         return queued
 
     def wake(self) -> None:
-        self._wake.set()
+        self._wakeup.set(now=True)
 
     async def stop(self) -> None:
         self._stopping = True
-        self._wake.set()
+        self._wakeup.set(now=True)
 
     async def run(self) -> None:
         """Check for due digests until stopped; sleep until the next one is due."""
@@ -253,9 +253,7 @@ class DigestScheduler:
                 await self.run_due()
             except Exception:
                 log.exception("digest pass failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._pause())
+            await self._wakeup.wait(self._pause())
 
     def _pause(self) -> float:
         now = self.now()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
@@ -14,9 +15,13 @@ from bot.slack.jobs import FIRST_METHOD, Handler, JobContext, JobFailed, Rename
 from bot.slack.ratelimit import RateLimiter
 from bot.slack.workspace_jobs import WORKSPACE_HANDLERS, WorkspaceHandler
 from bot.store.outbox import Job, OutboxStore
+from bot.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 BACKOFF_CAP = 300.0
+# Commits wake the worker; it looks at the queue at most this often for them (bot.wakeup).
+FILL_GAP = 0.02
+DEPTH_EVERY = 1.0
 
 
 class OutboxWorker:
@@ -46,14 +51,15 @@ class OutboxWorker:
         self.concurrency = concurrency
         self.max_attempts = max_attempts
         self.poll_interval = poll_interval
-        self._wake = asyncio.Event()
+        self._wakeup = Wakeup(min_gap=FILL_GAP)
+        self._depth_at = -DEPTH_EVERY
         self._running: dict[int, asyncio.Task[None]] = {}
         self._stopping = False
         self.alive = False
 
     def wake(self) -> None:
-        """New work was committed; look at the queue now."""
-        self._wake.set()
+        """New work was committed; look at the queue soon."""
+        self._wakeup.set()
 
     async def run(self) -> None:
         """Drain the outbox until stopped."""
@@ -61,8 +67,10 @@ class OutboxWorker:
         try:
             while not self._stopping:
                 pause = await self._fill()
-                self.metrics.outbox_depth.set(await self.store.depth())
-                await self._sleep(pause)
+                if time.monotonic() - self._depth_at >= DEPTH_EVERY:
+                    self._depth_at = time.monotonic()
+                    self.metrics.outbox_depth.set(await self.store.depth())
+                await self._wakeup.wait(pause)
         finally:
             self.alive = False
             await self._drain()
@@ -70,7 +78,7 @@ class OutboxWorker:
     async def stop(self) -> None:
         """Finish the calls in flight and stop."""
         self._stopping = True
-        self._wake.set()
+        self._wakeup.set(now=True)
 
     async def _fill(self) -> float:
         """Start due jobs the limiter allows; return how long to wait before looking again."""
@@ -83,7 +91,7 @@ class OutboxWorker:
         if held:
             pause = min(pause, *(paced[k] for k in held))
         candidates = await self.store.due(
-            self.now(), limit=200, exclude=list(self._running), exclude_kinds=held
+            self.now(), limit=2 * free + 8, exclude=list(self._running), exclude_kinds=held
         )
         for job in candidates:
             if self.limiter.wait_for(FIRST_METHOD[job.kind]) > 0:
@@ -96,16 +104,6 @@ class OutboxWorker:
             self._running[job.id] = asyncio.create_task(self._run_job(job))
         return max(pause, 0.01)
 
-    async def _sleep(self, pause: float) -> None:
-        if self._wake.is_set():
-            self._wake.clear()
-            return
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout=pause)
-        except TimeoutError:
-            return
-        self._wake.clear()
-
     async def _run_job(self, job: Job) -> None:
         try:
             await self._execute(job)
@@ -114,7 +112,7 @@ class OutboxWorker:
             await self._retry(job, 5.0, "internal error", counts_attempt=True)
         finally:
             self._running.pop(job.id, None)
-            self._wake.set()
+            self._wakeup.set(now=True)
 
     async def _execute(self, job: Job) -> None:
         workspace = self.workspace_handlers.get(job.kind)
