@@ -61,9 +61,14 @@ class JobContext:
 Handler = Callable[[JobContext, Job, IncidentView], Awaitable[JobOutcome]]
 
 
+# The store wakes a waiting job as soon as the channel or card is recorded, also when that
+# happened while the job ran (OutboxStore.retry): this delay is only a safety net, long enough
+# that the jobs of incidents still waiting for their channel in a storm cost few looks.
+WAITING_POLL = 30.0
+
+
 def _waiting(what: str) -> RetryLater:
-    # The store wakes the job as soon as the channel or card is recorded; the delay is a fallback.
-    return RetryLater(2.0, f"{WAITING}{what}", counts_attempt=False)
+    return RetryLater(WAITING_POLL, f"{WAITING}{what}", counts_attempt=False)
 
 
 def _channel(view: IncidentView) -> str:

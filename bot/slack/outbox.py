@@ -54,6 +54,7 @@ class OutboxWorker:
         self._wakeup = Wakeup(min_gap=FILL_GAP)
         self._depth_at = -DEPTH_EVERY
         self._running: dict[int, asyncio.Task[None]] = {}
+        self._running_kinds: dict[int, JobKind] = {}
         self._stopping = False
         self.alive = False
 
@@ -93,14 +94,24 @@ class OutboxWorker:
         candidates = await self.store.due(
             self.now(), limit=2 * free + 8, exclude=list(self._running), exclude_kinds=held
         )
+        # Start no more jobs of a method than the limiter has room for, counting the running
+        # jobs that may not have made their call yet: the rest would only be claimed, find the
+        # method paced, and be put back.
+        room: dict[str, int] = {}
         for job in candidates:
-            if self.limiter.wait_for(FIRST_METHOD[job.kind]) > 0:
+            method = FIRST_METHOD[job.kind]
+            if method not in room:
+                started = sum(FIRST_METHOD[k] == method for k in self._running_kinds.values())
+                room[method] = self.limiter.room(method) - started
+            if room[method] <= 0:
                 continue
             if free <= 0:
                 break
             if not await self.store.claim(job, self.now()):
                 continue
             free -= 1
+            room[method] -= 1
+            self._running_kinds[job.id] = job.kind
             self._running[job.id] = asyncio.create_task(self._run_job(job))
         return max(pause, 0.01)
 
@@ -112,6 +123,7 @@ class OutboxWorker:
             await self._retry(job, 5.0, "internal error", counts_attempt=True)
         finally:
             self._running.pop(job.id, None)
+            self._running_kinds.pop(job.id, None)
             self._wakeup.set(now=True)
 
     async def _execute(self, job: Job) -> None:
@@ -146,8 +158,14 @@ class OutboxWorker:
                 await self._fail(job, f"gave up after {job.attempts + 1} tries: {reason}")
                 return
             after = max(after, min(BACKOFF_CAP, 2.0 ** (job.attempts + 1)))
-        at = self.now() + timedelta(seconds=after)
-        await self.store.retry(job, at=at, error=reason, count_attempt=counts_attempt)
+        now = self.now()
+        await self.store.retry(
+            job,
+            at=now + timedelta(seconds=after),
+            error=reason,
+            count_attempt=counts_attempt,
+            now=now,
+        )
 
     async def _fail(self, job: Job, reason: str) -> None:
         log.warning("outbox job %s (%s) failed: %s", job.id, job.kind.value, reason)

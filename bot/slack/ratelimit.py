@@ -78,6 +78,12 @@ class RateLimiter:
             waits.append(self._channel_next.get(channel, 0.0) - now)
         return max(0.0, *waits)
 
+    def room(self, method: str) -> int:
+        """How many calls of `method` may go right now (channels aside)."""
+        if self.wait_for(method) > 0:
+            return 0
+        return self.limit_of(method) - len(self._calls.get(method, ()))
+
     def try_acquire(self, method: str, channel: str | None = None) -> float:
         """Record a call and return 0 if it may go now; else return the wait and record nothing."""
         wait = self.wait_for(method, channel)

@@ -150,8 +150,9 @@ class OutboxStore:
         error: str,
         count_attempt: bool,
         payload: dict[str, Any] | None = None,
+        now: datetime | None = None,
     ) -> None:
-        """Put a job back to wait until `at`."""
+        """Put a job back to wait until `at` (`now` is when it was put back)."""
         values: dict[str, Any] = {
             "state": "pending",
             "lease_until": None,
@@ -164,6 +165,15 @@ class OutboxStore:
         if payload is not None:
             values["payload"] = payload
         async with self.db.session() as session:
+            if error.startswith(WAITING) and job.incident_id is not None:
+                # Waiting jobs are woken when the channel or card is recorded (complete). If that
+                # happened while this one ran on an older view, it is due now, not at `at`.
+                column = IncidentRow.card_ts if "card" in error else IncidentRow.channel_id
+                waited_for = await session.scalar(
+                    select(column).where(IncidentRow.id == job.incident_id)
+                )
+                if waited_for is not None:
+                    values["not_before"] = values["updated_at"] = now or at
             await session.execute(
                 update(OutboxJobRow).where(OutboxJobRow.id == job.id).values(**values)
             )

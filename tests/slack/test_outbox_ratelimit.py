@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import select
 
 from bot.config import Settings
@@ -74,3 +76,60 @@ def test_limiter_paces_a_tier_and_obeys_retry_after() -> None:
     assert limiter.try_acquire("chat.postMessage", "C1") == 0
     assert limiter.try_acquire("chat.postMessage", "C1") == 1.0
     assert limiter.try_acquire("chat.postMessage", "C2") == 0
+
+
+async def test_jobs_beyond_a_methods_room_are_not_claimed_only_to_be_put_back(
+    database_url: str,
+) -> None:
+    def three_channels_a_minute(settings: Settings) -> None:
+        settings.outbox.tier_per_minute = {**settings.outbox.tier_per_minute, "2": 3}
+
+    async with (
+        running_emulator() as (emulator, url),
+        running_bot(database_url, emulator, url, tweak=three_channels_a_minute) as bot,
+    ):
+        # A storm: ten groups at once, so the worker finds ten channels to open in one look.
+        posts = [
+            bot.post_alerts(make_payload([make_alert(f"Alert{i}")], group=f"Alert{i}"))
+            for i in range(10)
+        ]
+        assert [code for code, _ in await asyncio.gather(*posts)] == [200] * 10
+
+        def incident_channels() -> int:
+            calls = emulator.calls_to("conversations.create")
+            return sum(1 for c in calls if c.params["name"].startswith("inc-"))
+
+        # Three creates a minute, one of which may have gone to the alerts channel at start.
+        await eventually(lambda: incident_channels() >= 2, what="the first channels")
+        await asyncio.sleep(0.5)  # a few more looks at the queue
+        opened = incident_channels()
+        assert opened in (2, 3)
+
+        async with bot.app.db.sessions() as session:
+            opens = list(
+                await session.execute(
+                    select(OutboxJobRow.state, OutboxJobRow.last_error).where(
+                        OutboxJobRow.kind == "open_channel"
+                    )
+                )
+            )
+        assert sorted(state for state, _ in opens) == ["done"] * opened + ["pending"] * (
+            10 - opened
+        )
+        # The waiting ones were never started: none was claimed only to find the method paced.
+        assert [error for _, error in opens if error] == []
+        assert incident_channels() == opened
+
+
+def test_limiter_room_counts_what_a_method_may_still_do_now() -> None:
+    now = [0.0]
+    limiter = RateLimiter(
+        tier_per_minute={"2": 3, "3": 50}, per_channel_per_second=1.0, clock=lambda: now[0]
+    )
+    assert limiter.room("conversations.create") == 3
+    limiter.try_acquire("conversations.create")
+    assert limiter.room("conversations.create") == 2
+    limiter.block("conversations.create", 5)
+    assert limiter.room("conversations.create") == 0
+    now[0] = 61.0
+    assert limiter.room("conversations.create") == 3
