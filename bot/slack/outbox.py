@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from bot.domain.outbox import JobKind
 from bot.metrics import Metrics
 from bot.slack.caller import RetryLater, SlackError
-from bot.slack.jobs import FIRST_METHOD, Handler, JobContext, JobFailed, Rename
+from bot.slack.diagnostic_jobs import BATCHES
+from bot.slack.jobs import FIRST_METHOD, Batching, Handler, JobContext, JobFailed, Rename
 from bot.slack.ratelimit import RateLimiter
 from bot.slack.workspace_jobs import WORKSPACE_HANDLERS, WorkspaceHandler
 from bot.store.outbox import Job, OutboxStore
@@ -20,7 +21,11 @@ BACKOFF_CAP = 300.0
 
 
 class OutboxWorker:
-    """Runs due outbox jobs, at most `concurrency` at a time, never ahead of the rate limiter."""
+    """Runs due outbox jobs, at most `concurrency` at a time, never ahead of the rate limiter.
+
+    A job of a kind in `batches` takes with it the other jobs of its kind and incident that are
+    due within one channel slot, as many as one call carries, and one call does them all.
+    """
 
     def __init__(
         self,
@@ -35,11 +40,13 @@ class OutboxWorker:
         max_attempts: int = 8,
         poll_interval: float = 1.0,
         workspace_handlers: Mapping[JobKind, WorkspaceHandler] | None = None,
+        batches: Mapping[JobKind, Batching] | None = None,
     ) -> None:
         self.store = store
         self.context = context
         self.handlers = handlers
         self.workspace_handlers = dict(workspace_handlers or WORKSPACE_HANDLERS)
+        self.batches = dict(BATCHES if batches is None else batches)
         self.limiter = limiter
         self.metrics = metrics
         self.now = now
@@ -47,6 +54,7 @@ class OutboxWorker:
         self.max_attempts = max_attempts
         self.poll_interval = poll_interval
         self._wake = asyncio.Event()
+        # Every claimed job's id, with the task doing it (a task may do a batch of jobs).
         self._running: dict[int, asyncio.Task[None]] = {}
         self._stopping = False
         self.alive = False
@@ -74,7 +82,7 @@ class OutboxWorker:
 
     async def _fill(self) -> float:
         """Start due jobs the limiter allows; return how long to wait before looking again."""
-        free = self.concurrency - len(self._running)
+        free = self.concurrency - len(set(self._running.values()))
         pause = self.poll_interval
         if free <= 0:
             return pause
@@ -86,6 +94,8 @@ class OutboxWorker:
             self.now(), limit=200, exclude=list(self._running), exclude_kinds=held
         )
         for job in candidates:
+            if job.id in self._running:
+                continue  # taken with an earlier job of its batch
             if self.limiter.wait_for(FIRST_METHOD[job.kind]) > 0:
                 continue
             if free <= 0:
@@ -93,8 +103,31 @@ class OutboxWorker:
             if not await self.store.claim(job, self.now()):
                 continue
             free -= 1
-            self._running[job.id] = asyncio.create_task(self._run_job(job))
+            jobs = [job, *await self._claim_batch(job)]
+            task = asyncio.create_task(self._run_job(jobs))
+            self._running.update((j.id, task) for j in jobs)
         return max(pause, 0.01)
+
+    async def _claim_batch(self, job: Job) -> list[Job]:
+        """The other jobs that go with `job`, claimed; none unless its kind goes in batches."""
+        batching = self.batches.get(job.kind)
+        if batching is None or job.incident_id is None:
+            return []
+        now = self.now()
+        # A job due within one channel slot would otherwise take the next slot on its own.
+        until = now + timedelta(seconds=self.limiter.channel_gap)
+        load = batching.weight(job)
+        claimed: list[Job] = []
+        for other in await self.store.siblings(job, now=now, until=until, limit=batching.capacity):
+            if other.id in self._running:
+                continue
+            weight = batching.weight(other)
+            if load + weight > batching.capacity:
+                break  # the rest go in the next call, oldest first
+            if await self.store.claim(other, now):
+                claimed.append(other)
+                load += weight
+        return claimed
 
     async def _sleep(self, pause: float) -> None:
         if self._wake.is_set():
@@ -106,25 +139,33 @@ class OutboxWorker:
             return
         self._wake.clear()
 
-    async def _run_job(self, job: Job) -> None:
+    async def _run_job(self, jobs: Sequence[Job]) -> None:
         try:
-            await self._execute(job)
+            await self._execute(jobs)
         except Exception:
-            log.exception("outbox job %s (%s) crashed", job.id, job.kind.value)
-            await self._retry(job, 5.0, "internal error", counts_attempt=True)
+            log.exception("outbox job %s (%s) crashed", jobs[0].id, jobs[0].kind.value)
+            for job in jobs:
+                await self._retry(job, 5.0, "internal error", counts_attempt=True)
         finally:
-            self._running.pop(job.id, None)
+            for job in jobs:
+                self._running.pop(job.id, None)
             self._wake.set()
 
-    async def _execute(self, job: Job) -> None:
+    async def _execute(self, jobs: Sequence[Job]) -> None:
+        job = jobs[0]
         workspace = self.workspace_handlers.get(job.kind)
+        batching = self.batches.get(job.kind)
         view = await self.store.incident_view(job.incident_id) if job.incident_id else None
         if view is None and workspace is None:
-            await self.store.fail(job, now=self.now(), error="incident not found", event=None)
+            for each in jobs:
+                await self.store.fail(each, now=self.now(), error="incident not found", event=None)
             return
         try:
             if workspace is not None:
                 outcome = await workspace(self.context, job)
+            elif batching is not None:
+                assert view is not None
+                outcome = await batching.handler(self.context, jobs, view)
             else:
                 assert view is not None
                 outcome = await self.handlers[job.kind](self.context, job, view)
@@ -134,13 +175,15 @@ class OutboxWorker:
             )
             return
         except RetryLater as exc:
-            await self._retry(job, exc.after, exc.reason, counts_attempt=exc.counts_attempt)
+            for each in jobs:
+                await self._retry(each, exc.after, exc.reason, counts_attempt=exc.counts_attempt)
             return
         except (JobFailed, SlackError) as exc:
-            await self._fail(job, str(exc))
+            for each in jobs:
+                await self._fail(each, str(exc))
             return
-        await self.store.complete(job, outcome, self.now())
-        self.metrics.outbox_jobs.labels(job.kind.value, "done").inc()
+        await self.store.complete_all(jobs, outcome, self.now())
+        self.metrics.outbox_jobs.labels(job.kind.value, "done").inc(len(jobs))
 
     async def _retry(self, job: Job, after: float, reason: str, *, counts_attempt: bool) -> None:
         if counts_attempt:
@@ -159,4 +202,4 @@ class OutboxWorker:
 
     async def _drain(self) -> None:
         if self._running:
-            await asyncio.wait(list(self._running.values()), timeout=10)
+            await asyncio.wait(set(self._running.values()), timeout=10)
