@@ -9,11 +9,13 @@ Block Kit's limits, and never twice, not even after a crash in the middle of a p
 from __future__ import annotations
 
 import asyncio
+import base64
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from bot.domain.diagnostics import DiagnosticResult, Status, Table
 from bot.slack.emulator import RecordedCall, SlackEmulator
 from bot.store import schema
 from commands import ids
@@ -35,6 +37,10 @@ PLAYBOOK_TITLES = [
     "p95 latency (service api)",
     "Top unresolved Sentry issues",
 ]
+# 1x1 transparent PNG
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+)
 
 
 def diagnostic_posts(emulator: SlackEmulator, channel: str) -> list[RecordedCall]:
@@ -103,6 +109,66 @@ async def test_results_ready_together_are_one_message_below_the_card(database_ur
 
         events = [e for e in await bot.app.services.incidents.timeline(1) if e.kind == "diagnostic"]
         assert sorted(e.text.split(": error")[0] for e in events) == sorted(PLAYBOOK_TITLES)
+
+
+def big_result(number: int, *, png: bytes | None = None) -> DiagnosticResult:
+    """A result with a long text and a wide table: three blocks, two near the 3000 limit."""
+    rows = tuple((f"series-{number}-{r}-" + "x" * 60, f"{r}.5") for r in range(30))
+    return DiagnosticResult(
+        title=f"Check {number:02d}",
+        status=Status.WARN,
+        text="over the line " * 300,
+        table=Table(("series", "value"), rows),
+        image_png=png,
+        source="prometheus",
+    )
+
+
+async def test_more_results_than_one_message_holds_go_in_several(database_url: str) -> None:
+    async with (
+        running_emulator() as (emulator, url),
+        running_bot(database_url, emulator, url) as bot,
+    ):
+        status, _ = await bot.post_alerts(alert_payload())
+        assert status == 200
+        channel, _card = await opened(bot)
+        await eventually(lambda: len(diagnostic_messages(emulator, channel)) >= 3, timeout=20)
+        before = len(diagnostic_posts(emulator, channel))
+
+        results = [big_result(n, png=PNG if n == 3 else None) for n in range(1, 21)]
+        await bot.app.services.diagnostics.publish_all(1, results)
+        await eventually(
+            lambda: len(diagnostic_messages(emulator, channel)) >= 3 + 20,
+            timeout=20,
+            what="twenty more results",
+        )
+        await eventually(bot.app.worker.store.depth_is_zero, timeout=20, what="empty outbox")
+
+        posts = diagnostic_posts(emulator, channel)[before:]
+        # 20 results of 3 blocks are 60 blocks: 16 results (48 blocks), then the other 4.
+        assert [len(results_of(emulator, p)) for p in posts] == [16, 4]
+        for post in posts:
+            blocks = post.params["blocks"]
+            assert len(blocks) <= 50
+            for block in blocks:
+                if block["type"] == "section":
+                    assert len(block["text"]["text"]) <= 3000
+            assert len(post.params["text"]) <= 3000
+        titles = [p.title for post in posts for p in results_of(emulator, post)]
+        assert titles == [r.title for r in results]  # each once, oldest first
+        # Slack's pace: the second message waits for the channel's next slot.
+        assert posts[1].at - posts[0].at >= 0.9
+
+        # The graph follows the message that says "graph below", once.
+        uploads = [
+            c
+            for c in emulator.calls_to("files.completeUploadExternal")
+            if c.params.get("channel_id") == channel and c.response.get("ok")
+        ]
+        assert len(uploads) == 1
+        assert uploads[0].at > posts[0].at
+        (third,) = [p for p in results_of(emulator, posts[0]) if p.title == "Check 03"]
+        assert "graph below" in third.everything
 
 
 async def test_a_post_cut_off_by_a_crash_is_not_posted_again(tmp_path: Path) -> None:
