@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -56,6 +57,7 @@ class OutboxWorker:
         self._wake = asyncio.Event()
         # Every claimed job's id, with the task doing it (a task may do a batch of jobs).
         self._running: dict[int, asyncio.Task[None]] = {}
+        self._retry_at: list[datetime] = []  # when jobs this worker put back become due
         self._stopping = False
         self.alive = False
 
@@ -84,6 +86,12 @@ class OutboxWorker:
         """Start due jobs the limiter allows; return how long to wait before looking again."""
         free = self.concurrency - len(set(self._running.values()))
         pause = self.poll_interval
+        # A job put back until a moment (a paced post's slot, say) is looked at that moment.
+        now = self.now()
+        while self._retry_at and self._retry_at[0] <= now:
+            heapq.heappop(self._retry_at)
+        if self._retry_at:
+            pause = min(pause, (self._retry_at[0] - now).total_seconds())
         if free <= 0:
             return pause
         paced = {kind: self.limiter.wait_for(method) for kind, method in FIRST_METHOD.items()}
@@ -193,6 +201,7 @@ class OutboxWorker:
             after = max(after, min(BACKOFF_CAP, 2.0 ** (job.attempts + 1)))
         at = self.now() + timedelta(seconds=after)
         await self.store.retry(job, at=at, error=reason, count_attempt=counts_attempt)
+        heapq.heappush(self._retry_at, at)
 
     async def _fail(self, job: Job, reason: str) -> None:
         log.warning("outbox job %s (%s) failed: %s", job.id, job.kind.value, reason)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,28 @@ async def test_results_ready_together_are_one_message_below_the_card(database_ur
 
         events = [e for e in await bot.app.services.incidents.timeline(1) if e.kind == "diagnostic"]
         assert sorted(e.text.split(": error")[0] for e in events) == sorted(PLAYBOOK_TITLES)
+
+
+async def test_a_result_arriving_mid_slot_joins_the_others_at_the_slot(database_url: str) -> None:
+    async with (
+        running_emulator() as (emulator, url),
+        running_bot(database_url, emulator, url) as bot,
+    ):
+        status, _ = await bot.post_alerts(alert_payload())
+        assert status == 200
+        channel, card_ts = await opened(bot)
+        card_at = card_call(emulator, channel, card_ts).at
+        # The playbook's three results wait for the slot after the card; a fourth comes
+        # half-way through that second (someone ran /diag, say).
+        await asyncio.sleep(max(0.0, card_at + 0.5 - time.monotonic()))
+        late = DiagnosticResult("Late check", Status.OK, "fine", source="prometheus")
+        await bot.app.services.diagnostics.publish_all(1, [late])
+        await eventually(lambda: len(diagnostic_messages(emulator, channel)) >= 4, timeout=20)
+
+        (post,) = diagnostic_posts(emulator, channel)
+        assert [p.title for p in results_of(emulator, post)] == [*PLAYBOOK_TITLES, "Late check"]
+        # At the slot, not a poll later.
+        assert post.at - card_at < 1.35, post.at - card_at
 
 
 def big_result(number: int, *, png: bytes | None = None) -> DiagnosticResult:
