@@ -92,8 +92,7 @@ async def handle(services: Services, text: str, channel: str) -> Reply:
     results = await run(services, rest.strip())
     incident = await _incident_here(services, channel)
     if incident is not None:
-        for result in results:
-            await services.diagnostics.publish(incident, result)
+        await services.diagnostics.publish_all(incident, results)
         return ephemeral(f"Posted {len(results)} result{'s' if len(results) != 1 else ''} here.")
     reply: dict[str, Any] = ephemeral(render_diagnostics.results_text(results))
     reply["blocks"] = render_diagnostics.render_results(results)

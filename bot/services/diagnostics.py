@@ -36,6 +36,9 @@ from bot.services.incidents import in_transaction
 
 log = logging.getLogger(__name__)
 ACTOR = "tocsin"
+# Results that finish within this long of the first ready one are posted together, as one
+# message: a result posted alone holds the channel's next post back by a second (Slack's pace).
+GATHER = 0.5
 
 
 @dataclass
@@ -71,12 +74,14 @@ class DiagnosticsService:
         playbooks: Sequence[Playbook],
         now: Callable[[], datetime],
         on_posted: Callable[[], None] = lambda: None,
+        gather: float = GATHER,
     ) -> None:
         self.store = store
         self.sources = sources
         self.playbooks = list(playbooks)
         self.now = now
         self.on_posted = on_posted
+        self.gather = gather
 
     def playbook_for(self, labels: Mapping[str, str], source: str) -> Playbook | None:
         """The playbook that applies to these labels."""
@@ -154,7 +159,8 @@ class DiagnosticsService:
         return await self.sources.database.run(check.check)
 
     async def run_for_incident(self, incident_id: int) -> int:
-        """Run the incident's playbook; post each result as it arrives. Returns how many ran."""
+        """Run the incident's playbook; post results as they arrive, those arriving within
+        `gather` seconds of each other together. Returns how many ran."""
         context = await in_transaction(self.store, lambda tx: _context(tx, incident_id))
         if context is None:
             return 0
@@ -169,29 +175,66 @@ class DiagnosticsService:
             )
             return 0
         run = uuid.uuid4().hex[:8]
-        tasks = [
-            asyncio.create_task(self.run_check(step, labels=labels, marker=incident.opened_at))
-            for step in playbook.steps
-        ]
-        for index, finished in enumerate(asyncio.as_completed(tasks)):
-            await self.publish(incident_id, await finished, key=f"{run}:{index}")
-        return len(tasks)
+        steps = {
+            asyncio.create_task(self.run_check(step, labels=labels, marker=incident.opened_at)): i
+            for i, step in enumerate(playbook.steps)
+        }
+        running = set(steps)
+        try:
+            while running:
+                ready, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                if running and self.gather > 0:
+                    more, running = await asyncio.wait(running, timeout=self.gather)
+                    ready |= more
+                ordered = sorted(ready, key=steps.__getitem__)  # the playbook's order
+                await self.publish_all(
+                    incident_id,
+                    [task.result() for task in ordered],
+                    keys=[f"{run}:{steps[task]}" for task in ordered],
+                )
+        finally:
+            for task in running:
+                task.cancel()
+        return len(steps)
 
     async def publish(self, incident_id: int, result: DiagnosticResult, *, key: str = "") -> None:
         """Put a result on the timeline and in the incident channel."""
+        await self.publish_all(incident_id, [result], keys=[key] if key else None)
+
+    async def publish_all(
+        self,
+        incident_id: int,
+        results: Sequence[DiagnosticResult],
+        *,
+        keys: Sequence[str] | None = None,
+    ) -> None:
+        """Put results on the timeline and in the incident channel, at once: results queued
+        together are posted together."""
         now = self.now()
-        job = OutboxJob(
-            kind=JobKind.POST_DIAGNOSTIC,
-            idem_key=f"diag:{incident_id}:{key or uuid.uuid4().hex}",
-            incident_id=incident_id,
-            payload=result_to_payload(result),
-        )
-        text = f"{result.title}: {result.status.value} — {result.text}"[:1000]
-        event = TimelineEvent("diagnostic", ACTOR, now, text, {"status": result.status.value})
+        keys = list(keys) if keys is not None else [uuid.uuid4().hex for _ in results]
+        jobs = [
+            OutboxJob(
+                kind=JobKind.POST_DIAGNOSTIC,
+                idem_key=f"diag:{incident_id}:{key}",
+                incident_id=incident_id,
+                payload=result_to_payload(result),
+            )
+            for result, key in zip(results, keys, strict=True)
+        ]
+        events = [
+            TimelineEvent(
+                "diagnostic",
+                ACTOR,
+                now,
+                f"{result.title}: {result.status.value} — {result.text}"[:1000],
+                {"status": result.status.value},
+            )
+            for result in results
+        ]
 
         async def work(tx: IncidentTransaction) -> None:
-            await tx.add_events(incident_id, [event])
-            await tx.enqueue([job], at=now)
+            await tx.add_events(incident_id, events)
+            await tx.enqueue(jobs, at=now)
 
         await in_transaction(self.store, work)
         self.on_posted()

@@ -20,8 +20,7 @@ from bot.domain.outbox import (
     channel_setup_jobs,
 )
 from bot.domain.views import IncidentView
-from bot.services.diagnostics import result_from_payload
-from bot.slack import render, render_diagnostics
+from bot.slack import render
 from bot.slack.caller import RetryLater, SlackCaller, SlackError
 from bot.store.outbox import Job, JobOutcome, OutboxStore
 from commands import ids
@@ -59,6 +58,20 @@ class JobContext:
 
 
 Handler = Callable[[JobContext, Job, IncidentView], Awaitable[JobOutcome]]
+BatchHandler = Callable[[JobContext, Sequence[Job], IncidentView], Awaitable[JobOutcome]]
+
+
+@dataclass(frozen=True)
+class Batching:
+    """How jobs of one kind and incident, due together, are done by one Slack call.
+
+    Each job takes `weight(job)` of the call's `capacity` (a message's blocks, say); the worker
+    hands `handler` the oldest due jobs that fit, and every one of them is done when it returns.
+    """
+
+    handler: BatchHandler
+    weight: Callable[[Job], int]
+    capacity: int
 
 
 # The store wakes a waiting job as soon as the channel or card is recorded, also when that
@@ -77,7 +90,7 @@ def _channel(view: IncidentView) -> str:
     return view.incident.channel_id
 
 
-def _card_channel(view: IncidentView) -> str:
+def card_channel(view: IncidentView) -> str:
     """The channel, once the card is in it: nothing is posted above the card."""
     channel = _channel(view)
     if not view.incident.card_ts:
@@ -217,7 +230,7 @@ async def post_once(
     """
     if job.attempts > 0:
         try:
-            ts = await _posted_before(ctx, channel, job.idem_key)
+            ts = (await posted_keys(ctx, channel)).get(job.idem_key)
         except SlackError:
             if not history_optional:
                 raise
@@ -236,15 +249,22 @@ async def post_once(
     return str(response["ts"]), str(response.get("channel") or channel)
 
 
-async def _posted_before(ctx: JobContext, channel: str, idem_key: str) -> str | None:
+def jobs_metadata(event_type: str, jobs: Sequence[Job]) -> dict[str, Any]:
+    """Message metadata naming every job one message does, so a retry can tell it was posted."""
+    return {"event_type": event_type, "event_payload": {"idem_keys": [j.idem_key for j in jobs]}}
+
+
+async def posted_keys(ctx: JobContext, channel: str) -> dict[str, str]:
+    """The job keys tagged on the channel's recent messages, each with its message's ts."""
     history = await ctx.slack.call(
         "conversations.history", channel=channel, limit=100, include_all_metadata=True
     )
+    found: dict[str, str] = {}
     for message in history.get("messages", []):
         payload = (message.get("metadata") or {}).get("event_payload") or {}
-        if payload.get("idem_key") == idem_key:
-            return str(message["ts"])
-    return None
+        keys = [payload.get("idem_key"), *(payload.get("idem_keys") or [])]
+        found.update({str(key): str(message["ts"]) for key in keys if key})
+    return found
 
 
 async def pin_card(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
@@ -347,27 +367,6 @@ async def post_alerts_note(ctx: JobContext, job: Job, view: IncidentView) -> Job
     return JobOutcome()
 
 
-async def post_diagnostic(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
-    """A diagnostic result in the incident channel, below the card; its graph follows."""
-    channel = _card_channel(view)
-    result = result_from_payload(job.payload)
-    await ctx.slack.call(
-        "chat.postMessage",
-        channel=channel,
-        text=render_diagnostics.result_summary(result),
-        blocks=render_diagnostics.render_result(result),
-    )
-    if not result.image_png:
-        return JobOutcome()
-    upload = OutboxJob(
-        kind=JobKind.UPLOAD_IMAGE,
-        idem_key=f"upload:{job.idem_key}",
-        incident_id=view.incident.id,
-        payload={"png": job.payload["png"], "title": result.title},
-    )
-    return JobOutcome(follow_ups=[upload])
-
-
 async def upload_image(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     """Upload a PNG to the incident channel: get an upload URL, POST, complete the upload."""
     channel = _channel(view)
@@ -409,7 +408,6 @@ HANDLERS: Mapping[JobKind, Handler] = {
     JobKind.POST_NOTE: post_note,
     JobKind.NOTIFY: notify,
     JobKind.POST_ALERTS_NOTE: post_alerts_note,
-    JobKind.POST_DIAGNOSTIC: post_diagnostic,
     JobKind.UPLOAD_IMAGE: upload_image,
 }
 

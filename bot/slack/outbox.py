@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from bot.domain.outbox import JobKind
 from bot.metrics import Metrics
 from bot.slack.caller import RetryLater, SlackError
-from bot.slack.jobs import FIRST_METHOD, Handler, JobContext, JobFailed, Rename
+from bot.slack.diagnostic_jobs import BATCHES
+from bot.slack.jobs import FIRST_METHOD, Batching, Handler, JobContext, JobFailed, Rename
 from bot.slack.ratelimit import RateLimiter
 from bot.slack.workspace_jobs import WORKSPACE_HANDLERS, WorkspaceHandler
 from bot.store.outbox import Job, OutboxStore
@@ -25,7 +27,11 @@ DEPTH_EVERY = 1.0
 
 
 class OutboxWorker:
-    """Runs due outbox jobs, at most `concurrency` at a time, never ahead of the rate limiter."""
+    """Runs due outbox jobs, at most `concurrency` at a time, never ahead of the rate limiter.
+
+    A job of a kind in `batches` takes with it the other jobs of its kind and incident that are
+    due within one channel slot, as many as one call carries, and one call does them all.
+    """
 
     def __init__(
         self,
@@ -40,11 +46,13 @@ class OutboxWorker:
         max_attempts: int = 8,
         poll_interval: float = 1.0,
         workspace_handlers: Mapping[JobKind, WorkspaceHandler] | None = None,
+        batches: Mapping[JobKind, Batching] | None = None,
     ) -> None:
         self.store = store
         self.context = context
         self.handlers = handlers
         self.workspace_handlers = dict(workspace_handlers or WORKSPACE_HANDLERS)
+        self.batches = dict(BATCHES if batches is None else batches)
         self.limiter = limiter
         self.metrics = metrics
         self.now = now
@@ -53,8 +61,10 @@ class OutboxWorker:
         self.poll_interval = poll_interval
         self._wakeup = Wakeup(min_gap=FILL_GAP)
         self._depth_at = -DEPTH_EVERY
+        # Every claimed job's id, with the task doing it (a task may do a batch of jobs).
         self._running: dict[int, asyncio.Task[None]] = {}
         self._running_kinds: dict[int, JobKind] = {}
+        self._retry_at: list[datetime] = []  # when jobs this worker put back become due
         self._stopping = False
         self.alive = False
 
@@ -83,8 +93,14 @@ class OutboxWorker:
 
     async def _fill(self) -> float:
         """Start due jobs the limiter allows; return how long to wait before looking again."""
-        free = self.concurrency - len(self._running)
+        free = self.concurrency - len(set(self._running.values()))
         pause = self.poll_interval
+        # A job put back until a moment (a paced post's slot, say) is looked at that moment.
+        now = self.now()
+        while self._retry_at and self._retry_at[0] <= now:
+            heapq.heappop(self._retry_at)
+        if self._retry_at:
+            pause = min(pause, (self._retry_at[0] - now).total_seconds())
         if free <= 0:
             return pause
         paced = {kind: self.limiter.wait_for(method) for kind, method in FIRST_METHOD.items()}
@@ -99,6 +115,8 @@ class OutboxWorker:
         # method paced, and be put back.
         room: dict[str, int] = {}
         for job in candidates:
+            if job.id in self._running:
+                continue  # taken with an earlier job of its batch
             method = FIRST_METHOD[job.kind]
             if method not in room:
                 started = sum(FIRST_METHOD[k] == method for k in self._running_kinds.values())
@@ -111,30 +129,61 @@ class OutboxWorker:
                 continue
             free -= 1
             room[method] -= 1
-            self._running_kinds[job.id] = job.kind
-            self._running[job.id] = asyncio.create_task(self._run_job(job))
+            jobs = [job, *await self._claim_batch(job)]
+            task = asyncio.create_task(self._run_job(jobs))
+            self._running.update((j.id, task) for j in jobs)
+            self._running_kinds.update((j.id, j.kind) for j in jobs)
         return max(pause, 0.01)
 
-    async def _run_job(self, job: Job) -> None:
+    async def _claim_batch(self, job: Job) -> list[Job]:
+        """The other jobs that go with `job`, claimed; none unless its kind goes in batches."""
+        batching = self.batches.get(job.kind)
+        if batching is None or job.incident_id is None:
+            return []
+        now = self.now()
+        # A job due within one channel slot would otherwise take the next slot on its own.
+        until = now + timedelta(seconds=self.limiter.channel_gap)
+        load = batching.weight(job)
+        claimed: list[Job] = []
+        for other in await self.store.siblings(job, now=now, until=until, limit=batching.capacity):
+            if other.id in self._running:
+                continue
+            weight = batching.weight(other)
+            if load + weight > batching.capacity:
+                break  # the rest go in the next call, oldest first
+            if await self.store.claim(other, now):
+                claimed.append(other)
+                load += weight
+        return claimed
+
+    async def _run_job(self, jobs: Sequence[Job]) -> None:
         try:
-            await self._execute(job)
+            await self._execute(jobs)
         except Exception:
-            log.exception("outbox job %s (%s) crashed", job.id, job.kind.value)
-            await self._retry(job, 5.0, "internal error", counts_attempt=True)
+            log.exception("outbox job %s (%s) crashed", jobs[0].id, jobs[0].kind.value)
+            for job in jobs:
+                await self._retry(job, 5.0, "internal error", counts_attempt=True)
         finally:
-            self._running.pop(job.id, None)
-            self._running_kinds.pop(job.id, None)
+            for job in jobs:
+                self._running.pop(job.id, None)
+                self._running_kinds.pop(job.id, None)
             self._wakeup.set(now=True)
 
-    async def _execute(self, job: Job) -> None:
+    async def _execute(self, jobs: Sequence[Job]) -> None:
+        job = jobs[0]
         workspace = self.workspace_handlers.get(job.kind)
+        batching = self.batches.get(job.kind)
         view = await self.store.incident_view(job.incident_id) if job.incident_id else None
         if view is None and workspace is None:
-            await self.store.fail(job, now=self.now(), error="incident not found", event=None)
+            for each in jobs:
+                await self.store.fail(each, now=self.now(), error="incident not found", event=None)
             return
         try:
             if workspace is not None:
                 outcome = await workspace(self.context, job)
+            elif batching is not None:
+                assert view is not None
+                outcome = await batching.handler(self.context, jobs, view)
             else:
                 assert view is not None
                 outcome = await self.handlers[job.kind](self.context, job, view)
@@ -144,13 +193,15 @@ class OutboxWorker:
             )
             return
         except RetryLater as exc:
-            await self._retry(job, exc.after, exc.reason, counts_attempt=exc.counts_attempt)
+            for each in jobs:
+                await self._retry(each, exc.after, exc.reason, counts_attempt=exc.counts_attempt)
             return
         except (JobFailed, SlackError) as exc:
-            await self._fail(job, str(exc))
+            for each in jobs:
+                await self._fail(each, str(exc))
             return
-        await self.store.complete(job, outcome, self.now())
-        self.metrics.outbox_jobs.labels(job.kind.value, "done").inc()
+        await self.store.complete_all(jobs, outcome, self.now())
+        self.metrics.outbox_jobs.labels(job.kind.value, "done").inc(len(jobs))
 
     async def _retry(self, job: Job, after: float, reason: str, *, counts_attempt: bool) -> None:
         if counts_attempt:
@@ -159,13 +210,9 @@ class OutboxWorker:
                 return
             after = max(after, min(BACKOFF_CAP, 2.0 ** (job.attempts + 1)))
         now = self.now()
-        await self.store.retry(
-            job,
-            at=now + timedelta(seconds=after),
-            error=reason,
-            count_attempt=counts_attempt,
-            now=now,
-        )
+        at = now + timedelta(seconds=after)
+        await self.store.retry(job, at=at, error=reason, count_attempt=counts_attempt, now=now)
+        heapq.heappush(self._retry_at, at)
 
     async def _fail(self, job: Job, reason: str) -> None:
         log.warning("outbox job %s (%s) failed: %s", job.id, job.kind.value, reason)
@@ -175,4 +222,4 @@ class OutboxWorker:
 
     async def _drain(self) -> None:
         if self._running:
-            await asyncio.wait(list(self._running.values()), timeout=10)
+            await asyncio.wait(set(self._running.values()), timeout=10)

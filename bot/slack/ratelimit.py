@@ -59,6 +59,11 @@ class RateLimiter:
         self._blocked_until: dict[str, float] = {}
         self._channel_next: dict[str, float] = {}
 
+    @property
+    def channel_gap(self) -> float:
+        """Seconds between two posts to one channel."""
+        return self._channel_gap
+
     def limit_of(self, method: str) -> int:
         """Calls per minute allowed for a method."""
         tier = self._method_tiers.get(method, "3")

@@ -18,6 +18,7 @@ EMOJI = {
 }
 MAX_ROWS = 15
 CELL = 40
+MAX_MESSAGE_BLOCKS = 50  # Slack's limit per message (contracts §1.8)
 
 
 def table_text(table: Table) -> str:
@@ -52,6 +53,20 @@ def render_result(result: DiagnosticResult) -> list[dict[str, Any]]:
         context += " · graph below"
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=context)]))
     return [b.to_dict() for b in blocks]
+
+
+def render_posted(results: Sequence[DiagnosticResult]) -> list[dict[str, Any]]:
+    """One channel message for results that are ready together, each as `render_result` draws
+    it; the caller keeps them within MAX_MESSAGE_BLOCKS."""
+    blocks = [block for result in results for block in render_result(result)]
+    if len(blocks) > MAX_MESSAGE_BLOCKS:
+        raise ValueError(f"{len(results)} results need {len(blocks)} blocks")
+    return blocks
+
+
+def posted_text(results: Sequence[DiagnosticResult]) -> str:
+    """The notification text of such a message: each result's summary line."""
+    return clip("\n".join(result_summary(r) for r in results), 3000)
 
 
 def render_results(results: Sequence[DiagnosticResult]) -> list[dict[str, Any]]:

@@ -75,6 +75,25 @@ class OutboxStore:
             )
             return [_job(row) for row in rows]
 
+    async def siblings(self, job: Job, *, now: datetime, until: datetime, limit: int) -> list[Job]:
+        """Other jobs of `job`'s kind and incident that are due by `until`, oldest first."""
+        async with self.db.sessions() as session:
+            rows = await session.scalars(
+                select(OutboxJobRow)
+                .where(
+                    OutboxJobRow.kind == job.kind.value,
+                    OutboxJobRow.incident_id == job.incident_id,
+                    OutboxJobRow.id != job.id,
+                    or_(
+                        (OutboxJobRow.state == "pending") & (OutboxJobRow.not_before <= until),
+                        (OutboxJobRow.state == "running") & (OutboxJobRow.lease_until < now),
+                    ),
+                )
+                .order_by(OutboxJobRow.id)
+                .limit(limit)
+            )
+            return [_job(row) for row in rows]
+
     async def claim(self, job: Job, now: datetime) -> bool:
         """Take a job for this worker; False when another worker was faster."""
         async with self.db.session() as session:
@@ -107,10 +126,16 @@ class OutboxStore:
 
     async def complete(self, job: Job, outcome: JobOutcome, now: datetime) -> None:
         """Mark a job done and apply its effects, in one transaction."""
+        await self.complete_all([job], outcome, now)
+
+    async def complete_all(self, jobs: Sequence[Job], outcome: JobOutcome, now: datetime) -> None:
+        """Mark jobs of one incident done together (one Slack call did them all) and apply the
+        call's effects, in one transaction."""
+        job = jobs[0]
         async with self.db.session() as session:
             await session.execute(
                 update(OutboxJobRow)
-                .where(OutboxJobRow.id == job.id)
+                .where(OutboxJobRow.id.in_([j.id for j in jobs]))
                 .values(state="done", lease_until=None, updated_at=now, last_error=None)
             )
             patch = {k: v for k, v in outcome.incident_patch.items() if k in _PATCHABLE}

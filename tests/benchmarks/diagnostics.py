@@ -9,14 +9,15 @@ tests/integration/test_diagnostics_e2e.py, whose helpers this script uses). Supa
 the machine's Postgres.
 
 Each run posts one HighErrorRate alert of a new alert group (so a new incident, channel and
-playbook run) and waits until its three diagnostic messages and its graph upload have reached
+playbook run) and waits until its three diagnostic results and its graph upload have reached
 the incident channel, then starts the next run. Times, in seconds from just before the POST
 (time.monotonic; the emulator records the arrival time of every Web API call):
 
   * card_pinned       pins.add of the incident's card
   * results_ready     the last diagnostic timeline event, minus the incident's opened_at: when
                       the slowest step had an answer (Tocsin's own work, before Slack pacing)
-  * last_diagnostic   the last POST_DIAGNOSTIC chat.postMessage into the incident channel
+  * last_diagnostic   the chat.postMessage that brought the last result into the incident
+                      channel (results ready together share one message)
   * last_upload       files.completeUploadExternal of the graph into the incident channel
 
 and how many runs had a diagnostic posted in the channel before the incident's card.
@@ -24,7 +25,8 @@ and how many runs had a diagnostic posted in the channel before the incident's c
 Scenarios (each with a fresh bot, store and emulator):
 
   * healthy          every source answers; Tocsin's default pacing of one post per second per
-                     channel (Slack's guidance), so the card and 3 results need ~3 s of pacing
+                     channel (Slack's guidance), so the results ready together wait one slot
+                     after the card
   * healthy_unpaced  the same with outbox.per_channel_per_second = 100: Tocsin's own latency
   * stalled          Sentry never answers; the playbook's sentry step has `timeout: T`
                      (default 3 s); `minus_timeout` = last_diagnostic - T

@@ -5,13 +5,14 @@ data), a fake Sentry Web API (``tests.fakes.sentry.FakeSentry``) and the machine
 Postgres as the Supabase database; Slack is the emulator. Tocsin runs in this process
 (``tests.harness.running_bot``) on a fresh SQLite store.
 
-What an on-call engineer sees is asserted from the emulator's workspace: one message per
+What an on-call engineer sees is asserted from the emulator's workspace: one result per
 playbook step in the incident channel (status taken from the context line that
-``bot.slack.render_diagnostics.render_result`` writes), the graph uploaded there as a PNG, and
-one ``diagnostic`` event per result on the incident's timeline.
+``bot.slack.render_diagnostics.render_result`` writes; results ready together share a message),
+the graph uploaded there as a PNG, and one ``diagnostic`` event per result on the incident's
+timeline.
 
-Slack's pacing (one post per second per channel, Tocsin's default) is left on, so a playbook
-of N steps takes about N seconds to reach the channel; the deadlines below allow for that.
+Slack's pacing (one post per second per channel, Tocsin's default) is left on; the deadlines
+below allow for a few paced posts.
 """
 
 from __future__ import annotations
@@ -247,37 +248,62 @@ _STATUS_OF_EMOJI = {emoji: status.value for status, emoji in EMOJI.items()}
 
 @dataclass(frozen=True)
 class Posted:
-    """One diagnostic message as the channel shows it."""
+    """One diagnostic result as the channel shows it, and the message that carries it."""
 
     title: str
     status: str
     text: str
     table: str
     message: Message
+    blocks: tuple[dict[str, Any], ...] = ()
 
     @property
     def everything(self) -> str:
-        return json.dumps(self.message.blocks) + self.message.text
+        return json.dumps(list(self.blocks))
 
 
 def diagnostic_messages(emulator: SlackEmulator, channel: str) -> list[Posted]:
-    """The channel's diagnostic results, oldest first (summary line, table, context line)."""
+    """The channel's diagnostic results, oldest first. A message may carry several results,
+    each a summary line, perhaps a table, and a context line."""
     found = []
     for message in emulator.state.channel_messages(channel):
-        blocks = message.blocks or []
-        if len(blocks) < 2 or blocks[-1].get("type") != "context":
-            continue
-        summary = str(blocks[0].get("text", {}).get("text", ""))
-        emoji, _, rest = summary.partition(" ")
-        if emoji not in _STATUS_OF_EMOJI or not rest.startswith("*"):
-            continue
-        title, _, text = rest[1:].partition("* — ")
-        context = str(blocks[-1]["elements"][0]["text"])
-        status = context.split(" · ")[1]
-        assert status == _STATUS_OF_EMOJI[emoji], (summary, context)
-        table = str(blocks[1]["text"]["text"]) if len(blocks) == 3 else ""
-        found.append(Posted(_unescape(title), status, _unescape(text), table, message))
+        found += _results_in(message)
     return found
+
+
+def _results_in(message: Message) -> list[Posted]:
+    """The results of a message made of results only (summary, maybe a table, context)."""
+    found: list[Posted] = []
+    blocks = message.blocks or []
+    start = 0
+    while start < len(blocks):
+        if _summary_of(blocks[start]) is None:
+            return []
+        end = start + 1
+        if end < len(blocks) and blocks[end].get("type") == "section":
+            end += 1  # the table
+        if end >= len(blocks) or blocks[end].get("type") != "context":
+            return []
+        found.append(_posted(message, blocks[start : end + 1]))
+        start = end + 1
+    return found
+
+
+def _summary_of(block: dict[str, Any]) -> str | None:
+    summary = str(block.get("text", {}).get("text", "")) if block.get("type") == "section" else ""
+    emoji, _, rest = summary.partition(" ")
+    return rest if emoji in _STATUS_OF_EMOJI and rest.startswith("*") else None
+
+
+def _posted(message: Message, blocks: list[dict[str, Any]]) -> Posted:
+    summary = str(blocks[0]["text"]["text"])
+    emoji, _, rest = summary.partition(" ")
+    title, _, text = rest[1:].partition("* — ")
+    context = str(blocks[-1]["elements"][0]["text"])
+    status = context.split(" · ")[1]
+    assert status == _STATUS_OF_EMOJI[emoji], (summary, context)
+    table = str(blocks[1]["text"]["text"]) if len(blocks) == 3 else ""
+    return Posted(_unescape(title), status, _unescape(text), table, message, tuple(blocks))
 
 
 def _unescape(text: str) -> str:

@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from bot.store import schema
+from commands import ids
 from tests.builders import contract_payload
 from tests.harness import ServeProcess, bot_env, eventually, post_webhook, running_emulator
 from tests.realservers import free_port
@@ -67,7 +68,11 @@ async def test_killed_process_resumes_without_loss_or_duplicates(
         finally:
             second.stop()
         assert len(inc_channels(emulator)) == 1
-        cards = [c for c in emulator.calls_to("chat.postMessage") if c.params.get("metadata")]
+        cards = [
+            c
+            for c in emulator.calls_to("chat.postMessage")
+            if (c.params.get("metadata") or {}).get("event_type") == ids.CARD_METADATA_EVENT
+        ]
         assert len(cards) == 1
 
         # A clean restart repeats nothing.
