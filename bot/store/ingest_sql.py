@@ -1,4 +1,4 @@
-"""Core statements of the webhook path, built once with bind parameters.
+"""Core statements of the webhook path and the outbox, built once with bind parameters.
 
 A statement built per call costs more than SQLite takes to run it: the column comparisons, the
 cache key and the ORM's compile step are paid on every execution. Built once over the tables
@@ -30,6 +30,10 @@ RECEIPT_SEEN = select(RECEIPTS.c.id).where(
 )
 ADD_RECEIPT = insert(RECEIPTS)
 LATEST_INCIDENT = select(INCIDENTS).where(INCIDENTS.c.current_key == bindparam("key"))
+INCIDENT_BY_ID = select(INCIDENTS).where(INCIDENTS.c.id == bindparam("id"))
+ALERTS_OF_INCIDENT = (
+    select(ALERTS).where(ALERTS.c.incident_id == bindparam("incident_id")).order_by(ALERTS.c.id)
+)
 KNOWN_ALERTS = select(ALERTS.c.fingerprint, ALERTS.c.status, ALERTS.c.starts_at).where(
     ALERTS.c.incident_id == bindparam("incident_id")
 )

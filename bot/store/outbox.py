@@ -13,8 +13,9 @@ from bot.domain.alerts import AlertStatus
 from bot.domain.incidents import TimelineEvent
 from bot.domain.outbox import WAITING, JobKind, OutboxJob
 from bot.domain.views import AlertLine, IncidentView
+from bot.store import ingest_sql as sql
 from bot.store.ingest_sql import OUTBOX
-from bot.store.models import AlertRow, IncidentRow, OutboxJobRow, TimelineEventRow
+from bot.store.models import IncidentRow, TimelineEventRow
 from bot.store.repository import Database, enqueue_jobs, incident_from_row
 
 LEASE = timedelta(seconds=30)
@@ -41,6 +42,10 @@ class JobOutcome:
     follow_ups: list[OutboxJob] = field(default_factory=list)
 
 
+# Core columns, not ORM attributes: the worker's statements run on the connection (no ORM step).
+J = OUTBOX.c
+_JOB_COLUMNS = (J.id, J.kind, J.idem_key, J.incident_id, J.payload, J.attempts)
+
 _PATCHABLE = frozenset({"channel_id", "channel_name", "card_ts"})
 
 
@@ -59,18 +64,17 @@ class OutboxStore:
     ) -> list[Job]:
         """Pending jobs whose time has come (and running ones whose lease expired), oldest first."""
         async with self.db.sessions() as session:
-            t = OUTBOX.c
             rows = await session.execute(
-                select(t.id, t.kind, t.idem_key, t.incident_id, t.payload, t.attempts)
+                select(*_JOB_COLUMNS)
                 .where(
                     or_(
-                        (OutboxJobRow.state == "pending") & (OutboxJobRow.not_before <= now),
-                        (OutboxJobRow.state == "running") & (OutboxJobRow.lease_until < now),
+                        (J.state == "pending") & (J.not_before <= now),
+                        (J.state == "running") & (J.lease_until < now),
                     ),
-                    OutboxJobRow.id.not_in(list(exclude)),
-                    OutboxJobRow.kind.not_in([k.value for k in exclude_kinds]),
+                    J.id.not_in(list(exclude)),
+                    J.kind.not_in([k.value for k in exclude_kinds]),
                 )
-                .order_by(OutboxJobRow.id)
+                .order_by(J.id)
                 .limit(limit)
             )
             return [_job(row) for row in rows]
@@ -78,18 +82,18 @@ class OutboxStore:
     async def siblings(self, job: Job, *, now: datetime, until: datetime, limit: int) -> list[Job]:
         """Other jobs of `job`'s kind and incident that are due by `until`, oldest first."""
         async with self.db.sessions() as session:
-            rows = await session.scalars(
-                select(OutboxJobRow)
+            rows = await session.execute(
+                select(*_JOB_COLUMNS)
                 .where(
-                    OutboxJobRow.kind == job.kind.value,
-                    OutboxJobRow.incident_id == job.incident_id,
-                    OutboxJobRow.id != job.id,
+                    J.kind == job.kind.value,
+                    J.incident_id == job.incident_id,
+                    J.id != job.id,
                     or_(
-                        (OutboxJobRow.state == "pending") & (OutboxJobRow.not_before <= until),
-                        (OutboxJobRow.state == "running") & (OutboxJobRow.lease_until < now),
+                        (J.state == "pending") & (J.not_before <= until),
+                        (J.state == "running") & (J.lease_until < now),
                     ),
                 )
-                .order_by(OutboxJobRow.id)
+                .order_by(J.id)
                 .limit(limit)
             )
             return [_job(row) for row in rows]
@@ -98,19 +102,19 @@ class OutboxStore:
         """Take a job for this worker; False when another worker was faster."""
         async with self.db.session() as session:
             result = await session.execute(
-                update(OutboxJobRow)
+                update(OUTBOX)
                 .where(
-                    OutboxJobRow.id == job.id,
+                    J.id == job.id,
                     or_(
-                        OutboxJobRow.state == "pending",
-                        (OutboxJobRow.state == "running") & (OutboxJobRow.lease_until < now),
+                        J.state == "pending",
+                        (J.state == "running") & (J.lease_until < now),
                     ),
                 )
                 .values(
                     state="running",
                     lease_until=now + LEASE,
                     updated_at=now,
-                    attempts=OutboxJobRow.attempts + 1,
+                    attempts=J.attempts + 1,
                 )
             )
             return bool(getattr(result, "rowcount", 0) == 1)
@@ -119,8 +123,8 @@ class OutboxStore:
         """Hand back running jobs of a previous run of this (single) process."""
         async with self.db.session() as session:
             await session.execute(
-                update(OutboxJobRow)
-                .where(OutboxJobRow.state == "running")
+                update(OUTBOX)
+                .where(J.state == "running")
                 .values(state="pending", lease_until=None, not_before=now, updated_at=now)
             )
 
@@ -134,8 +138,8 @@ class OutboxStore:
         job = jobs[0]
         async with self.db.session() as session:
             await session.execute(
-                update(OutboxJobRow)
-                .where(OutboxJobRow.id.in_([j.id for j in jobs]))
+                update(OUTBOX)
+                .where(J.id.in_([j.id for j in jobs]))
                 .values(state="done", lease_until=None, updated_at=now, last_error=None)
             )
             patch = {k: v for k, v in outcome.incident_patch.items() if k in _PATCHABLE}
@@ -145,11 +149,11 @@ class OutboxStore:
                 )
                 # Jobs that waited for this channel or card may go now.
                 await session.execute(
-                    update(OutboxJobRow)
+                    update(OUTBOX)
                     .where(
-                        OutboxJobRow.incident_id == job.incident_id,
-                        OutboxJobRow.state == "pending",
-                        OutboxJobRow.last_error.startswith(WAITING),
+                        J.incident_id == job.incident_id,
+                        J.state == "pending",
+                        J.last_error.startswith(WAITING),
                     )
                     .values(not_before=now)
                 )
@@ -199,9 +203,7 @@ class OutboxStore:
                 )
                 if waited_for is not None:
                     values["not_before"] = values["updated_at"] = now or at
-            await session.execute(
-                update(OutboxJobRow).where(OutboxJobRow.id == job.id).values(**values)
-            )
+            await session.execute(update(OUTBOX).where(J.id == job.id).values(**values))
 
     async def fail(
         self, job: Job, *, now: datetime, error: str, event: TimelineEvent | None
@@ -209,8 +211,8 @@ class OutboxStore:
         """Give a job up for good, saying why on the incident's timeline."""
         async with self.db.session() as session:
             await session.execute(
-                update(OutboxJobRow)
-                .where(OutboxJobRow.id == job.id)
+                update(OUTBOX)
+                .where(J.id == job.id)
                 .values(state="failed", lease_until=None, updated_at=now, last_error=error[:2000])
             )
             if event is not None and job.incident_id is not None:
@@ -229,9 +231,7 @@ class OutboxStore:
         """Jobs not yet done or failed."""
         async with self.db.sessions() as session:
             count = await session.scalar(
-                select(func.count())
-                .select_from(OutboxJobRow)
-                .where(OutboxJobRow.state.in_(("pending", "running")))
+                select(func.count()).select_from(OUTBOX).where(J.state.in_(("pending", "running")))
             )
             return int(count or 0)
 
@@ -243,19 +243,17 @@ class OutboxStore:
         """When the earliest pending job becomes due."""
         async with self.db.sessions() as session:
             found: Any = await session.scalar(
-                select(func.min(OutboxJobRow.not_before)).where(OutboxJobRow.state == "pending")
+                select(func.min(J.not_before)).where(J.state == "pending")
             )
             return found  # type: ignore[no-any-return]
 
     async def incident_view(self, incident_id: int) -> IncidentView | None:
         """The incident and its alerts, for rendering."""
         async with self.db.sessions() as session:
-            row = await session.get(IncidentRow, incident_id)
+            row = (await session.execute(sql.INCIDENT_BY_ID, {"id": incident_id})).first()
             if row is None:
                 return None
-            alerts = await session.scalars(
-                select(AlertRow).where(AlertRow.incident_id == incident_id).order_by(AlertRow.id)
-            )
+            alerts = await session.execute(sql.ALERTS_OF_INCIDENT, {"incident_id": incident_id})
             return IncidentView(
                 incident=incident_from_row(row),
                 slug_source=row.slug_source,
@@ -274,7 +272,7 @@ class OutboxStore:
             return found  # type: ignore[no-any-return]
 
 
-def _job(row: OutboxJobRow | Any) -> Job:
+def _job(row: Any) -> Job:
     return Job(
         id=row.id,
         kind=JobKind(row.kind),
@@ -285,7 +283,7 @@ def _job(row: OutboxJobRow | Any) -> Job:
     )
 
 
-def _alert_line(row: AlertRow) -> AlertLine:
+def _alert_line(row: Any) -> AlertLine:
     annotations = row.annotations or {}
     return AlertLine(
         name=row.name,

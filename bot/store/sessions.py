@@ -98,10 +98,14 @@ class SyncSession:
 
     async def execute(self, statement: Executable, params: Any = None, **kw: Any) -> Result[Any]:
         """Execute a statement."""
+        if not kw and _is_core(statement):
+            return self._session.connection().execute(statement, params)
         return self._session.execute(statement, params, **kw)
 
     async def scalar(self, statement: Executable, params: Any = None, **kw: Any) -> Any:
         """The first column of the first row."""
+        if not kw and _is_core(statement):
+            return self._session.connection().scalar(statement, params)
         return self._session.scalar(statement, params, **kw)
 
     async def scalars(
@@ -125,6 +129,16 @@ class SyncSession:
     def add_all(self, instances: Iterable[object]) -> None:
         """Add objects to the unit of work."""
         self._session.add_all(instances)
+
+
+def _is_core(statement: Executable) -> bool:
+    """True for a statement over tables only (no ORM entities).
+
+    The Session would hand such a statement to its connection anyway (no autoflush, no ORM
+    loading); calling the connection directly skips the Session's per-call bookkeeping, a fifth
+    of the cost of a webhook's statements. SQLAlchemy marks ORM statements with this plugin.
+    """
+    return statement._propagate_attrs.get("compile_state_plugin") != "orm"
 
 
 def sync_session_factory(engine: Engine) -> sessionmaker[Session]:
