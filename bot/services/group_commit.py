@@ -45,7 +45,7 @@ class GroupCommit:
     where transactions run side by side (Postgres).
     """
 
-    def __init__(self, store: IncidentStore, *, max_batch: int = 64, writers: int = 1) -> None:
+    def __init__(self, store: IncidentStore, *, max_batch: int = 16, writers: int = 1) -> None:
         if max_batch < 1 or writers < 1:
             raise ValueError("max_batch and writers must be at least 1")
         self.store = store
@@ -74,6 +74,10 @@ class GroupCommit:
                 count = min(len(self._queue), self.max_batch)
                 batch = [self._queue.popleft() for _ in range(count)]
                 await self._write(batch)
+                # Let the answers of this batch go out (and new webhooks come in) before the
+                # next: on SQLite a batch never suspends, so without this a long queue would
+                # hold every answer until the whole queue was written.
+                await asyncio.sleep(0)
         finally:
             self._running -= 1
 
