@@ -14,6 +14,12 @@ alternates firing -> resolved -> firing again with a later startsAt, so no body 
   * 50_alerts: each group has 50 instances; a post carries all 50, of which 10 (in rotation)
     changed state since the group's previous post, as Alertmanager resends a whole group.
 
+With 1 alert per post the same server then takes posts open-loop at each `--rates` rate (default
+100, 500 and 800 posts/s, 5 s each): every post leaves at its own time whatever the answers, and
+its latency counts from that time. With 32 connections kept busy the first figures measure
+throughput; latency there is mostly the queue the connections make (32 / throughput); the
+open-loop figures are the latency an Alertmanager (or several) sees at that load.
+
 Part 2, "storm": 2,000 alerts in 100 groups, sent by default as 100 posts of 20 alerts (one
 notification per group, as Alertmanager's group_wait batches them; `--storm-alerts-per-post 1`
 sends 2,000 single-alert posts instead), against an emulator with Slack's documented limits
@@ -49,6 +55,7 @@ import dataclasses  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import math  # noqa: E402
+import multiprocessing  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
 import shutil  # noqa: E402
@@ -59,6 +66,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from datetime import UTC, datetime, timedelta  # noqa: E402
 from typing import Any  # noqa: E402
@@ -181,6 +189,7 @@ class LoadResult:
     latencies: list[float]
     statuses: Counter[int]
     elapsed: float
+    late: list[float] = field(default_factory=list)  # open loop: how late posts left (sorted)
 
     @property
     def errors(self) -> int:
@@ -212,6 +221,62 @@ async def drive(session: aiohttp.ClientSession, url: str, bodies: Sequence[bytes
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(workers)))
     return LoadResult(latencies, statuses, time.perf_counter() - started)
+
+
+async def drive_at_rate(
+    session: aiohttp.ClientSession, url: str, bodies: Sequence[bytes], rate: float
+) -> LoadResult:
+    """POST the bodies open-loop at `rate` per second, each at its own time whatever the answers.
+
+    Latency is counted from when a post was due, not when it left, so a server that falls behind
+    is charged for the wait it causes (no coordinated omission).
+    """
+    latencies = [0.0] * len(bodies)
+    late = [0.0] * len(bodies)
+    statuses: Counter[int] = Counter()
+    started = time.perf_counter()
+
+    async def post(index: int, body: bytes, due: float) -> None:
+        late[index] = time.perf_counter() - due
+        try:
+            async with session.post(url + WEBHOOK, data=body, headers=HEADERS) as response:
+                await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("post failed: %s", type(exc).__name__)
+            status = 0
+        latencies[index] = time.perf_counter() - due
+        statuses[status] += 1
+
+    tasks = []
+    for index, body in enumerate(bodies):
+        due = started + index / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(post(index, body, due)))
+    await asyncio.gather(*tasks)
+    return LoadResult(latencies, statuses, time.perf_counter() - started, sorted(late))
+
+
+def _drive_at_rate_alone(url: str, bodies: Sequence[bytes], rate: float) -> LoadResult:
+    """drive_at_rate in a process of its own (run by a process pool)."""
+
+    async def go() -> LoadResult:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+            return await drive_at_rate(session, url, bodies, rate)
+
+    return asyncio.run(go())
+
+
+async def drive_at_rate_in_child(url: str, bodies: Sequence[bytes], rate: float) -> LoadResult:
+    """drive_at_rate from a separate process: the emulator serving Tocsin's Slack calls lives in
+    this one, and its work would make posts leave late (and be counted as server latency)."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return await asyncio.get_running_loop().run_in_executor(
+            pool, _drive_at_rate_alone, url, list(bodies), rate
+        )
 
 
 def percentile(sorted_values: Sequence[float], p: float) -> float:
@@ -391,8 +456,15 @@ async def run_ingest(
     workdir: Path,
     profile_dir: Path | None,
     profile_native: bool = False,
+    rates: Sequence[float] = (),
+    rate_seconds: float = 5.0,
 ) -> dict[str, Any]:
-    """Throughput and latency of POST /webhooks/alertmanager for one scenario."""
+    """Throughput and latency of POST /webhooks/alertmanager for one scenario.
+
+    First closed-loop through `connections` at once (throughput at saturation; latency there is
+    mostly queueing: connections / throughput), then open-loop at each of `rates` posts per
+    second for `rate_seconds` (latency at a given load).
+    """
     traffic = Traffic(
         prefix="Bench",
         instances=scenario.instances,
@@ -427,6 +499,12 @@ async def run_ingest(
                     client_cpu = time.process_time() - client_cpu
                     profile.stop()
                 after = await scrape(session, serve.url)
+            at_rate = {}
+            for rate in rates:
+                bodies = traffic.bodies(int(rate * rate_seconds))
+                paced = await drive_at_rate_in_child(serve.url, bodies, rate)
+                at_rate[f"{rate:g}_per_second"] = _latency_summary(paced)
+                await asyncio.sleep(1.0)
         finally:
             stop_server(serve)
     latencies = sorted(result.latencies)
@@ -449,6 +527,20 @@ async def run_ingest(
         "server_cpu_percent": round(100 * server_cpu / result.elapsed, 1),
         "client_process_cpu_percent": round(100 * client_cpu / result.elapsed, 1),
         "server_tocsin_webhook_seconds": histogram_delta(before, after, "tocsin_webhook_seconds"),
+        "open_loop": at_rate,
+    }
+
+
+def _latency_summary(result: LoadResult) -> dict[str, Any]:
+    latencies = sorted(result.latencies)
+    return {
+        "posts": len(latencies),
+        "achieved_per_second": round(len(latencies) / result.elapsed, 1),
+        "p50_ms": _ms(percentile(latencies, 50)),
+        "p99_ms": _ms(percentile(latencies, 99)),
+        "max_ms": _ms(latencies[-1]),
+        "errors": result.errors,
+        "client_late_p99_ms": _ms(percentile(result.late, 99)),
     }
 
 
@@ -676,6 +768,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="storm only: divide every rate-limit window by this (quick runs)",
     )
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections")
+    parser.add_argument(
+        "--rates",
+        type=lambda text: [float(r) for r in text.split(",") if r],
+        default=[100.0, 500.0, 800.0],
+        help="open-loop rates (posts/s, comma-separated) for 1-alert latency; '' for none",
+    )
     parser.add_argument("--posts-1", type=int, default=5000, help="measured 1-alert posts")
     parser.add_argument("--posts-50", type=int, default=1000, help="measured 50-alert posts")
     parser.add_argument("--warmup-1", type=int, default=500, help="1-alert warm-up posts")
@@ -708,6 +806,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 workdir=workdir,
                 profile_dir=args.profile,
                 profile_native=args.profile_native,
+                rates=args.rates if scenario.alerts_per_post == 1 else (),
             )
             log.info("%s: %s", scenario.name, json.dumps(report["ingest"][scenario.name]))
     if not args.ingest_only:
