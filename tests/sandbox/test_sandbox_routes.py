@@ -106,8 +106,16 @@ async def test_drill_button_command_and_restart_keep_the_workspace(database_url:
             {"channel": channel["id"], "text": "/incident timeline"},
         )
         assert status == 200, answer
+
+        async def reply_shown() -> bool:
+            # The command is acknowledged first; its reply follows through the response_url.
+            return (
+                'class="msg ephemeral"' in (await state(url, channel["id"]))["channel"]["messages"]
+            )
+
+        await eventually(reply_shown, what="the timeline, only for the sandbox user")
         messages = (await state(url, channel["id"]))["channel"]["messages"]
-        assert 'class="msg ephemeral"' in messages and "Only visible to you" in messages
+        assert "Only visible to you" in messages
         assert "Acknowledged by" in messages
         emulator = app.slack.emulator
         assert emulator is not None
@@ -146,6 +154,12 @@ async def test_declare_modal_opens_validates_and_submits(database_url: str) -> N
             "POST", f"{url}/sandbox/command", {"channel": alerts, "text": "/incident declare"}
         )
         assert status == 200
+
+        async def modal_open() -> bool:
+            # The command is acknowledged first; the modal opens through views.open after.
+            return (await state(url))["modal"] is not None
+
+        await eventually(modal_open, what="the declare modal")
         modal = (await state(url))["modal"]
         assert modal["title"] == "Declare an incident" and 'name="title/value"' in modal["html"]
 
