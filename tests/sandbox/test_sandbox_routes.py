@@ -36,7 +36,13 @@ async def sandbox_bot(database_url: str) -> AsyncIterator[tuple[str, Tocsin]]:
 
 
 async def call(method: str, url: str, body: Any = None) -> tuple[int, Any]:
-    async with aiohttp.ClientSession() as s, s.request(method, url, json=body) as r:
+    # One connection per call, closed by the server after its answer: none is left half-closed
+    # when a test stops the server right after a poll.
+    headers = {"Connection": "close"}
+    async with (
+        aiohttp.ClientSession() as s,
+        s.request(method, url, json=body, headers=headers) as r,
+    ):
         return r.status, await r.json(content_type=None)
 
 

@@ -129,7 +129,9 @@ async def test_a_result_arriving_mid_slot_joins_the_others_at_the_slot(database_
         await eventually(lambda: len(diagnostic_messages(emulator, channel)) >= 4, timeout=20)
 
         (post,) = diagnostic_posts(emulator, channel)
-        assert [p.title for p in results_of(emulator, post)] == [*PLAYBOOK_TITLES, "Late check"]
+        # One message with all four; which was queued first depends on the machine's speed.
+        titles = [p.title for p in results_of(emulator, post)]
+        assert sorted(titles) == sorted([*PLAYBOOK_TITLES, "Late check"])
         # At the slot, not a poll later.
         assert post.at - card_at < 1.35, post.at - card_at
 
