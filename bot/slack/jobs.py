@@ -411,6 +411,25 @@ HANDLERS: Mapping[JobKind, Handler] = {
     JobKind.UPLOAD_IMAGE: upload_image,
 }
 
+# Jobs that post into the incident's channel or the alerts channel (paced per channel), so the
+# worker leaves the jobs of a channel that must wait in the queue.
+POSTS_INTO_INCIDENT_CHANNEL = frozenset(
+    {JobKind.POST_CARD, JobKind.POST_NOTE, JobKind.POST_DIAGNOSTIC}
+)
+POSTS_INTO_ALERTS_CHANNEL = frozenset({JobKind.ANNOUNCE, JobKind.POST_ALERTS_NOTE})
+
+
+def posting_channel(
+    kind: JobKind, incident_channel: str | None, alerts_channel: str | None
+) -> str | None:
+    """The channel a job posts into, when it posts and the channel is known."""
+    if kind in POSTS_INTO_INCIDENT_CHANNEL:
+        return incident_channel
+    if kind in POSTS_INTO_ALERTS_CHANNEL:
+        return alerts_channel
+    return None
+
+
 # The first Web API method of each job, so the worker leaves paced jobs in the queue.
 FIRST_METHOD: Mapping[JobKind, str] = {
     JobKind.POST_DIGEST: "chat.postMessage",

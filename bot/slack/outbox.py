@@ -13,7 +13,15 @@ from bot.domain.outbox import JobKind
 from bot.metrics import Metrics
 from bot.slack.caller import RetryLater, SlackError
 from bot.slack.diagnostic_jobs import BATCHES
-from bot.slack.jobs import FIRST_METHOD, Batching, Handler, JobContext, JobFailed, Rename
+from bot.slack.jobs import (
+    FIRST_METHOD,
+    Batching,
+    Handler,
+    JobContext,
+    JobFailed,
+    Rename,
+    posting_channel,
+)
 from bot.slack.ratelimit import RateLimiter
 from bot.slack.workspace_jobs import WORKSPACE_HANDLERS, WorkspaceHandler
 from bot.store.outbox import Job, OutboxStore
@@ -64,6 +72,7 @@ class OutboxWorker:
         # Every claimed job's id, with the task doing it (a task may do a batch of jobs).
         self._running: dict[int, asyncio.Task[None]] = {}
         self._running_kinds: dict[int, JobKind] = {}
+        self._running_channels: dict[int, str] = {}  # running jobs that post, by channel
         self._retry_at: list[datetime] = []  # when jobs this worker put back become due
         self._stopping = False
         self.alive = False
@@ -108,12 +117,14 @@ class OutboxWorker:
         if held:
             pause = min(pause, *(paced[k] for k in held))
         candidates = await self.store.due(
-            self.now(), limit=2 * free + 8, exclude=list(self._running), exclude_kinds=held
+            self.now(), limit=8 * free + 32, exclude=list(self._running), exclude_kinds=held
         )
-        # Start no more jobs of a method than the limiter has room for, counting the running
-        # jobs that may not have made their call yet: the rest would only be claimed, find the
-        # method paced, and be put back.
+        # Start no more jobs of a method than the limiter has room for, and at most one post per
+        # channel that may post now, counting the running jobs that may not have made their call
+        # yet: the rest would only be claimed, find themselves paced, and be put back.
         room: dict[str, int] = {}
+        busy = set(self._running_channels.values())
+        chosen: list[tuple[Job, str | None]] = []
         for job in candidates:
             if job.id in self._running:
                 continue  # taken with an earlier job of its batch
@@ -123,16 +134,30 @@ class OutboxWorker:
                 room[method] = self.limiter.room(method) - started
             if room[method] <= 0:
                 continue
+            channel = posting_channel(job.kind, job.channel_id, self.context.alerts_channel)
+            if channel is not None:
+                wait = self.limiter.wait_for(method, channel)
+                if channel in busy or wait > 0:
+                    if wait > 0:
+                        pause = min(pause, wait)
+                    continue
+                busy.add(channel)
             if free <= 0:
                 break
-            if not await self.store.claim(job, self.now()):
-                continue
             free -= 1
             room[method] -= 1
+            chosen.append((job, channel))
+        # One statement claims them all; a job another worker took first is left to it.
+        claimed = await self.store.claim_all([job for job, _ in chosen], self.now())
+        for job, channel in chosen:
+            if job.id not in claimed:
+                continue
             jobs = [job, *await self._claim_batch(job)]
             task = asyncio.create_task(self._run_job(jobs))
             self._running.update((j.id, task) for j in jobs)
             self._running_kinds.update((j.id, j.kind) for j in jobs)
+            if channel is not None:
+                self._running_channels.update((j.id, channel) for j in jobs)
         return max(pause, 0.01)
 
     async def _claim_batch(self, job: Job) -> list[Job]:
@@ -144,17 +169,17 @@ class OutboxWorker:
         # A job due within one channel slot would otherwise take the next slot on its own.
         until = now + timedelta(seconds=self.limiter.channel_gap)
         load = batching.weight(job)
-        claimed: list[Job] = []
+        fitting: list[Job] = []
         for other in await self.store.siblings(job, now=now, until=until, limit=batching.capacity):
             if other.id in self._running:
                 continue
             weight = batching.weight(other)
             if load + weight > batching.capacity:
                 break  # the rest go in the next call, oldest first
-            if await self.store.claim(other, now):
-                claimed.append(other)
-                load += weight
-        return claimed
+            fitting.append(other)
+            load += weight
+        claimed = await self.store.claim_all(fitting, now)
+        return [other for other in fitting if other.id in claimed]
 
     async def _run_job(self, jobs: Sequence[Job]) -> None:
         try:
@@ -167,6 +192,7 @@ class OutboxWorker:
             for job in jobs:
                 self._running.pop(job.id, None)
                 self._running_kinds.pop(job.id, None)
+                self._running_channels.pop(job.id, None)
             self._wakeup.set(now=True)
 
     async def _execute(self, jobs: Sequence[Job]) -> None:

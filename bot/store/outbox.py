@@ -31,6 +31,7 @@ class Job:
     incident_id: int | None
     payload: dict[str, Any]
     attempts: int
+    channel_id: str | None = None  # the incident's channel, when it has one
 
 
 @dataclass
@@ -65,7 +66,8 @@ class OutboxStore:
         """Pending jobs whose time has come (and running ones whose lease expired), oldest first."""
         async with self.db.sessions() as session:
             rows = await session.execute(
-                select(*_JOB_COLUMNS)
+                select(*_JOB_COLUMNS, sql.INCIDENTS.c.channel_id)
+                .select_from(OUTBOX.outerjoin(sql.INCIDENTS, J.incident_id == sql.INCIDENTS.c.id))
                 .where(
                     or_(
                         (J.state == "pending") & (J.not_before <= now),
@@ -100,11 +102,17 @@ class OutboxStore:
 
     async def claim(self, job: Job, now: datetime) -> bool:
         """Take a job for this worker; False when another worker was faster."""
+        return job.id in await self.claim_all([job], now)
+
+    async def claim_all(self, jobs: Sequence[Job], now: datetime) -> set[int]:
+        """Take jobs for this worker in one statement; the ids of those no one took first."""
+        if not jobs:
+            return set()
         async with self.db.session() as session:
             result = await session.execute(
                 update(OUTBOX)
                 .where(
-                    J.id == job.id,
+                    J.id.in_([job.id for job in jobs]),
                     or_(
                         J.state == "pending",
                         (J.state == "running") & (J.lease_until < now),
@@ -116,8 +124,9 @@ class OutboxStore:
                     updated_at=now,
                     attempts=J.attempts + 1,
                 )
+                .returning(J.id)
             )
-            return bool(getattr(result, "rowcount", 0) == 1)
+            return set(result.scalars())
 
     async def release_all(self, now: datetime) -> None:
         """Hand back running jobs of a previous run of this (single) process."""
@@ -280,6 +289,7 @@ def _job(row: Any) -> Job:
         incident_id=row.incident_id,
         payload=dict(row.payload or {}),
         attempts=row.attempts,
+        channel_id=getattr(row, "channel_id", None),
     )
 
 

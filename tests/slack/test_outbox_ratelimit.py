@@ -7,6 +7,7 @@ import asyncio
 from sqlalchemy import select
 
 from bot.config import Settings
+from bot.domain.outbox import note_job
 from bot.slack.emulator import RateLimit
 from bot.slack.ratelimit import RateLimiter
 from bot.store.models import OutboxJobRow
@@ -133,3 +134,37 @@ def test_limiter_room_counts_what_a_method_may_still_do_now() -> None:
     assert limiter.room("conversations.create") == 0
     now[0] = 61.0
     assert limiter.room("conversations.create") == 3
+
+
+async def test_posts_to_a_paced_channel_wait_in_the_queue_and_go_a_second_apart(
+    database_url: str,
+) -> None:
+    async with (
+        running_emulator() as (emulator, url),
+        running_bot(database_url, emulator, url) as bot,
+    ):
+        code, _ = await bot.post_alerts(make_payload([make_alert("DiskFull")], group="DiskFull"))
+        assert code == 200
+        await eventually(lambda: len(emulator.calls_to("pins.add")) == 1, what="the card")
+        async with bot.app.db.transaction() as tx:
+            await tx.enqueue(
+                [note_job(1, f"n{i}", f"note {i}") for i in range(4)], at=bot.app.services.now()
+            )
+        bot.app.worker.wake()
+
+        def notes() -> list[float]:
+            return [
+                c.at
+                for c in emulator.calls_to("chat.postMessage")
+                if c.params.get("text", "").startswith("note ")
+            ]
+
+        await eventually(lambda: len(notes()) == 4, timeout=10, what="four notes")
+        gaps = [later - earlier for earlier, later in zip(notes(), notes()[1:], strict=False)]
+        assert all(gap >= 0.95 for gap in gaps), gaps  # Slack's one message a second
+        # None was started only to find its channel paced and be put back.
+        held = bot.app.metrics.registry.get_sample_value(
+            "tocsin_slack_rate_limited_waits_total",
+            {"method": "chat.postMessage", "reason": "local"},
+        )
+        assert held in (None, 0.0)
