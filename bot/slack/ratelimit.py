@@ -100,6 +100,19 @@ class RateLimiter:
             self._channel_next[channel] = now + self._channel_gap
         return 0.0
 
+    def settle(self, method: str) -> None:
+        """Date the call of `method` just answered by its answer, not by when it left.
+
+        Slack counts a call when it arrives, after it left here; a window measured from the
+        leaving could end a moment before Slack's and its next call be refused (429, and a
+        Retry-After of at least a second). The answer comes after the arrival, so a window
+        measured from it never ends early. Calls of a tier method go one at a time
+        (SlackCaller), so the newest recorded call is the one answered.
+        """
+        calls = self._calls.get(method)
+        if calls and method not in PER_CHANNEL_METHODS:
+            calls[-1] = max(calls[-1], self._clock())
+
     def block(self, method: str, retry_after: float) -> None:
         """Obey a 429: no call of `method` until `retry_after` seconds from now."""
         until = self._clock() + max(retry_after, 0.0)

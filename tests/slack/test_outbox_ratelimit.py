@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import select
 
 from bot.config import Settings
@@ -168,3 +169,17 @@ async def test_posts_to_a_paced_channel_wait_in_the_queue_and_go_a_second_apart(
             {"method": "chat.postMessage", "reason": "local"},
         )
         assert held in (None, 0.0)
+
+
+def test_a_tier_window_counts_from_the_answer_so_it_never_ends_before_slacks() -> None:
+    now = [0.0]
+    limiter = RateLimiter(
+        tier_per_minute={"2": 1, "3": 50}, per_channel_per_second=1.0, clock=lambda: now[0]
+    )
+    assert limiter.try_acquire("conversations.create") == 0
+    now[0] = 0.4  # the answer: Slack counted the call somewhere in between
+    limiter.settle("conversations.create")
+    now[0] = 60.1
+    assert limiter.wait_for("conversations.create") == pytest.approx(0.3)
+    now[0] = 60.4
+    assert limiter.try_acquire("conversations.create") == 0
