@@ -31,8 +31,10 @@ async def sandbox_bot(database_url: str) -> AsyncIterator[tuple[str, Tocsin]]:
     try:
         yield f"http://127.0.0.1:{port}", app
     finally:
-        await runner.cleanup()
+        # The sandbox's Slack client calls this same server: close it (and the workers using
+        # it) before the server, so no call is cut off half-way and its socket left unclosed.
         await app.close()
+        await runner.cleanup()
 
 
 async def call(method: str, url: str, body: Any = None) -> tuple[int, Any]:
