@@ -197,6 +197,17 @@ class LoadResult:
         return sum(count for status, count in self.statuses.items() if status != 200)
 
 
+async def post_once(session: aiohttp.ClientSession, url: str, body: bytes) -> int:
+    """POST one webhook body; its HTTP status, or 0 for a connection error or timeout."""
+    try:
+        async with session.post(url + WEBHOOK, data=body, headers=HEADERS) as response:
+            await response.read()
+            return response.status
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        log.warning("post failed: %s", type(exc).__name__)
+        return 0
+
+
 async def drive(session: aiohttp.ClientSession, url: str, bodies: Sequence[bytes]) -> LoadResult:
     """POST every body, as many at once as the session's connector allows."""
     connector = session.connector
@@ -208,13 +219,7 @@ async def drive(session: aiohttp.ClientSession, url: str, bodies: Sequence[bytes
     async def worker() -> None:
         for index, body in work:
             started = time.perf_counter()
-            try:
-                async with session.post(url + WEBHOOK, data=body, headers=HEADERS) as response:
-                    await response.read()
-                    status = response.status
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                log.warning("post failed: %s", type(exc).__name__)
-                status = 0
+            status = await post_once(session, url, body)
             latencies[index] = time.perf_counter() - started
             statuses[status] += 1
 
@@ -238,13 +243,7 @@ async def drive_at_rate(
 
     async def post(index: int, body: bytes, due: float) -> None:
         late[index] = time.perf_counter() - due
-        try:
-            async with session.post(url + WEBHOOK, data=body, headers=HEADERS) as response:
-                await response.read()
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("post failed: %s", type(exc).__name__)
-            status = 0
+        status = await post_once(session, url, body)
         latencies[index] = time.perf_counter() - due
         statuses[status] += 1
 
