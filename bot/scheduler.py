@@ -11,7 +11,7 @@ from bot.domain.timers import DueTimer
 from bot.errors import StoreConflict
 from bot.store.repository import Database, SqlIncidentTransaction
 from bot.store.timers import TimerStore
-from bot.wakeup import Wakeup
+from bot.wakeup import Wakeup, poll_until_stopped
 
 log = logging.getLogger(__name__)
 # Every webhook commit wakes the scheduler; it looks for due timers at most this often for them.
@@ -60,12 +60,13 @@ class TimerScheduler:
 
     async def run(self) -> None:
         """Fire due timers until stopped."""
-        while not self._stopping:
-            try:
-                await self.run_due()
-            except Exception:
-                log.exception("timer pass failed")
-            await self._wakeup.wait(self.poll_interval)
+        await poll_until_stopped(
+            self.run_due,
+            self._wakeup,
+            pause=lambda: self.poll_interval,
+            stopped=lambda: self._stopping,
+            what="timer",
+        )
 
     async def run_due(self) -> int:
         """Fire every timer due now; returns how many fired."""

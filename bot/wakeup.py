@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
 
 
 class Wakeup:
@@ -42,3 +46,23 @@ class Wakeup:
             if gap > 0:
                 await asyncio.sleep(gap)
         self._pass_started = time.monotonic()
+
+
+async def poll_until_stopped(
+    make_pass: Callable[[], Awaitable[object]],
+    wakeup: Wakeup,
+    *,
+    pause: Callable[[], float],
+    stopped: Callable[[], bool],
+    what: str,
+) -> None:
+    """Make a pass, then sleep until woken or `pause()` seconds; until `stopped()`.
+
+    A pass that fails is logged and the loop goes on: the next pass may find the store back.
+    """
+    while not stopped():
+        try:
+            await make_pass()
+        except Exception:
+            log.exception("%s pass failed", what)
+        await wakeup.wait(pause())

@@ -17,7 +17,7 @@ from bot.domain.kpi import IncidentStats, KpiDef, KpiValue, day_windows, inciden
 from bot.domain.outbox import OutboxJob
 from bot.errors import IntegrationError
 from bot.ports import DigestRuns, ErrorTracker, KpiDatabase, KpiMetrics
-from bot.wakeup import Wakeup
+from bot.wakeup import Wakeup, poll_until_stopped
 
 log = logging.getLogger(__name__)
 DAYS = 8  # the reported day and the seven before it: day-over-day, week-over-week, trend
@@ -248,12 +248,13 @@ class DigestScheduler:
 
     async def run(self) -> None:
         """Check for due digests until stopped; sleep until the next one is due."""
-        while not self._stopping:
-            try:
-                await self.run_due()
-            except Exception:
-                log.exception("digest pass failed")
-            await self._wakeup.wait(self._pause())
+        await poll_until_stopped(
+            self.run_due,
+            self._wakeup,
+            pause=self._pause,
+            stopped=lambda: self._stopping,
+            what="digest",
+        )
 
     def _pause(self) -> float:
         now = self.now()
