@@ -7,6 +7,7 @@ import heapq
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.domain.outbox import JobKind
@@ -32,6 +33,15 @@ BACKOFF_CAP = 300.0
 # Commits wake the worker; it looks at the queue at most this often for them (bot.wakeup).
 FILL_GAP = 0.02
 DEPTH_EVERY = 1.0
+
+
+@dataclass(frozen=True)
+class _Run:
+    """The task doing a job (or a batch of jobs of one kind), and the channel it posts into."""
+
+    task: asyncio.Task[None]
+    kind: JobKind
+    channel: str | None
 
 
 class OutboxWorker:
@@ -70,9 +80,7 @@ class OutboxWorker:
         self._wakeup = Wakeup(min_gap=FILL_GAP)
         self._depth_at = -DEPTH_EVERY
         # Every claimed job's id, with the task doing it (a task may do a batch of jobs).
-        self._running: dict[int, asyncio.Task[None]] = {}
-        self._running_kinds: dict[int, JobKind] = {}
-        self._running_channels: dict[int, str] = {}  # running jobs that post, by channel
+        self._running: dict[int, _Run] = {}  # by job id: a batch's jobs share one run
         self._retry_at: list[datetime] = []  # when jobs this worker put back become due
         self._stopping = False
         self.alive = False
@@ -102,7 +110,7 @@ class OutboxWorker:
 
     async def _fill(self) -> float:
         """Start due jobs the limiter allows; return how long to wait before looking again."""
-        free = self.concurrency - len(set(self._running.values()))
+        free = self.concurrency - len({run.task for run in self._running.values()})
         pause = self.poll_interval
         # A job put back until a moment (a paced post's slot, say) is looked at that moment.
         now = self.now()
@@ -123,14 +131,14 @@ class OutboxWorker:
         # channel that may post now, counting the running jobs that may not have made their call
         # yet: the rest would only be claimed, find themselves paced, and be put back.
         room: dict[str, int] = {}
-        busy = set(self._running_channels.values())
+        busy = {run.channel for run in self._running.values() if run.channel is not None}
         chosen: list[tuple[Job, str | None]] = []
         for job in candidates:
             if job.id in self._running:
                 continue  # taken with an earlier job of its batch
             method = FIRST_METHOD[job.kind]
             if method not in room:
-                started = sum(FIRST_METHOD[k] == method for k in self._running_kinds.values())
+                started = sum(FIRST_METHOD[run.kind] == method for run in self._running.values())
                 room[method] = self.limiter.room(method) - started
             if room[method] <= 0:
                 continue
@@ -153,11 +161,8 @@ class OutboxWorker:
             if job.id not in claimed:
                 continue
             jobs = [job, *await self._claim_batch(job)]
-            task = asyncio.create_task(self._run_job(jobs))
-            self._running.update((j.id, task) for j in jobs)
-            self._running_kinds.update((j.id, j.kind) for j in jobs)
-            if channel is not None:
-                self._running_channels.update((j.id, channel) for j in jobs)
+            run = _Run(asyncio.create_task(self._run_job(jobs)), job.kind, channel)
+            self._running.update((j.id, run) for j in jobs)
         return max(pause, 0.01)
 
     async def _claim_batch(self, job: Job) -> list[Job]:
@@ -191,8 +196,6 @@ class OutboxWorker:
         finally:
             for job in jobs:
                 self._running.pop(job.id, None)
-                self._running_kinds.pop(job.id, None)
-                self._running_channels.pop(job.id, None)
             self._wakeup.set(now=True)
 
     async def _execute(self, jobs: Sequence[Job]) -> None:
@@ -248,4 +251,4 @@ class OutboxWorker:
 
     async def _drain(self) -> None:
         if self._running:
-            await asyncio.wait(set(self._running.values()), timeout=10)
+            await asyncio.wait({run.task for run in self._running.values()}, timeout=10)
