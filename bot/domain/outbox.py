@@ -10,6 +10,8 @@ from typing import Any
 # A job put back until its incident's channel or card exists says so with this prefix; the
 # store makes such jobs due again the moment that channel or card is recorded.
 WAITING = "waiting: "
+WAITING_FOR_CHANNEL = f"{WAITING}channel not created yet"
+WAITING_FOR_CARD = f"{WAITING}card not posted yet"
 
 
 class JobKind(StrEnum):

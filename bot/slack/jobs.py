@@ -13,7 +13,8 @@ import aiohttp
 from bot.domain.channel_names import incident_channel_name, slugify, with_suffix
 from bot.domain.incidents import TimelineEvent
 from bot.domain.outbox import (
-    WAITING,
+    WAITING_FOR_CARD,
+    WAITING_FOR_CHANNEL,
     JobKind,
     OutboxJob,
     card_update_job,
@@ -80,13 +81,13 @@ class Batching:
 WAITING_POLL = 30.0
 
 
-def _waiting(what: str) -> RetryLater:
-    return RetryLater(WAITING_POLL, f"{WAITING}{what}", counts_attempt=False)
+def _waiting(reason: str) -> RetryLater:
+    return RetryLater(WAITING_POLL, reason, counts_attempt=False)
 
 
 def _channel(view: IncidentView) -> str:
     if not view.incident.channel_id:
-        raise _waiting("channel not created yet")
+        raise _waiting(WAITING_FOR_CHANNEL)
     return view.incident.channel_id
 
 
@@ -94,7 +95,7 @@ def card_channel(view: IncidentView) -> str:
     """The channel, once the card is in it: nothing is posted above the card."""
     channel = _channel(view)
     if not view.incident.card_ts:
-        raise _waiting("card not posted yet")
+        raise _waiting(WAITING_FOR_CARD)
     return channel
 
 
@@ -270,7 +271,7 @@ async def posted_keys(ctx: JobContext, channel: str) -> dict[str, str]:
 async def pin_card(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     """Pin the card; already pinned is fine."""
     if not view.incident.card_ts:
-        raise _waiting("card not posted yet")
+        raise _waiting(WAITING_FOR_CARD)
     try:
         await ctx.slack.call("pins.add", channel=_channel(view), timestamp=view.incident.card_ts)
     except SlackError as exc:
@@ -284,7 +285,7 @@ async def update_card(ctx: JobContext, job: Job, view: IncidentView) -> JobOutco
     if not view.incident.card_ts:
         if not view.incident.channel_id:
             return JobOutcome()  # the card, posted later, will show the state as it is then
-        raise _waiting("card not posted yet")
+        raise _waiting(WAITING_FOR_CARD)
     await ctx.slack.call(
         "chat.update",
         channel=_channel(view),

@@ -11,10 +11,9 @@ from sqlalchemy import func, or_, select, update
 
 from bot.domain.alerts import AlertStatus
 from bot.domain.incidents import TimelineEvent
-from bot.domain.outbox import WAITING, JobKind, OutboxJob
+from bot.domain.outbox import WAITING, WAITING_FOR_CARD, JobKind, OutboxJob
 from bot.domain.views import AlertLine, IncidentView
 from bot.store import ingest_sql as sql
-from bot.store.ingest_sql import OUTBOX
 from bot.store.models import IncidentRow, TimelineEventRow
 from bot.store.repository import Database, enqueue_jobs, incident_from_row
 
@@ -44,7 +43,7 @@ class JobOutcome:
 
 
 # Core columns, not ORM attributes: the worker's statements run on the connection (no ORM step).
-J = OUTBOX.c
+J = sql.OUTBOX.c
 _JOB_COLUMNS = (J.id, J.kind, J.idem_key, J.incident_id, J.payload, J.attempts)
 
 _PATCHABLE = frozenset({"channel_id", "channel_name", "card_ts"})
@@ -67,7 +66,9 @@ class OutboxStore:
         async with self.db.sessions() as session:
             rows = await session.execute(
                 select(*_JOB_COLUMNS, sql.INCIDENTS.c.channel_id)
-                .select_from(OUTBOX.outerjoin(sql.INCIDENTS, J.incident_id == sql.INCIDENTS.c.id))
+                .select_from(
+                    sql.OUTBOX.outerjoin(sql.INCIDENTS, J.incident_id == sql.INCIDENTS.c.id)
+                )
                 .where(
                     or_(
                         (J.state == "pending") & (J.not_before <= now),
@@ -110,7 +111,7 @@ class OutboxStore:
             return set()
         async with self.db.session() as session:
             result = await session.execute(
-                update(OUTBOX)
+                update(sql.OUTBOX)
                 .where(
                     J.id.in_([job.id for job in jobs]),
                     or_(
@@ -132,7 +133,7 @@ class OutboxStore:
         """Hand back running jobs of a previous run of this (single) process."""
         async with self.db.session() as session:
             await session.execute(
-                update(OUTBOX)
+                update(sql.OUTBOX)
                 .where(J.state == "running")
                 .values(state="pending", lease_until=None, not_before=now, updated_at=now)
             )
@@ -147,7 +148,7 @@ class OutboxStore:
         job = jobs[0]
         async with self.db.session() as session:
             await session.execute(
-                update(OUTBOX)
+                update(sql.OUTBOX)
                 .where(J.id.in_([j.id for j in jobs]))
                 .values(state="done", lease_until=None, updated_at=now, last_error=None)
             )
@@ -158,7 +159,7 @@ class OutboxStore:
                 )
                 # Jobs that waited for this channel or card may go now.
                 await session.execute(
-                    update(OUTBOX)
+                    update(sql.OUTBOX)
                     .where(
                         J.incident_id == job.incident_id,
                         J.state == "pending",
@@ -206,13 +207,15 @@ class OutboxStore:
             if error.startswith(WAITING) and job.incident_id is not None:
                 # Waiting jobs are woken when the channel or card is recorded (complete). If that
                 # happened while this one ran on an older view, it is due now, not at `at`.
-                column = IncidentRow.card_ts if "card" in error else IncidentRow.channel_id
+                column = (
+                    IncidentRow.card_ts if error == WAITING_FOR_CARD else IncidentRow.channel_id
+                )
                 waited_for = await session.scalar(
                     select(column).where(IncidentRow.id == job.incident_id)
                 )
                 if waited_for is not None:
                     values["not_before"] = values["updated_at"] = now or at
-            await session.execute(update(OUTBOX).where(J.id == job.id).values(**values))
+            await session.execute(update(sql.OUTBOX).where(J.id == job.id).values(**values))
 
     async def fail(
         self, job: Job, *, now: datetime, error: str, event: TimelineEvent | None
@@ -220,7 +223,7 @@ class OutboxStore:
         """Give a job up for good, saying why on the incident's timeline."""
         async with self.db.session() as session:
             await session.execute(
-                update(OUTBOX)
+                update(sql.OUTBOX)
                 .where(J.id == job.id)
                 .values(state="failed", lease_until=None, updated_at=now, last_error=error[:2000])
             )
@@ -240,7 +243,9 @@ class OutboxStore:
         """Jobs not yet done or failed."""
         async with self.db.sessions() as session:
             count = await session.scalar(
-                select(func.count()).select_from(OUTBOX).where(J.state.in_(("pending", "running")))
+                select(func.count())
+                .select_from(sql.OUTBOX)
+                .where(J.state.in_(("pending", "running")))
             )
             return int(count or 0)
 
