@@ -19,15 +19,15 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
-from bot.errors import StoreConflict
 from bot.ports import IncidentStore, IncidentTransaction
+from bot.services.incidents import in_transaction
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Unit = Callable[[IncidentTransaction], Awaitable[T]]
 
-ATTEMPTS = 3
+ATTEMPTS = 3  # tries of a unit run alone, when another writer changed its rows first
 
 
 class _Pending(Generic[T]):
@@ -108,7 +108,7 @@ class GroupCommit:
 
     async def _alone(self, pending: _Pending[Any]) -> None:
         try:
-            result = await self._retried(pending.unit)
+            result = await in_transaction(self.store, pending.unit, attempts=ATTEMPTS)
         except asyncio.CancelledError:
             pending.future.cancel()
             raise
@@ -120,14 +120,3 @@ class GroupCommit:
         self.units += 1
         if not pending.future.done():
             pending.future.set_result(result)
-
-    async def _retried(self, unit: Unit[T]) -> T:
-        for attempt in range(ATTEMPTS):
-            try:
-                async with self.store.transaction() as tx:
-                    return await unit(tx)
-            except StoreConflict:
-                # Another writer changed the same rows first; redo on what it committed.
-                if attempt == ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")

@@ -44,15 +44,18 @@ class NotFound(UserError):
 
 
 async def in_transaction(
-    store: IncidentStore, work: Callable[[IncidentTransaction], Awaitable[T]]
+    store: IncidentStore,
+    work: Callable[[IncidentTransaction], Awaitable[T]],
+    *,
+    attempts: int = ATTEMPTS,
 ) -> T:
     """Run a unit of work, redoing it when a concurrent writer changed the same incident."""
-    for attempt in range(ATTEMPTS):
+    for attempt in range(attempts):
         try:
             async with store.transaction() as tx:
                 return await work(tx)
         except StoreConflict:
-            if attempt == ATTEMPTS - 1:
+            if attempt == attempts - 1:
                 raise
     raise AssertionError("unreachable")
 
