@@ -18,6 +18,7 @@ from bot.store.models import (
     TimelineEventRow,
     WebhookReceiptRow,
 )
+from bot.store.prepared import prepared
 
 INCIDENTS = cast(Table, IncidentRow.__table__)
 ALERTS = cast(Table, AlertRow.__table__)
@@ -25,20 +26,24 @@ EVENTS = cast(Table, TimelineEventRow.__table__)
 RECEIPTS = cast(Table, WebhookReceiptRow.__table__)
 OUTBOX = cast(Table, OutboxJobRow.__table__)
 
-RECEIPT_SEEN = select(RECEIPTS.c.id).where(
-    RECEIPTS.c.source == bindparam("source"), RECEIPTS.c.body_sha256 == bindparam("sha")
+RECEIPT_SEEN = prepared(
+    select(RECEIPTS.c.id).where(
+        RECEIPTS.c.source == bindparam("source"), RECEIPTS.c.body_sha256 == bindparam("sha")
+    )
 )
-ADD_RECEIPT = insert(RECEIPTS)
-LATEST_INCIDENT = select(INCIDENTS).where(INCIDENTS.c.current_key == bindparam("key"))
-INCIDENT_BY_ID = select(INCIDENTS).where(INCIDENTS.c.id == bindparam("id"))
-ALERTS_OF_INCIDENT = (
+ADD_RECEIPT = prepared(insert(RECEIPTS))
+LATEST_INCIDENT = prepared(select(INCIDENTS).where(INCIDENTS.c.current_key == bindparam("key")))
+INCIDENT_BY_ID = prepared(select(INCIDENTS).where(INCIDENTS.c.id == bindparam("id")))
+ALERTS_OF_INCIDENT = prepared(
     select(ALERTS).where(ALERTS.c.incident_id == bindparam("incident_id")).order_by(ALERTS.c.id)
 )
-KNOWN_ALERTS = select(ALERTS.c.fingerprint, ALERTS.c.status, ALERTS.c.starts_at).where(
-    ALERTS.c.incident_id == bindparam("incident_id")
+KNOWN_ALERTS = prepared(
+    select(ALERTS.c.fingerprint, ALERTS.c.status, ALERTS.c.starts_at).where(
+        ALERTS.c.incident_id == bindparam("incident_id")
+    )
 )
-INSERT_ALERTS = insert(ALERTS)
-UPDATE_ALERT = (
+INSERT_ALERTS = prepared(insert(ALERTS))
+UPDATE_ALERT = prepared(
     update(ALERTS)
     .where(ALERTS.c.incident_id == bindparam("b_incident_id"))
     .where(ALERTS.c.fingerprint == bindparam("b_fingerprint"))
@@ -58,17 +63,19 @@ UPDATE_ALERT = (
         }
     )
 )
-SET_ALERTS_RESOLVED_AT = (
+SET_ALERTS_RESOLVED_AT = prepared(
     update(INCIDENTS)
     .where(INCIDENTS.c.id == bindparam("b_id"))
     .values(alerts_resolved_at=bindparam("b_at"))
 )
-INSERT_EVENTS = insert(EVENTS)
-PENDING_BY_COALESCE_KEY = select(OUTBOX.c.id).where(
-    OUTBOX.c.coalesce_key == bindparam("key"), OUTBOX.c.state == "pending"
+INSERT_EVENTS = prepared(insert(EVENTS))
+PENDING_BY_COALESCE_KEY = prepared(
+    select(OUTBOX.c.id).where(
+        OUTBOX.c.coalesce_key == bindparam("key"), OUTBOX.c.state == "pending"
+    )
 )
-JOB_BY_IDEM_KEY = select(OUTBOX.c.id).where(OUTBOX.c.idem_key == bindparam("key"))
-SET_JOB_PAYLOAD = (
+JOB_BY_IDEM_KEY = prepared(select(OUTBOX.c.id).where(OUTBOX.c.idem_key == bindparam("key")))
+SET_JOB_PAYLOAD = prepared(
     update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id")).values(payload=bindparam("b_payload"))
 )
-INSERT_JOB = insert(OUTBOX)
+INSERT_JOB = prepared(insert(OUTBOX))

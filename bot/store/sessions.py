@@ -11,10 +11,12 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Result, ScalarResult
+from sqlalchemy import Connection, Result, ScalarResult
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Executable
+
+from bot.store.prepared import run_prepared
 
 T = TypeVar("T")
 
@@ -57,11 +59,11 @@ class StoreSession(Protocol):
 
 
 class _SyncTransaction:
-    def __init__(self, session: Session) -> None:
-        self._session = session
+    def __init__(self, owner: SyncSession) -> None:
+        self._owner = owner
 
     async def __aenter__(self) -> None:
-        self._session.begin()
+        self._owner._session.begin()
 
     async def __aexit__(
         self,
@@ -69,10 +71,11 @@ class _SyncTransaction:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._owner._connection = None
         if exc_type is None:
-            self._session.commit()
+            self._owner._session.commit()
         else:
-            self._session.rollback()
+            self._owner._session.rollback()
 
 
 class SyncSession:
@@ -80,6 +83,7 @@ class SyncSession:
 
     def __init__(self, session: Session) -> None:
         self._session = session
+        self._connection: Connection | None = None  # the current transaction's, once asked for
 
     async def __aenter__(self) -> SyncSession:
         return self
@@ -90,22 +94,33 @@ class SyncSession:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._connection = None
         self._session.close()
 
     def begin(self) -> Transaction:
         """A transaction committed when the block exits without error."""
-        return _SyncTransaction(self._session)
+        return _SyncTransaction(self)
+
+    def _core_connection(self) -> Connection:
+        """The connection of the session's transaction: Core statements run on it directly."""
+        if self._connection is None:
+            self._connection = self._session.connection()
+        return self._connection
 
     async def execute(self, statement: Executable, params: Any = None, **kw: Any) -> Result[Any]:
         """Execute a statement."""
         if not kw and _is_core(statement):
-            return self._session.connection().execute(statement, params)
+            connection = self._core_connection()
+            ran = run_prepared(connection, statement, params)
+            return ran if ran is not None else connection.execute(statement, params)
         return self._session.execute(statement, params, **kw)
 
     async def scalar(self, statement: Executable, params: Any = None, **kw: Any) -> Any:
         """The first column of the first row."""
         if not kw and _is_core(statement):
-            return self._session.connection().scalar(statement, params)
+            connection = self._core_connection()
+            ran = run_prepared(connection, statement, params)
+            return ran.scalar() if ran is not None else connection.scalar(statement, params)
         return self._session.scalar(statement, params, **kw)
 
     async def scalars(
