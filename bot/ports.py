@@ -91,8 +91,9 @@ class IncidentTransaction(Protocol):
         """Append timeline events."""
         ...
 
-    async def enqueue(self, jobs: Sequence[OutboxJob], *, at: datetime) -> None:
-        """Add Slack work to the outbox, coalescing where a job says so."""
+    async def enqueue(self, jobs: Sequence[OutboxJob], *, at: datetime) -> int:
+        """Add Slack work to the outbox, coalescing where a job says so; how many jobs are new
+        (a job absorbed by a pending one, or already queued, is not)."""
         ...
 
     async def declare_incident(

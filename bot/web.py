@@ -45,12 +45,14 @@ def _problem(status: int, reason: str) -> web.Response:
 
 
 async def commit_group(deps: WebDeps, source: str, group: AlertGroup, body: bytes) -> web.Response:
-    """Commit a validated alert group, count it, wake the workers, and say what it did."""
+    """Commit a validated alert group, count it, wake the workers if it gave them work, and say
+    what it did."""
     result = await deps.intake.ingest(group, body=body.decode("utf-8", "replace"), now=deps.now())
     deps.metrics.alerts_received.labels(source).inc(len(group.alerts))
     if result.decision is not None and result.decision.value == "open":
         deps.metrics.incidents_opened.labels(source).inc()
-    deps.on_committed()
+    if result.new_work:
+        deps.on_committed()
     decision = result.decision.value if result.decision else "duplicate"
     return web.json_response({"ok": True, "incident": result.incident_id, "decision": decision})
 

@@ -34,6 +34,9 @@ class IngestResult:
     incident_id: int | None
     duplicate: bool = False
     changed: int = 0
+    # New outbox jobs or timers: the workers have something to look at. A change absorbed by a
+    # job already queued (a card update, say) gives them nothing new.
+    new_work: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,9 +118,15 @@ class AlertIntake:
                     )
         changed = await self._apply_alerts(tx, incident, group, now=now, events=events, jobs=jobs)
         await tx.add_events(incident.id, events)
-        await tx.enqueue(jobs, at=now)
+        added = await tx.enqueue(jobs, at=now)
         await tx.add_receipt(group, body=body, body_sha256=sha, at=now, incident_id=incident.id)
-        return IngestResult(decision=decision, incident_id=incident.id, changed=changed)
+        return IngestResult(
+            decision=decision,
+            incident_id=incident.id,
+            changed=changed,
+            # Opening and reopening schedule timers (diagnostics, escalation).
+            new_work=added > 0 or decision in (GroupDecision.OPEN, GroupDecision.REOPEN),
+        )
 
     async def _open(
         self,

@@ -331,13 +331,15 @@ class SqlIncidentTransaction:
             )
         )
 
-    async def enqueue(self, jobs: Sequence[OutboxJob], *, at: datetime) -> None:
+    async def enqueue(self, jobs: Sequence[OutboxJob], *, at: datetime) -> int:
         """Add Slack work to the outbox; a pending job with the same coalesce key absorbs one."""
-        await enqueue_jobs(self.session, jobs, at=at)
+        return await enqueue_jobs(self.session, jobs, at=at)
 
 
-async def enqueue_jobs(session: StoreSession, jobs: Sequence[OutboxJob], *, at: datetime) -> None:
-    """Insert outbox jobs, skipping duplicates by idem key and coalescing by coalesce key."""
+async def enqueue_jobs(session: StoreSession, jobs: Sequence[OutboxJob], *, at: datetime) -> int:
+    """Insert outbox jobs, skipping duplicates by idem key and coalescing by coalesce key; returns
+    how many were inserted."""
+    added = 0
     for job in jobs:
         idem_key = job.idem_key
         if job.coalesce_key is not None:
@@ -366,6 +368,8 @@ async def enqueue_jobs(session: StoreSession, jobs: Sequence[OutboxJob], *, at: 
                 "updated_at": at,
             },
         )
+        added += 1
+    return added
 
 
 def _alert_values(incident_id: int, write: AlertWrite) -> dict[str, Any]:

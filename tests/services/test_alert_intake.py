@@ -92,6 +92,21 @@ async def test_replaying_a_webhook_changes_nothing(db: Database) -> None:
     assert after == before
 
 
+async def test_only_notifications_that_queue_new_work_say_so(db: Database) -> None:
+    """The workers are woken for new jobs and timers, not for a change a queued job absorbs."""
+    service = intake(db)
+    a, b = make_alert(instance="a"), make_alert(instance="b")
+    opened = await send(service, make_payload([a]))
+    joined = await send(service, make_payload([a, b]))  # first card update: a new job
+    resolved_b = make_alert(instance="b", status="resolved", ends_at="2026-11-26T15:40:00Z")
+    absorbed_payload = make_payload([a, resolved_b])
+    absorbed = await send(service, absorbed_payload)  # the pending card update absorbs it
+    replayed = await send(service, absorbed_payload)
+    assert [r.new_work for r in (opened, joined, absorbed, replayed)] == [True, True, False, False]
+    assert absorbed.changed == 1
+    assert await jobs(db) == ["open_channel", "update_card"]
+
+
 async def test_resolved_key_reopens_within_window_and_opens_new_after(db: Database) -> None:
     service = intake(db, auto_resolve=True)
     fire = make_payload([make_alert(service="api")])
