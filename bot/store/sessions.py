@@ -7,6 +7,7 @@ see one small async API either way (`StoreSession`).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
@@ -86,6 +87,10 @@ class SyncSession:
         self._connection: Connection | None = None  # the current transaction's, once asked for
 
     async def __aenter__(self) -> SyncSession:
+        # The session's work will not suspend: let what is ready (webhooks waiting to be read,
+        # answers waiting to be sent) run first, so background store work is taken in small
+        # pieces between requests rather than in one long stretch.
+        await asyncio.sleep(0)
         return self
 
     async def __aexit__(
