@@ -219,7 +219,10 @@ class AlertIntake:
             )
         elif known and (by_change.get(AlertChange.REFIRED) or by_change.get(AlertChange.NEW)):
             await tx.set_alerts_resolved_at(incident.id, None)
-        if known or incident.card_ts:
+        if incident.channel_id and (known or incident.card_ts):
+            # Without a channel there is no card yet: the card, posted once the channel is
+            # open, shows the alerts as they are then. (Under a storm channels wait minutes for
+            # Slack's pace; a card update per webhook meanwhile would be work for nothing.)
             jobs.append(card_update_job(incident.id))
         return len(writes)
 

@@ -32,7 +32,12 @@ RECEIPT_SEEN = prepared(
     )
 )
 ADD_RECEIPT = prepared(insert(RECEIPTS))
-LATEST_INCIDENT = prepared(select(INCIDENTS).where(INCIDENTS.c.current_key == bindparam("key")))
+# Locked for the webhook's transaction (Postgres; SQLite has one writer anyway): recording the
+# incident's channel waits for it, so the webhook sees either no channel (and the card, posted
+# later, shows its alerts) or the channel (and it queues a card update).
+LATEST_INCIDENT = prepared(
+    select(INCIDENTS).where(INCIDENTS.c.current_key == bindparam("key")).with_for_update()
+)
 INCIDENT_BY_ID = prepared(select(INCIDENTS).where(INCIDENTS.c.id == bindparam("id")))
 ALERTS_OF_INCIDENT = prepared(
     select(ALERTS).where(ALERTS.c.incident_id == bindparam("incident_id")).order_by(ALERTS.c.id)

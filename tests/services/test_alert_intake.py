@@ -6,7 +6,7 @@ import asyncio
 import json
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.domain.incidents import GroupDecision
 from bot.services.alerts import AlertIntake, IntakePolicy
@@ -17,6 +17,7 @@ from bot.store.models import (
     TimelineEventRow,
     WebhookReceiptRow,
 )
+from bot.store.outbox import JobOutcome, OutboxStore
 from bot.store.repository import Database
 from integrations.alertmanager import parse_webhook
 from tests.builders import contract_payload, make_alert, make_payload, utc
@@ -41,6 +42,14 @@ async def count(db: Database, model: type) -> int:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
 
+async def record_channel(db: Database, incident_id: int | None) -> None:
+    """What the open_channel job records once Slack made the channel."""
+    async with db.session() as session:
+        await session.execute(
+            update(IncidentRow).where(IncidentRow.id == incident_id).values(channel_id="C1")
+        )
+
+
 async def jobs(db: Database) -> list[str]:
     async with db.sessions() as session:
         return list(await session.scalars(select(OutboxJobRow.kind).order_by(OutboxJobRow.id)))
@@ -51,6 +60,7 @@ async def test_captured_sequence_opens_one_incident_then_updates_and_resolves(db
     first = await send(service, contract_payload("alertmanager-0.25-captured-1-firing.json"))
     assert first.decision is GroupDecision.OPEN
     assert await jobs(db) == ["open_channel"]
+    await record_channel(db, first.incident_id)
 
     joined = await send(
         service, contract_payload("alertmanager-0.25-captured-2-firing-joined.json")
@@ -92,11 +102,30 @@ async def test_replaying_a_webhook_changes_nothing(db: Database) -> None:
     assert after == before
 
 
+async def test_alert_changes_before_the_channel_exists_queue_no_card_updates(
+    db: Database,
+) -> None:
+    """The card, posted once the channel is open, shows the alerts as they are then."""
+    service = intake(db)
+    opened = await send(service, make_payload([make_alert(instance="0")]))
+    for n in range(1, 4):
+        alerts = [make_alert(instance=str(i)) for i in range(n + 1)]
+        changed = await send(service, make_payload(alerts))
+        assert changed.changed == 1 and not changed.new_work
+    assert await jobs(db) == ["open_channel"]
+
+    await record_channel(db, opened.incident_id)
+    later = await send(service, make_payload([make_alert(instance=str(i)) for i in range(5)]))
+    assert later.new_work
+    assert await jobs(db) == ["open_channel", "update_card"]
+
+
 async def test_only_notifications_that_queue_new_work_say_so(db: Database) -> None:
     """The workers are woken for new jobs and timers, not for a change a queued job absorbs."""
     service = intake(db)
     a, b = make_alert(instance="a"), make_alert(instance="b")
     opened = await send(service, make_payload([a]))
+    await record_channel(db, opened.incident_id)
     joined = await send(service, make_payload([a, b]))  # first card update: a new job
     resolved_b = make_alert(instance="b", status="resolved", ends_at="2026-11-26T15:40:00Z")
     absorbed_payload = make_payload([a, resolved_b])
@@ -146,4 +175,32 @@ async def test_concurrent_first_notifications_open_one_incident(db: Database) ->
     assert len({r.incident_id for r in results}) == 1
     assert await count(db, IncidentRow) == 1
     assert await count(db, AlertRow) == 8
-    assert await jobs(db) == ["open_channel", "update_card"]
+    assert await jobs(db) == ["open_channel"]  # no channel yet: its card will show all eight
+
+
+async def test_recording_the_channel_waits_for_a_webhook_in_flight(db: Database) -> None:
+    """A webhook that saw no channel commits before the channel is recorded, so the card (posted
+    after) shows its alerts; one that commits later sees the channel and queues an update."""
+    service = intake(db)
+    opened = await send(service, make_payload([make_alert(instance="0")]))
+    store = OutboxStore(db)
+    [open_channel] = await store.due(NOW, limit=5)
+    assert await store.claim(open_channel, NOW)
+    async with db.sessions() as session:
+        key = await session.scalar(
+            select(IncidentRow.key).where(IncidentRow.id == opened.incident_id)
+        )
+    async with db.transaction() as tx:
+        incident = await tx.latest_incident(key)
+        assert incident is not None and incident.channel_id is None
+        recording = asyncio.create_task(
+            store.complete(open_channel, JobOutcome(incident_patch={"channel_id": "C1"}), NOW)
+        )
+        await asyncio.sleep(0.3)
+        assert not recording.done()
+    await asyncio.wait_for(recording, timeout=10)
+    async with db.sessions() as session:
+        channel = await session.scalar(
+            select(IncidentRow.channel_id).where(IncidentRow.id == opened.incident_id)
+        )
+    assert channel == "C1"
