@@ -513,12 +513,19 @@ async def run_ingest(
                     profile.stop()
                 slack_calls = Counter(call.method for call in emulator.calls[calls_before:])
                 after = await scrape(session, serve.url)
-            at_rate = {}
-            for rate in rates:
-                bodies = traffic.bodies(int(rate * rate_seconds))
-                paced = await drive_in_child(serve.url, bodies, rate=rate)
-                at_rate[f"{rate:g}_per_second"] = _latency_summary(paced)
-                await asyncio.sleep(1.0)
+                at_rate = {}
+                for rate in rates:
+                    bodies = traffic.bodies(int(rate * rate_seconds))
+                    start = await scrape(session, serve.url)
+                    paced = await drive_in_child(serve.url, bodies, rate=rate)
+                    end = await scrape(session, serve.url)
+                    at_rate[f"{rate:g}_per_second"] = {
+                        **_latency_summary(paced),
+                        "server_tocsin_webhook_seconds": histogram_delta(
+                            start, end, "tocsin_webhook_seconds"
+                        ),
+                    }
+                    await asyncio.sleep(1.0)
         finally:
             stop_server(serve)
     latencies = sorted(result.latencies)
