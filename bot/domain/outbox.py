@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -12,6 +12,10 @@ from typing import Any
 WAITING = "waiting: "
 WAITING_FOR_CHANNEL = f"{WAITING}channel not created yet"
 WAITING_FOR_CARD = f"{WAITING}card not posted yet"
+# The store wakes a waiting job as soon as the channel or card is recorded, also when that
+# happened while the job ran: this delay is only a safety net, long enough that the jobs of
+# incidents still waiting for their channel in a storm cost few looks.
+WAITING_POLL = 30.0
 
 
 class JobKind(StrEnum):
@@ -44,6 +48,19 @@ class OutboxJob:
     payload: dict[str, Any] = field(default_factory=dict)
     coalesce_key: str | None = None
     not_before: datetime | None = None
+    waiting: str | None = None  # queued already waiting (a WAITING_* reason)
+
+
+def parked_until_channel(job: OutboxJob, now: datetime) -> OutboxJob:
+    """`job` queued as waiting for its incident's channel: recording the channel wakes it.
+
+    Queued as due, a post into a channel that does not exist yet would be taken, find no
+    channel, and be put back to wait, all for nothing; under a storm that is one such round per
+    alert change of every incident whose channel waits for Slack's pace.
+    """
+    return replace(
+        job, waiting=WAITING_FOR_CHANNEL, not_before=now + timedelta(seconds=WAITING_POLL)
+    )
 
 
 def card_update_job(incident_id: int) -> OutboxJob:

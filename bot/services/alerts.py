@@ -18,7 +18,14 @@ from bot.domain.incidents import (
     decide_for_group,
     transition,
 )
-from bot.domain.outbox import OutboxJob, card_update_job, note_job, open_channel_job
+from bot.domain.outbox import (
+    JobKind,
+    OutboxJob,
+    card_update_job,
+    note_job,
+    open_channel_job,
+    parked_until_channel,
+)
 from bot.domain.playbooks import Playbook, choose_playbook
 from bot.ports import AlertWrite, IncidentStore, IncidentTransaction
 from bot.services.diagnostics import diagnostics_timer
@@ -118,6 +125,11 @@ class AlertIntake:
                     )
         changed = await self._apply_alerts(tx, incident, group, now=now, events=events, jobs=jobs)
         await tx.add_events(incident.id, events)
+        if incident.channel_id is None:
+            jobs = [
+                parked_until_channel(job, now) if job.kind is JobKind.POST_NOTE else job
+                for job in jobs
+            ]
         added = await tx.enqueue(jobs, at=now)
         await tx.add_receipt(group, body=body, body_sha256=sha, at=now, incident_id=incident.id)
         return IngestResult(

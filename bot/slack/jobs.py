@@ -15,6 +15,7 @@ from bot.domain.incidents import TimelineEvent
 from bot.domain.outbox import (
     WAITING_FOR_CARD,
     WAITING_FOR_CHANNEL,
+    WAITING_POLL,
     JobKind,
     OutboxJob,
     card_update_job,
@@ -73,12 +74,6 @@ class Batching:
     handler: BatchHandler
     weight: Callable[[Job], int]
     capacity: int
-
-
-# The store wakes a waiting job as soon as the channel or card is recorded, also when that
-# happened while the job ran (OutboxStore.retry): this delay is only a safety net, long enough
-# that the jobs of incidents still waiting for their channel in a storm cost few looks.
-WAITING_POLL = 30.0
 
 
 def _waiting(reason: str) -> RetryLater:

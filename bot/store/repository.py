@@ -366,6 +366,7 @@ async def enqueue_jobs(session: StoreSession, jobs: Sequence[OutboxJob], *, at: 
                 "not_before": job.not_before or at,
                 "created_at": at,
                 "updated_at": at,
+                "last_error": job.waiting,
             },
         )
         added += 1

@@ -204,3 +204,21 @@ async def test_recording_the_channel_waits_for_a_webhook_in_flight(db: Database)
             select(IncidentRow.channel_id).where(IncidentRow.id == opened.incident_id)
         )
     assert channel == "C1"
+
+
+async def test_a_note_for_an_incident_without_a_channel_waits_for_it(db: Database) -> None:
+    """Queued waiting (not due, then taken only to find no channel): the channel wakes it."""
+    service = intake(db)
+    opened = await send(service, make_payload([make_alert(instance="0")]))
+    resolved = make_alert(instance="0", status="resolved", ends_at="2026-11-26T15:40:00Z")
+    await send(service, make_payload([resolved]))
+    store = OutboxStore(db)
+    assert [job.kind.value for job in await store.due(NOW, limit=10)] == ["open_channel"]
+    assert await jobs(db) == ["open_channel", "post_note"]
+
+    [open_channel] = await store.due(NOW, limit=10)
+    assert await store.claim(open_channel, NOW)
+    await store.complete(open_channel, JobOutcome(incident_patch={"channel_id": "C1"}), NOW)
+    [note] = await store.due(NOW, limit=10)
+    assert note.kind.value == "post_note" and note.incident_id == opened.incident_id
+    assert "All alerts resolved" in note.payload["text"]
