@@ -58,16 +58,16 @@ class _Compiled:
 
     def __init__(self, statement: Executable, dialect: Dialect, keys: Sequence[str] | None):
         compiled: Any = cast(Any, statement).compile(dialect=dialect, column_keys=keys)
-        if compiled.insert_prefetch or compiled.update_prefetch or _expanding(compiled):
+        if compiled.insert_prefetch or compiled.update_prefetch or _per_execution(compiled):
             raise _NotPreparable
         self.sql: str = compiled.string
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
         bind_processors: Mapping[str, Processor] = compiled._bind_processors
         self.bind = _positions(bind_processors.get(n) for n in self.names)
-        self.fixed: dict[str, Any] = {
-            name: bind.effective_value
+        self.fixed: dict[str, Any] = {  # literals written into the statement
+            name: compiled.binds[name].value
             for name in self.names
-            if (bind := compiled.binds[name]).value is not None or bind.callable is not None
+            if not compiled.binds[name].required
         }
         columns = compiled._result_columns
         self.keys: tuple[str, ...] = tuple(c[0] for c in columns)
@@ -134,5 +134,6 @@ class _Statement:
         return PreparedResult(compiled.metadata, rows, rowcount)
 
 
-def _expanding(compiled: Any) -> bool:
-    return any(b.expanding for b in compiled.binds.values())
+def _per_execution(compiled: Any) -> bool:
+    """True when a parameter is made at each execution: an IN list, a value from a callable."""
+    return any(b.expanding or b.callable is not None for b in compiled.binds.values())
