@@ -99,7 +99,8 @@ class Tocsin:
     digests: DigestScheduler | None = None
 
     async def start_background(self) -> None:
-        """Start the outbox worker."""
+        """Start the outbox worker, the schedulers and the store's checkpoints."""
+        self.db.checkpoint_in_background()
         if self.slack.emulator is not None:
             await _prepare_sandbox(self.client)
         if self.sandbox is not None:

@@ -34,6 +34,11 @@ def create_sync_sqlite_engine(url: str) -> Engine:
     return engine
 
 
+def no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
+    """Commits on this connection leave the WAL to a checkpointer (bot.store.checkpoint)."""
+    dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     for pragma in (

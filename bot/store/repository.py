@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -23,11 +24,14 @@ from bot.domain.timers import Timer
 from bot.errors import StoreConflict
 from bot.ports import AlertWrite
 from bot.store import ingest_sql as sql
+from bot.store.checkpoint import INTERVAL as CHECKPOINT_INTERVAL
+from bot.store.checkpoint import WalCheckpointer
 from bot.store.engine import (
     SessionFactory,
     create_session_factory,
     create_sync_sqlite_engine,
     is_sqlite,
+    no_autocheckpoint,
 )
 from bot.store.models import (
     IncidentRow,
@@ -404,6 +408,7 @@ class Database:
         )
         self._sync_sessions = sync_session_factory(self._sync_engine) if self._sync_engine else None
         self._write_lock = asyncio.Lock() if sqlite else None
+        self._checkpointer: WalCheckpointer | None = None
         # Transactions that can usefully write at once: SQLite has one writer; Postgres runs a
         # few side by side (fewer than the pool, which readers and the outbox share).
         self.writers = 1 if sqlite else 4
@@ -433,8 +438,23 @@ class Database:
         except IntegrityError as exc:
             raise StoreConflict(str(exc.orig)) from exc
 
+    def checkpoint_in_background(self, interval: float = CHECKPOINT_INTERVAL) -> None:
+        """On a SQLite file, checkpoint the WAL from a thread instead of inside commits on the
+        event loop (a serving process; see bot.store.checkpoint). Nothing on Postgres."""
+        if self._sync_engine is None or self._checkpointer is not None:
+            return
+        database = self._sync_engine.url.database
+        if not database or database == ":memory:":
+            return
+        event.listen(self._sync_engine, "connect", no_autocheckpoint)
+        self._sync_engine.dispose()  # connections opened before would still checkpoint
+        self._checkpointer = WalCheckpointer(Path(database), interval=interval)
+        self._checkpointer.start()
+
     async def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (after a last checkpoint, when checkpointing)."""
         if self._sync_engine is not None:
             self._sync_engine.dispose()
         await self.engine.dispose()
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
