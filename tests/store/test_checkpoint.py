@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from bot.store.engine import create_engine
@@ -33,12 +34,20 @@ async def write_rows(db: Database, count: int) -> None:
             )
 
 
-async def test_commits_leave_the_log_to_the_checkpoint_thread(
-    tmp_path: Path, sqlite_template: Path
-) -> None:
-    path = tmp_path / "tocsin.db"
-    path.write_bytes(sqlite_template.read_bytes())
-    db = Database(create_engine(f"sqlite+aiosqlite:///{path}"))
+@pytest.fixture
+def path(tmp_path: Path, sqlite_template: Path) -> Path:
+    """A migrated SQLite file of its own."""
+    target = tmp_path / "tocsin.db"
+    target.write_bytes(sqlite_template.read_bytes())
+    return target
+
+
+def store_at(path: Path) -> Database:
+    return Database(create_engine(f"sqlite+aiosqlite:///{path}"))
+
+
+async def test_commits_leave_the_log_to_the_checkpoint_thread(path: Path) -> None:
+    db = store_at(path)
     db.checkpoint_in_background(interval=3600)  # only the last one, at stop
     try:
         async with db.sessions() as session:
@@ -52,12 +61,8 @@ async def test_commits_leave_the_log_to_the_checkpoint_thread(
     assert wal_pages_not_checkpointed(path) == 0
 
 
-async def test_the_thread_keeps_the_log_short_while_serving(
-    tmp_path: Path, sqlite_template: Path
-) -> None:
-    path = tmp_path / "tocsin.db"
-    path.write_bytes(sqlite_template.read_bytes())
-    db = Database(create_engine(f"sqlite+aiosqlite:///{path}"))
+async def test_the_thread_keeps_the_log_short_while_serving(path: Path) -> None:
+    db = store_at(path)
     db.checkpoint_in_background(interval=0.02)
     try:
         await write_rows(db, 300)
@@ -68,12 +73,8 @@ async def test_the_thread_keeps_the_log_short_while_serving(
     assert copied_into_file > 300 * 3000  # done by the thread while the store was in use
 
 
-async def test_a_store_that_does_not_serve_checkpoints_as_sqlite_does(
-    tmp_path: Path, sqlite_template: Path
-) -> None:
-    path = tmp_path / "tocsin.db"
-    path.write_bytes(sqlite_template.read_bytes())
-    db = Database(create_engine(f"sqlite+aiosqlite:///{path}"))
+async def test_a_store_that_does_not_serve_checkpoints_as_sqlite_does(path: Path) -> None:
+    db = store_at(path)
     try:
         async with db.sessions() as session:
             assert await session.scalar(text("PRAGMA wal_autocheckpoint")) == 1000
