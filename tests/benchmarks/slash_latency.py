@@ -30,6 +30,7 @@ import multiprocessing  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from collections import Counter  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -140,7 +141,9 @@ async def storm(url: str, connections: int, stop: asyncio.Event) -> dict[str, An
     started = time.monotonic()
     connector = aiohttp.TCPConnector(limit=connections)
     async with aiohttp.ClientSession(connector=connector) as session:
-        await asyncio.gather(produce(), *(consume(session) for _ in range(connections)))
+        producer = asyncio.create_task(produce())
+        await asyncio.gather(*(consume(session) for _ in range(connections)))
+        producer.cancel()  # it may be waiting for room in the queue no one empties now
     seconds = time.monotonic() - started
     return {"posts": posted, "errors": errors, "posts_per_second": round(posted / seconds, 1)}
 
@@ -182,6 +185,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "during_storm": loaded,
             "storm": storm_figures,
             "slack_429s": sum(1 for c in emulator.calls if c.status == 429),
+            "slack_429s_by_method": dict(
+                Counter(c.method for c in emulator.calls if c.status == 429).most_common()
+            ),
             "slack_violations": len(emulator.violations),
         }
 
