@@ -26,7 +26,6 @@ class WalCheckpointer:
     def __init__(self, path: Path, *, interval: float = INTERVAL) -> None:
         self.path = path
         self.interval = interval
-        self.checkpoints = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tocsin-wal-checkpoint", daemon=True)
 
@@ -47,7 +46,6 @@ class WalCheckpointer:
                 stopping = self._stop.wait(self.interval)
                 try:
                     connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                    self.checkpoints += 1
                 except sqlite3.Error as exc:  # busy or locked: the next round tries again
                     log.warning("WAL checkpoint failed: %s", exc)
                 if stopping:

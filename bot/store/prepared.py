@@ -8,7 +8,8 @@ with the bind and result conversions of its columns' types, taken from that comp
 SQL and the same values as SQLAlchemy would send, without its per-call bookkeeping.
 
 Statements whose compilation needs the execution context (a Python-side column default, an
-expanding IN) are run by SQLAlchemy as before. On Postgres the marks change nothing.
+expanding IN, a bind whose value comes from a callable) are run by SQLAlchemy as before. On
+Postgres the marks change nothing.
 """
 
 from __future__ import annotations
@@ -35,10 +36,9 @@ def prepared(statement: S) -> S:
 
 def run_prepared(connection: Connection, statement: Executable, params: Any) -> Result[Any] | None:
     """Run a marked statement on the DBAPI connection; None when it must go the long way."""
+    # Keyed by id: the entry holds its statement, so a marked statement's id is never reused.
     entry = _PREPARED.get(id(statement))
-    if entry is None or entry.statement is not statement:
-        return None
-    return entry.run(connection, params)
+    return None if entry is None else entry.run(connection, params)
 
 
 class PreparedResult(IteratorResult[Any]):
