@@ -57,16 +57,59 @@ async def commit_group(deps: WebDeps, source: str, group: AlertGroup, body: byte
     return web.json_response({"ok": True, "incident": result.incident_id, "decision": decision})
 
 
-class AlertmanagerRoute:
-    """POST /webhooks/alertmanager."""
+class BodyTooLarge(Exception):
+    """The request's body is over the limit (announced, or counted while reading)."""
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, however it arrives (in pieces, chunked, slowly), or BodyTooLarge.
+
+    `request.content.read(n)` answers with what is buffered so far, not the whole body, so
+    read until the end of the stream, counting as the pieces come.
+    """
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge
+    parts: list[bytes] = []
+    size = 0
+    while chunk := await request.content.readany():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+class WebhookRoute:
+    """What the webhook routes share: reading the body whole, and refusals that are logged."""
+
+    source = "webhook"
 
     def __init__(self, deps: WebDeps) -> None:
         self.deps = deps
-        self._token = deps.webhook_token.encode() if deps.webhook_token else None
 
-    def _reject(self, status: int, reason: str, label: str) -> web.Response:
-        self.deps.metrics.webhooks_rejected.labels("alertmanager", label).inc()
+    def _reject(self, request: web.Request, status: int, reason: str, label: str) -> web.Response:
+        self.deps.metrics.webhooks_rejected.labels(self.source, label).inc()
+        log.warning(
+            "refused %s webhook from %s: %s %s", self.source, request.remote, status, reason
+        )
         return _problem(status, reason)
+
+    async def _body(self, request: web.Request) -> bytes | web.Response:
+        try:
+            return await read_body(request, self.deps.max_body)
+        except BodyTooLarge:
+            reason = f"body larger than {self.deps.max_body} bytes"
+            return self._reject(request, 413, reason, "too_large")
+
+
+class AlertmanagerRoute(WebhookRoute):
+    """POST /webhooks/alertmanager."""
+
+    source = "alertmanager"
+
+    def __init__(self, deps: WebDeps) -> None:
+        super().__init__(deps)
+        self._token = deps.webhook_token.encode() if deps.webhook_token else None
 
     def _authorized(self, request: web.Request) -> bool:
         if self._token is None:
@@ -77,25 +120,18 @@ class AlertmanagerRoute:
             given.strip().encode(), self._token
         )
 
-    async def _read(self, request: web.Request) -> bytes | None:
-        limit = self.deps.max_body
-        if request.content_length is not None and request.content_length > limit:
-            return None
-        body = await request.content.read(limit + 1)
-        return None if len(body) > limit else body
-
     async def handle(self, request: web.Request) -> web.Response:
         """Validate, commit, then answer 200; anything else is a 4xx with a reason."""
         started = time.perf_counter()
         if not self._authorized(request):
-            return self._reject(401, "missing or wrong bearer token", "unauthorized")
-        body = await self._read(request)
-        if body is None:
-            return self._reject(413, f"body larger than {self.deps.max_body} bytes", "too_large")
+            return self._reject(request, 401, "missing or wrong bearer token", "unauthorized")
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
         try:
             group = parse_webhook(body)
         except InvalidPayload as exc:
-            return self._reject(400, str(exc), "invalid")
+            return self._reject(request, 400, str(exc), "invalid")
         response = await commit_group(self.deps, "alertmanager", group, body)
         self.deps.metrics.webhook_seconds.labels("alertmanager").observe(
             time.perf_counter() - started
@@ -103,32 +139,27 @@ class AlertmanagerRoute:
         return response
 
 
-class SentryRoute:
+class SentryRoute(WebhookRoute):
     """POST /webhooks/sentry: signed integration-platform webhooks become alert groups."""
 
-    def __init__(self, deps: WebDeps) -> None:
-        self.deps = deps
-
-    def _reject(self, status: int, reason: str, label: str) -> web.Response:
-        self.deps.metrics.webhooks_rejected.labels("sentry", label).inc()
-        return _problem(status, reason)
+    source = "sentry"
 
     async def handle(self, request: web.Request) -> web.Response:
         """Verify the signature on the raw body, then commit like an Alertmanager webhook."""
-        limit = self.deps.max_body
-        body = await request.content.read(limit + 1)
-        if len(body) > limit:
-            return self._reject(413, f"body larger than {limit} bytes", "too_large")
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
         secret = self.deps.sentry_secret
         signature = request.headers.get("Sentry-Hook-Signature")
         if not secret or not verify_signature(secret, body, signature):
-            return self._reject(401, "missing or wrong Sentry-Hook-Signature", "unauthorized")
+            reason = "missing or wrong Sentry-Hook-Signature"
+            return self._reject(request, 401, reason, "unauthorized")
         try:
             group = parse_sentry(
                 request.headers.get("Sentry-Hook-Resource"), body, received_at=self.deps.now()
             )
         except InvalidPayload as exc:
-            return self._reject(400, str(exc), "invalid")
+            return self._reject(request, 400, str(exc), "invalid")
         if group is None:
             return web.json_response({"ok": True, "decision": "ignored"})
         return await commit_group(self.deps, "sentry", group, body)
