@@ -43,7 +43,8 @@ from bot.services.silences import SilenceService
 from bot.slack.app import build_bolt_app, slack_route
 from bot.slack.caller import SlackCaller
 from bot.slack.emulator import SlackEmulator
-from bot.slack.jobs import HANDLERS, JobContext
+from bot.slack.job_table import HANDLERS
+from bot.slack.jobs import JobContext
 from bot.slack.outbox import OutboxWorker
 from bot.slack.ratelimit import RateLimiter
 from bot.slack.workspace_jobs import digest_jobs
@@ -229,6 +230,7 @@ async def build_app(settings: Settings, *, public_url: str, clock: Clock | None 
     scheduler = TimerScheduler(
         db=db, store=timer_store, handlers={}, now=clock.now, after_fire=worker.wake
     )
+    context.wake_timers = scheduler.wake
     rotations = {r.name: r.to_domain() for r in settings.oncall.rotations}
     escalation = EscalationService(
         store=db,

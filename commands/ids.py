@@ -11,6 +11,7 @@ RUN_DIAGNOSTICS = "incident_run_diagnostics"
 CARD_ACTIONS: tuple[str, ...] = (ACKNOWLEDGE, ESCALATE, RESOLVE, SILENCE_1H, RUN_DIAGNOSTICS)
 CARD_BLOCK_ID = "incident_actions"
 CARD_METADATA_EVENT = "tocsin_incident_card"
+POST_METADATA_EVENT = "tocsin_post"  # any other message posted once (notes, pages, DMs, digest)
 DIAGNOSTICS_METADATA_EVENT = "tocsin_diagnostics"
 UNSILENCE = "incident_unsilence"
 

@@ -30,6 +30,8 @@ class JobKind(StrEnum):
     ANNOUNCE = "announce"
     POST_NOTE = "post_note"
     NOTIFY = "notify"
+    OPEN_DM = "open_dm"
+    POST_DM = "post_dm"
     POST_ALERTS_NOTE = "post_alerts_note"
     POST_DIAGNOSTIC = "post_diagnostic"
     UPLOAD_IMAGE = "upload_image"

@@ -106,8 +106,10 @@ class EscalationService:
             replace(incident, escalation_level=step.level, escalation_round=step.round), at=now
         )
         await tx.add_events(incident.id, [_paged_event(step, users, groups, now)])
+        following = next_step(policy, step)
         await tx.enqueue(
-            [_notify_job(saved, step, users, groups), card_update_job(incident.id)], at=now
+            [_notify_job(saved, step, users, groups, following), card_update_job(incident.id)],
+            at=now,
         )
         if saved.status is IncidentStatus.TRIGGERED:
             await self._schedule_next(tx, saved, policy, step, now)
@@ -155,14 +157,23 @@ def _timer(incident: Incident, step: Step, due: datetime, *, manual: bool) -> Ti
 def _paged_event(step: Step, users: list[str], groups: list[str], now: datetime) -> TimelineEvent:
     who = ", ".join([f"<@{u}>" for u in users] + [f"<!subteam^{g}>" for g in groups]) or "nobody"
     return TimelineEvent(
-        "paged", ACTOR, now, f"Paged {step.label}: {who}", {"users": users, "usergroups": groups}
+        "paged", ACTOR, now, f"Paging {step.label}: {who}", {"users": users, "usergroups": groups}
     )
 
 
-def _notify_job(incident: Incident, step: Step, users: list[str], groups: list[str]) -> OutboxJob:
+def _notify_job(
+    incident: Incident, step: Step, users: list[str], groups: list[str], following: Step | None
+) -> OutboxJob:
     return OutboxJob(
         kind=JobKind.NOTIFY,
         idem_key=f"notify:{incident.id}:v{incident.version}",
         incident_id=incident.id,
-        payload={"users": users, "usergroups": groups, "label": step.label},
+        payload={
+            "users": users,
+            "usergroups": groups,
+            "label": step.label,
+            "level": step.level,
+            "round": step.round,
+            "then": following.label if following else None,
+        },
     )

@@ -28,10 +28,11 @@ class RetryLater(Exception):
 class SlackError(Exception):
     """Slack answered `ok: false` with an error code the job may handle."""
 
-    def __init__(self, method: str, code: str) -> None:
+    def __init__(self, method: str, code: str, response: dict[str, Any] | None = None) -> None:
         super().__init__(f"{method}: {code}")
         self.method = method
         self.code = code
+        self.response = response or {}  # the whole answer (conversations.invite's `errors`)
 
 
 _JSON_PREFIXES = (
@@ -116,7 +117,8 @@ class SlackCaller:
         self.metrics.slack_calls.labels(method, code if len(code) < 40 else "error").inc()
         if status >= 500 or code in _TRANSIENT:
             raise RetryLater(2.0, f"{method}: {code}", counts_attempt=True)
-        raise SlackError(method, code)
+        data = exc.response.data
+        raise SlackError(method, code, dict(data) if isinstance(data, dict) else None)
 
 
 def _retry_after(headers: Any) -> float:

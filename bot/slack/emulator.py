@@ -169,6 +169,11 @@ class SlackEmulator:
         """Add (or replace) a workspace member."""
         self.state.users[user_id] = User(user_id, name, real_name, is_bot, tz)
 
+    def deactivate_user(self, user_id: str) -> None:
+        """Deactivate a member (someone who left): invites and DMs to them fail."""
+        self.state.users[user_id].deleted = True
+        self.changed()
+
     def add_usergroup(self, group_id: str, handle: str, users: list[str]) -> None:
         """Add (or replace) a user group."""
         self.state.usergroups[group_id] = Usergroup(group_id, handle, list(users))

@@ -110,6 +110,8 @@ def open_(ctx: Ctx, p: Params) -> dict[str, Any]:
     user = ids[0]
     if user not in ctx.state.users:
         raise SlackError("user_not_found")
+    if ctx.state.users[user].deleted:
+        raise SlackError("user_disabled")
     for ch in ctx.state.channels.values():
         if ch.is_im and ch.im_user == user:
             return {"channel": {"id": ch.id}, "already_open": True}
@@ -128,23 +130,42 @@ def open_(ctx: Ctx, p: Params) -> dict[str, Any]:
     return {"channel": {"id": ch.id}}
 
 
+def _invite_error(ctx: Ctx, ch: Channel, user: str) -> str | None:
+    """Why one user cannot be invited into `ch`, or None."""
+    if user == ctx.state.bot_user_id:
+        return "cant_invite_self"
+    found = ctx.state.users.get(user)
+    if found is None:
+        return "user_not_found"
+    if found.deleted:
+        return "cant_invite"  # a deactivated account
+    if user in ch.members:
+        return "already_in_channel"
+    return None
+
+
 def invite(ctx: Ctx, p: Params) -> dict[str, Any]:
-    """conversations.invite"""
+    """conversations.invite: all or nothing, unless `force` (contracts semantics.md)."""
     ch = member_channel(ctx, p.get_str("channel"))
-    ids = [u.strip() for u in (p.get_str("users") or "").split(",") if u.strip()]
+    ids = list(dict.fromkeys(u.strip() for u in (p.get_str("users") or "").split(",") if u.strip()))
     if not ids:
         raise SlackError("no_user")
-    if ctx.state.bot_user_id in ids:
-        raise SlackError("cant_invite_self")
-    if any(u not in ctx.state.users for u in ids):
-        raise SlackError("user_not_found")
-    new = [u for u in dict.fromkeys(ids) if u not in ch.members]
-    if not new:
-        raise SlackError("already_in_channel")
-    for user in new:
+    errors = [
+        {"user": user, "ok": False, "error": error}
+        for user in ids
+        if (error := _invite_error(ctx, ch, user)) is not None
+    ]
+    failed = {e["user"] for e in errors}
+    valid = [user for user in ids if user not in failed]
+    if errors and (not p.get_bool("force") or not valid):
+        raise SlackError(str(errors[0]["error"]), extra={"errors": errors})
+    for user in valid:
         ch.members.append(user)
         system_message(ctx, ch, user, "channel_join", f"<@{user}> has joined the channel")
-    return {"channel": ctx.render.channel(ch)}
+    answer: dict[str, Any] = {"channel": ctx.render.channel(ch)}
+    if errors:
+        answer["errors"] = errors
+    return answer
 
 
 def _set_text(ctx: Ctx, p: Params, field: str) -> dict[str, Any]:

@@ -18,15 +18,23 @@ TRUE_VALUES = ("1", "true", "True", "TRUE")
 class SlackError(Exception):
     """An API error answered as `{"ok": false, "error": code}`."""
 
-    def __init__(self, code: str, *, status: int = 200, messages: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        *,
+        status: int = 200,
+        messages: list[str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(code)
         self.code = code
         self.status = status
         self.messages = messages or []
+        self.extra = extra or {}  # more fields of the answer (conversations.invite's `errors`)
 
     def body(self) -> dict[str, Any]:
         """Return the JSON body Slack sends for this error."""
-        body: dict[str, Any] = {"ok": False, "error": self.code}
+        body: dict[str, Any] = {"ok": False, "error": self.code, **self.extra}
         if self.messages:
             body["response_metadata"] = {"messages": self.messages}
         return body

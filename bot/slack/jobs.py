@@ -6,7 +6,7 @@ import base64
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import aiohttp
 
@@ -27,6 +27,7 @@ from bot.slack.caller import RetryLater, SlackCaller, SlackError
 from bot.store.outbox import Job, JobOutcome, OutboxStore
 from commands import ids
 
+T = TypeVar("T")
 MAX_NAME_ATTEMPTS = 20
 ACTOR = "tocsin"
 
@@ -47,6 +48,20 @@ class JobContext:
     oncall_usergroup: str | None = None
     http: aiohttp.ClientSession | None = None
     bot_user_id: str | None = field(default=None)
+    # Each person's direct-message channel, learnt from conversations.open (it never changes).
+    dm_channels: dict[str, str] = field(default_factory=dict)
+    wake_timers: Callable[[], None] = lambda: None
+
+    async def once(self, job: Job, step: str, make: Callable[[], Awaitable[T]]) -> T:
+        """The result of one step of a job that makes several calls: made and kept the first
+        time, read back on every retry, so a retry never repeats a call that was done."""
+        steps = job.payload.setdefault("steps", {})
+        if step in steps:
+            return cast(T, steps[step])
+        result = await make()
+        steps[step] = result
+        await self.store.record_steps(job)
+        return result
 
     async def bot_user(self) -> str:
         """The bot's own user id (auth.test, asked once)."""
@@ -80,7 +95,8 @@ def _waiting(reason: str) -> RetryLater:
     return RetryLater(WAITING_POLL, reason, counts_attempt=False)
 
 
-def _channel(view: IncidentView) -> str:
+def incident_channel(view: IncidentView) -> str:
+    """The incident's channel, or wait for it."""
     if not view.incident.channel_id:
         raise _waiting(WAITING_FOR_CHANNEL)
     return view.incident.channel_id
@@ -88,7 +104,7 @@ def _channel(view: IncidentView) -> str:
 
 def card_channel(view: IncidentView) -> str:
     """The channel, once the card is in it: nothing is posted above the card."""
-    channel = _channel(view)
+    channel = incident_channel(view)
     if not view.incident.card_ts:
         raise _waiting(WAITING_FOR_CARD)
     return channel
@@ -167,37 +183,22 @@ async def set_topic(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome
     if not view.incident.channel_id:
         return JobOutcome()  # the channel, once made, gets the topic as it is then
     await ctx.slack.call(
-        "conversations.setTopic", channel=_channel(view), topic=render.channel_topic(view)
+        "conversations.setTopic", channel=incident_channel(view), topic=render.channel_topic(view)
     )
     return JobOutcome()
-
-
-async def invite_oncall(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
-    """Invite the configured on-call users and user group members."""
-    channel = _channel(view)
-    users = list(dict.fromkeys(ctx.oncall_users))
-    if ctx.oncall_usergroup:
-        group = await ctx.slack.call("usergroups.users.list", usergroup=ctx.oncall_usergroup)
-        users += [u for u in group.get("users", []) if u not in users]
-    me = await ctx.bot_user() if users else None
-    users = [u for u in users if u != me]
-    if not users:
-        return JobOutcome()
-    try:
-        await ctx.slack.call("conversations.invite", channel=channel, users=",".join(users))
-    except SlackError as exc:
-        if exc.code != "already_in_channel":
-            return JobOutcome(
-                events=[ctx.event("invite_failed", f"Could not invite on-call: {exc.code}")]
-            )
-    mentions = ", ".join(f"<@{u}>" for u in users)
-    return JobOutcome(events=[ctx.event("invited", f"Invited {mentions}", users=users)])
 
 
 async def post_card(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     """Post the alert card; after an uncertain earlier try, find that post, not a second one."""
     blocks = render.render_incident_card(view)
-    ts, _ = await post_once(ctx, job, _channel(view), text=render.card_text(view), blocks=blocks)
+    ts, _ = await post_once(
+        ctx,
+        job,
+        incident_channel(view),
+        event_type=ids.CARD_METADATA_EVENT,
+        text=render.card_text(view),
+        blocks=blocks,
+    )
     follow_ups = [
         OutboxJob(
             kind=JobKind.PIN_CARD,
@@ -217,7 +218,13 @@ async def post_card(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome
 
 
 async def post_once(
-    ctx: JobContext, job: Job, channel: str, *, history_optional: bool = False, **message: Any
+    ctx: JobContext,
+    job: Job,
+    channel: str,
+    *,
+    history_optional: bool = False,
+    event_type: str = ids.POST_METADATA_EVENT,
+    **message: Any,
 ) -> tuple[str, str]:
     """chat.postMessage tagged with the job's key; after an uncertain earlier try, find that post
     instead of making a second one. Returns the message's ts and its channel's id.
@@ -237,7 +244,7 @@ async def post_once(
         "chat.postMessage",
         channel=channel,
         metadata={
-            "event_type": ids.CARD_METADATA_EVENT,
+            "event_type": event_type,
             "event_payload": {"idem_key": job.idem_key},
         },
         **message,
@@ -268,7 +275,9 @@ async def pin_card(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     if not view.incident.card_ts:
         raise _waiting(WAITING_FOR_CARD)
     try:
-        await ctx.slack.call("pins.add", channel=_channel(view), timestamp=view.incident.card_ts)
+        await ctx.slack.call(
+            "pins.add", channel=incident_channel(view), timestamp=view.incident.card_ts
+        )
     except SlackError as exc:
         if exc.code != "already_pinned":
             raise
@@ -283,7 +292,7 @@ async def update_card(ctx: JobContext, job: Job, view: IncidentView) -> JobOutco
         raise _waiting(WAITING_FOR_CARD)
     await ctx.slack.call(
         "chat.update",
-        channel=_channel(view),
+        channel=incident_channel(view),
         ts=view.incident.card_ts,
         text=render.card_text(view),
         blocks=render.render_incident_card(view),
@@ -295,77 +304,41 @@ async def announce(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     """Tell the alerts channel, with a link to the incident channel."""
     if not ctx.alerts_channel:
         return JobOutcome()
-    _channel(view)
+    incident_channel(view)
+    channel = ctx.alerts_channel
     text = render.announcement_text(view)
     try:
-        await ctx.slack.call("chat.postMessage", channel=ctx.alerts_channel, text=text)
+        await post_once(ctx, job, channel, history_optional=True, text=text)
     except SlackError as exc:
         if exc.code != "not_in_channel":
             raise
-        await ctx.slack.call("conversations.join", channel=ctx.alerts_channel)
-        await ctx.slack.call("chat.postMessage", channel=ctx.alerts_channel, text=text)
-    return JobOutcome(events=[ctx.event("announced", f"Announced in {ctx.alerts_channel}")])
+
+        async def join() -> bool:
+            await ctx.slack.call("conversations.join", channel=channel)
+            return True
+
+        await ctx.once(job, "joined", join)
+        await post_once(ctx, job, channel, history_optional=True, text=text)
+    return JobOutcome(events=[ctx.event("announced", f"Announced in <#{channel}>")])
 
 
 async def post_note(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
-    """A short message in the incident channel."""
-    await ctx.slack.call(
-        "chat.postMessage", channel=_channel(view), text=str(job.payload.get("text", ""))
-    )
+    """A short message in the incident channel, once."""
+    await post_once(ctx, job, incident_channel(view), text=str(job.payload.get("text", "")))
     return JobOutcome()
-
-
-async def notify(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
-    """Page people: invite them, mention them in the channel, and DM them the card."""
-    channel = _channel(view)
-    users = [str(u) for u in job.payload.get("users", [])]
-    for group in job.payload.get("usergroups", []):
-        members = await ctx.slack.call("usergroups.users.list", usergroup=str(group))
-        users += [u for u in members.get("users", []) if u not in users]
-    me = await ctx.bot_user()
-    users = [u for u in dict.fromkeys(users) if u != me]
-    if not users:
-        return JobOutcome(events=[ctx.event("page_failed", "Nobody to page at this level")])
-    try:
-        await ctx.slack.call("conversations.invite", channel=channel, users=",".join(users))
-    except SlackError as exc:
-        if exc.code != "already_in_channel":
-            raise
-    mentions = " ".join(f"<@{u}>" for u in users)
-    label = str(job.payload.get("label", "next level"))
-    await ctx.slack.call(
-        "chat.postMessage",
-        channel=channel,
-        text=f":rotating_light: Paging {label}: {mentions} — please acknowledge.",
-    )
-    for user in users:
-        await _direct_message(ctx, user, view)
-    return JobOutcome()
-
-
-async def _direct_message(ctx: JobContext, user: str, view: IncidentView) -> None:
-    opened = await ctx.slack.call("conversations.open", users=user)
-    dm = str(opened["channel"]["id"])
-    await ctx.slack.call(
-        "chat.postMessage",
-        channel=dm,
-        text=f"You are paged for {render.card_text(view)} in <#{view.incident.channel_id}>",
-        blocks=render.render_incident_card(view),
-    )
 
 
 async def post_alerts_note(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
-    """A message in the alerts channel (status updates)."""
+    """A message in the alerts channel (status updates), once."""
     if ctx.alerts_channel:
-        await ctx.slack.call(
-            "chat.postMessage", channel=ctx.alerts_channel, text=str(job.payload.get("text", ""))
-        )
+        text = str(job.payload.get("text", ""))
+        await post_once(ctx, job, ctx.alerts_channel, history_optional=True, text=text)
     return JobOutcome()
 
 
 async def upload_image(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     """Upload a PNG to the incident channel: get an upload URL, POST, complete the upload."""
-    channel = _channel(view)
+    channel = incident_channel(view)
     await upload_png(ctx, channel, job.payload)
     return JobOutcome()
 
@@ -391,55 +364,3 @@ async def upload_png(ctx: JobContext, channel: str, payload: Mapping[str, Any]) 
         files=[{"id": target["file_id"], "title": title}],
         channel_id=channel,
     )
-
-
-HANDLERS: Mapping[JobKind, Handler] = {
-    JobKind.OPEN_CHANNEL: open_channel,
-    JobKind.SET_TOPIC: set_topic,
-    JobKind.INVITE_ONCALL: invite_oncall,
-    JobKind.POST_CARD: post_card,
-    JobKind.PIN_CARD: pin_card,
-    JobKind.UPDATE_CARD: update_card,
-    JobKind.ANNOUNCE: announce,
-    JobKind.POST_NOTE: post_note,
-    JobKind.NOTIFY: notify,
-    JobKind.POST_ALERTS_NOTE: post_alerts_note,
-    JobKind.UPLOAD_IMAGE: upload_image,
-}
-
-# Jobs that post into the incident's channel or the alerts channel (paced per channel), so the
-# worker leaves the jobs of a channel that must wait in the queue.
-POSTS_INTO_INCIDENT_CHANNEL = frozenset(
-    {JobKind.POST_CARD, JobKind.POST_NOTE, JobKind.POST_DIAGNOSTIC}
-)
-POSTS_INTO_ALERTS_CHANNEL = frozenset({JobKind.ANNOUNCE, JobKind.POST_ALERTS_NOTE})
-
-
-def posting_channel(
-    kind: JobKind, incident_channel: str | None, alerts_channel: str | None
-) -> str | None:
-    """The channel a job posts into, when it posts and the channel is known."""
-    if kind in POSTS_INTO_INCIDENT_CHANNEL:
-        return incident_channel
-    if kind in POSTS_INTO_ALERTS_CHANNEL:
-        return alerts_channel
-    return None
-
-
-# The first Web API method of each job, so the worker leaves paced jobs in the queue.
-FIRST_METHOD: Mapping[JobKind, str] = {
-    JobKind.POST_DIGEST: "chat.postMessage",
-    JobKind.UPLOAD_CHART: "files.getUploadURLExternal",
-    JobKind.OPEN_CHANNEL: "conversations.create",
-    JobKind.SET_TOPIC: "conversations.setTopic",
-    JobKind.INVITE_ONCALL: "conversations.invite",
-    JobKind.POST_CARD: "chat.postMessage",
-    JobKind.PIN_CARD: "pins.add",
-    JobKind.UPDATE_CARD: "chat.update",
-    JobKind.ANNOUNCE: "chat.postMessage",
-    JobKind.POST_NOTE: "chat.postMessage",
-    JobKind.NOTIFY: "conversations.invite",
-    JobKind.POST_ALERTS_NOTE: "chat.postMessage",
-    JobKind.POST_DIAGNOSTIC: "chat.postMessage",
-    JobKind.UPLOAD_IMAGE: "files.getUploadURLExternal",
-}

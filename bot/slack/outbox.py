@@ -14,15 +14,8 @@ from bot.domain.outbox import JobKind
 from bot.metrics import Metrics
 from bot.slack.caller import RetryLater, SlackError
 from bot.slack.diagnostic_jobs import BATCHES
-from bot.slack.jobs import (
-    FIRST_METHOD,
-    Batching,
-    Handler,
-    JobContext,
-    JobFailed,
-    Rename,
-    posting_channel,
-)
+from bot.slack.job_table import FIRST_METHOD, posting_channel
+from bot.slack.jobs import Batching, Handler, JobContext, JobFailed, Rename
 from bot.slack.ratelimit import RateLimiter
 from bot.slack.workspace_jobs import WORKSPACE_HANDLERS, WorkspaceHandler
 from bot.store.outbox import Job, OutboxStore
@@ -142,7 +135,7 @@ class OutboxWorker:
                 room[method] = self.limiter.room(method) - started
             if room[method] <= 0:
                 continue
-            channel = posting_channel(job.kind, job.channel_id, self.context.alerts_channel)
+            channel = posting_channel(job, self.context.alerts_channel)
             if channel is not None:
                 wait = self.limiter.wait_for(method, channel)
                 if channel in busy or wait > 0:
@@ -231,6 +224,8 @@ class OutboxWorker:
             return
         await self.store.complete_all(jobs, outcome, self.now())
         self.metrics.outbox_jobs.labels(job.kind.value, "done").inc(len(jobs))
+        if outcome.next_level_now is not None:
+            self.context.wake_timers()
 
     async def _retry(self, job: Job, after: float, reason: str, *, counts_attempt: bool) -> None:
         if counts_attempt:

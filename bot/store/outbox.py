@@ -12,9 +12,10 @@ from sqlalchemy import func, or_, select, update
 from bot.domain.alerts import AlertStatus
 from bot.domain.incidents import TimelineEvent
 from bot.domain.outbox import WAITING, WAITING_FOR_CARD, JobKind, OutboxJob
+from bot.domain.timers import ESCALATE
 from bot.domain.views import AlertLine, IncidentView
 from bot.store import ingest_sql as sql
-from bot.store.models import IncidentRow, TimelineEventRow
+from bot.store.models import IncidentRow, TimelineEventRow, TimerRow
 from bot.store.repository import Database, enqueue_jobs, incident_from_row
 
 LEASE = timedelta(seconds=30)
@@ -40,6 +41,9 @@ class JobOutcome:
     incident_patch: dict[str, str] = field(default_factory=dict)
     events: list[TimelineEvent] = field(default_factory=list)
     follow_ups: list[OutboxJob] = field(default_factory=list)
+    # Nobody at this (level, round) could be paged: the next level's timer is due now, if the
+    # incident is still unacknowledged at that step.
+    next_level_now: tuple[int, int] | None = None
 
 
 # Core columns, not ORM attributes: the worker's statements run on the connection (no ORM step).
@@ -180,6 +184,18 @@ class OutboxStore:
                     for e in outcome.events
                 )
             await enqueue_jobs(session, outcome.follow_ups, at=now)
+            if outcome.next_level_now is not None and job.incident_id is not None:
+                await _next_level_now(session, job.incident_id, outcome.next_level_now, now)
+
+    async def record_steps(self, job: Job) -> None:
+        """Keep what a running job has done so far (its payload's `steps`): a retry resumes
+        after them instead of repeating a call."""
+        async with self.db.session() as session:
+            await session.execute(
+                update(sql.OUTBOX)
+                .where(J.id == job.id, J.state == "running")
+                .values(payload=job.payload)
+            )
 
     async def retry(
         self,
@@ -284,6 +300,34 @@ class OutboxStore:
                 select(IncidentRow.id).where(IncidentRow.channel_id == channel_id)
             )
             return found  # type: ignore[no-any-return]
+
+
+async def _next_level_now(
+    session: Any, incident_id: int, step: tuple[int, int], now: datetime
+) -> None:
+    """Make the pending escalation timer due now, while the incident is still triggered at
+    `step` (acknowledged, resolved or moved on since: nothing to do)."""
+    row = (
+        await session.execute(
+            select(
+                IncidentRow.status, IncidentRow.escalation_level, IncidentRow.escalation_round
+            ).where(IncidentRow.id == incident_id)
+        )
+    ).first()
+    if row is None or row.status != "triggered":
+        return
+    if (row.escalation_level, row.escalation_round) != step:
+        return
+    await session.execute(
+        update(TimerRow)
+        .where(
+            TimerRow.incident_id == incident_id,
+            TimerRow.kind == ESCALATE,
+            TimerRow.state == "pending",
+            TimerRow.due_at > now,
+        )
+        .values(due_at=now)
+    )
 
 
 def _job(row: Any) -> Job:

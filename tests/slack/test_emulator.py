@@ -188,13 +188,9 @@ async def test_name_taken_by_archived_channel(client: AsyncWebClient) -> None:
 async def test_invite_rules(client: AsyncWebClient, emulator: SlackEmulator) -> None:
     channel = await new_channel(client)
     await client.conversations_invite(channel=channel, users=HUMAN)
-    partial = await client.conversations_invite(channel=channel, users=f"{HUMAN},{OTHER}")
-    assert partial["ok"] is True
-    members = await client.conversations_members(channel=channel)
-    assert set(members["members"]) == {emulator.bot_user_id, HUMAN, OTHER}
     elsewhere = emulator.add_channel("elsewhere")
     cases = [
-        (channel, f"{HUMAN},{OTHER}", "already_in_channel"),
+        (channel, HUMAN, "already_in_channel"),
         (channel, "U0NOBODY", "user_not_found"),
         (channel, emulator.bot_user_id, "cant_invite_self"),
         ("C0MISSING00", HUMAN, "channel_not_found"),
@@ -203,6 +199,62 @@ async def test_invite_rules(client: AsyncWebClient, emulator: SlackEmulator) -> 
     for target, users, error in cases:
         err = await slack_error(client.conversations_invite(channel=target, users=users))
         assert err.response["error"] == error
+
+
+async def test_invite_is_all_or_nothing_without_force(
+    client: AsyncWebClient, emulator: SlackEmulator
+) -> None:
+    """DOCS conversations.invite: users who could be invited are not invited if any invite
+    fails; the answer names each failure in `errors` (REF example)."""
+    channel = await new_channel(client)
+    await client.conversations_invite(channel=channel, users=HUMAN)
+    emulator.add_user("U0CAROL001", "carol")
+    # A member already in the channel fails the call: carol is not invited either.
+    err = await slack_error(
+        client.conversations_invite(channel=channel, users=f"{HUMAN},U0CAROL001")
+    )
+    assert err.response["error"] == "already_in_channel"
+    assert err.response["errors"] == [{"user": HUMAN, "ok": False, "error": "already_in_channel"}]
+    err = await slack_error(
+        client.conversations_invite(
+            channel=channel, users=f"U0NOBODY,{emulator.bot_user_id},U0CAROL001"
+        )
+    )
+    assert err.response["error"] == "user_not_found"
+    assert err.response["errors"] == [
+        {"user": "U0NOBODY", "ok": False, "error": "user_not_found"},
+        {"user": emulator.bot_user_id, "ok": False, "error": "cant_invite_self"},
+    ]
+    members = await client.conversations_members(channel=channel)
+    assert set(members["members"]) == {emulator.bot_user_id, HUMAN}
+
+
+async def test_invite_with_force_invites_the_valid_ones(
+    client: AsyncWebClient, emulator: SlackEmulator
+) -> None:
+    """REF `force`: continue inviting the valid ones while disregarding invalid IDs; the
+    answer lists the disregarded ones in `errors`."""
+    channel = await new_channel(client)
+    await client.conversations_invite(channel=channel, users=HUMAN)
+    emulator.add_user("U0CAROL001", "carol")
+    emulator.add_user("U0DAVE0001", "dave")
+    emulator.deactivate_user("U0DAVE0001")
+    answer = await client.conversations_invite(
+        channel=channel, users=f"{HUMAN},U0CAROL001,U0NOBODY,U0DAVE0001", force=True
+    )
+    assert answer["ok"] is True
+    assert answer["errors"] == [
+        {"user": HUMAN, "ok": False, "error": "already_in_channel"},
+        {"user": "U0NOBODY", "ok": False, "error": "user_not_found"},
+        {"user": "U0DAVE0001", "ok": False, "error": "cant_invite"},
+    ]
+    members = await client.conversations_members(channel=channel)
+    assert set(members["members"]) == {emulator.bot_user_id, HUMAN, "U0CAROL001"}
+    # Nobody valid left: an error, as without force.
+    err = await slack_error(
+        client.conversations_invite(channel=channel, users="U0NOBODY", force=True)
+    )
+    assert err.response["error"] == "user_not_found"
 
 
 async def test_set_topic_join_and_info(client: AsyncWebClient, emulator: SlackEmulator) -> None:

@@ -1,0 +1,79 @@
+"""Which handler does each kind of outbox job, and what the worker must know to pace it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from bot.domain.outbox import JobKind
+from bot.slack.jobs import (
+    Handler,
+    announce,
+    open_channel,
+    pin_card,
+    post_alerts_note,
+    post_card,
+    post_note,
+    set_topic,
+    update_card,
+    upload_image,
+)
+from bot.slack.paging import invite_oncall, notify, open_dm, post_dm
+from bot.store.outbox import Job
+
+HANDLERS: Mapping[JobKind, Handler] = {
+    JobKind.OPEN_CHANNEL: open_channel,
+    JobKind.SET_TOPIC: set_topic,
+    JobKind.INVITE_ONCALL: invite_oncall,
+    JobKind.POST_CARD: post_card,
+    JobKind.PIN_CARD: pin_card,
+    JobKind.UPDATE_CARD: update_card,
+    JobKind.ANNOUNCE: announce,
+    JobKind.POST_NOTE: post_note,
+    JobKind.NOTIFY: notify,
+    JobKind.OPEN_DM: open_dm,
+    JobKind.POST_DM: post_dm,
+    JobKind.POST_ALERTS_NOTE: post_alerts_note,
+    JobKind.UPLOAD_IMAGE: upload_image,
+}
+
+# Jobs that post into the incident's channel or the alerts channel (paced per channel), so the
+# worker leaves the jobs of a channel that must wait in the queue.
+POSTS_INTO_INCIDENT_CHANNEL = frozenset(
+    {JobKind.POST_CARD, JobKind.POST_NOTE, JobKind.POST_DIAGNOSTIC}
+)
+POSTS_INTO_ALERTS_CHANNEL = frozenset({JobKind.ANNOUNCE, JobKind.POST_ALERTS_NOTE})
+# Jobs that post into the channel their payload names (a DM, the digest's channel).
+POSTS_INTO_PAYLOAD_CHANNEL = frozenset({JobKind.POST_DM, JobKind.POST_DIGEST})
+
+
+def posting_channel(job: Job, alerts_channel: str | None) -> str | None:
+    """The channel a job posts into, when it posts and the channel is known."""
+    if job.kind in POSTS_INTO_INCIDENT_CHANNEL:
+        return job.channel_id
+    if job.kind in POSTS_INTO_ALERTS_CHANNEL:
+        return alerts_channel
+    if job.kind in POSTS_INTO_PAYLOAD_CHANNEL:
+        channel = job.payload.get("channel")
+        return str(channel) if channel else None
+    return None
+
+
+# The first Web API method of each job, so the worker leaves paced jobs in the queue.
+FIRST_METHOD: Mapping[JobKind, str] = {
+    JobKind.POST_DIGEST: "chat.postMessage",
+    JobKind.UPLOAD_CHART: "files.getUploadURLExternal",
+    JobKind.OPEN_CHANNEL: "conversations.create",
+    JobKind.SET_TOPIC: "conversations.setTopic",
+    JobKind.INVITE_ONCALL: "conversations.invite",
+    JobKind.POST_CARD: "chat.postMessage",
+    JobKind.PIN_CARD: "pins.add",
+    JobKind.UPDATE_CARD: "chat.update",
+    JobKind.ANNOUNCE: "chat.postMessage",
+    JobKind.POST_NOTE: "chat.postMessage",
+    JobKind.NOTIFY: "conversations.invite",
+    JobKind.OPEN_DM: "conversations.open",
+    JobKind.POST_DM: "chat.postMessage",
+    JobKind.POST_ALERTS_NOTE: "chat.postMessage",
+    JobKind.POST_DIAGNOSTIC: "chat.postMessage",
+    JobKind.UPLOAD_IMAGE: "files.getUploadURLExternal",
+}

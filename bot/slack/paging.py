@@ -1,0 +1,217 @@
+"""Pages: invite a level's people, mention them in the channel, send each the card in a DM, and
+say who could not be reached and why.
+
+A page takes several Slack calls. Each call that changes something is a job of its own (the
+mention, each DM) or a recorded step of one (the invitations), so a call that is paced,
+answered 429, or lost with its process is retried alone: a retry never repeats a mention, an
+invitation or a DM that was made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bot.domain.outbox import JobKind, OutboxJob, note_job
+from bot.domain.views import IncidentView
+from bot.slack import render
+from bot.slack.caller import SlackError
+from bot.slack.jobs import JobContext, incident_channel, post_once
+from bot.store.outbox import Job, JobOutcome
+
+INVITE_BATCH = 100  # users per conversations.invite (REF)
+MEMBER = "already_in_channel"  # not a failure: the person is in the channel
+
+
+@dataclass(frozen=True)
+class Invites:
+    """Who is in the channel after inviting, and who could not be invited, with Slack's reason."""
+
+    reached: list[str]
+    failed: dict[str, str]
+
+
+async def invite_people(ctx: JobContext, job: Job, channel: str, users: Sequence[str]) -> Invites:
+    """Invite `users` (those already in the channel count as reached); one person who cannot be
+    invited does not keep the others out (`force`)."""
+    failed: dict[str, str] = {}
+    for number, start in enumerate(range(0, len(users), INVITE_BATCH)):
+        batch = list(users[start : start + INVITE_BATCH])
+
+        async def call(batch: list[str] = batch) -> dict[str, str]:
+            return await _invite(ctx, channel, batch)
+
+        failed.update(await ctx.once(job, f"invite:{number}", call))
+    return Invites([u for u in users if u not in failed], failed)
+
+
+async def _invite(ctx: JobContext, channel: str, users: list[str]) -> dict[str, str]:
+    try:
+        answer = await ctx.slack.call(
+            "conversations.invite", channel=channel, users=",".join(users), force=True
+        )
+    except SlackError as exc:
+        # Nobody could be invited: each person's reason, or the call's own for all of them.
+        answer = exc.response if exc.response.get("errors") else {}
+        if not answer:
+            return {user: exc.code for user in users if exc.code != MEMBER}
+    errors = {str(e.get("user")): str(e.get("error")) for e in answer.get("errors") or []}
+    return {user: error for user, error in errors.items() if error != MEMBER}
+
+
+async def people(ctx: JobContext, job: Job) -> tuple[list[str], dict[str, str]]:
+    """The page's users and its user groups' members (not the bot), and the groups that could
+    not be read, with Slack's reason."""
+    users = [str(u) for u in job.payload.get("users", [])]
+    failed: dict[str, str] = {}
+    for group in job.payload.get("usergroups", []):
+
+        async def members(group: str = str(group)) -> dict[str, Any]:
+            try:
+                answer = await ctx.slack.call("usergroups.users.list", usergroup=group)
+            except SlackError as exc:
+                return {"error": exc.code}
+            return {"users": [str(u) for u in answer.get("users", [])]}
+
+        found = await ctx.once(job, f"members:{group}", members)
+        if "error" in found:
+            failed[f"subteam^{group}"] = str(found["error"])
+        users += [str(u) for u in found.get("users", [])]
+    me = await ctx.bot_user() if users else None
+    return [u for u in dict.fromkeys(users) if u != me], failed
+
+
+def _who(ref: str) -> str:
+    return f"<!{ref}>" if ref.startswith("subteam^") else f"<@{ref}>"
+
+
+def _reasons(failed: dict[str, str]) -> str:
+    return ", ".join(f"{_who(ref)} ({reason})" for ref, reason in failed.items())
+
+
+def page_text(label: str, reached: Sequence[str], failed: dict[str, str], then: str | None) -> str:
+    """The page's message in the incident channel: who is paged, and who could not be."""
+    if not reached:
+        nobody = f":warning: Nobody at {label} could be paged"
+        nobody += f": {_reasons(failed)}." if failed else ": it names nobody."
+        moving = f" Paging {then} now." if then else " The policy has no further level."
+        return nobody + moving
+    mentions = " ".join(f"<@{u}>" for u in reached)
+    lines = [f":rotating_light: Paging {label}: {mentions} — please acknowledge."]
+    lines += [
+        f":warning: {_who(ref)} could not be invited: {reason}" for ref, reason in failed.items()
+    ]
+    return "\n".join(lines)
+
+
+async def notify(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
+    """Page a level: invite its people, then queue the mention and one DM per person reached."""
+    channel = incident_channel(view)
+    incident_id = view.incident.id
+    label = str(job.payload.get("label", "next level"))
+    then = job.payload.get("then")
+    users, failed = await people(ctx, job)
+    invites = await invite_people(ctx, job, channel, users) if users else Invites([], {})
+    failed.update(invites.failed)
+    text = page_text(label, invites.reached, failed, str(then) if then else None)
+    follow_ups = [note_job(incident_id, f"page:{job.idem_key}", text)]
+    follow_ups += [dm_job(ctx, incident_id, job.idem_key, user) for user in invites.reached]
+    events = []
+    if invites.reached:
+        mentions = ", ".join(f"<@{u}>" for u in invites.reached)
+        events.append(
+            ctx.event("page_reached", f"Paged {label}: {mentions}", users=invites.reached)
+        )
+    if failed:
+        events.append(
+            ctx.event("page_unreachable", f"{label}: not reached: {_reasons(failed)}", **failed)
+        )
+    step = None
+    if not invites.reached:
+        step = (int(job.payload.get("level", 0)), int(job.payload.get("round", 0)))
+        moving = f"paging {then} now" if then else "the policy has no further level"
+        events.append(ctx.event("page_failed", f"Nobody at {label} could be paged; {moving}"))
+    return JobOutcome(events=events, follow_ups=follow_ups, next_level_now=step)
+
+
+def dm_job(ctx: JobContext, incident_id: int, page: str, user: str) -> OutboxJob:
+    """The DM of one person for one page: straight to its channel when that is known."""
+    channel = ctx.dm_channels.get(user)
+    if channel is not None:
+        return _post_dm_job(incident_id, page, user, channel)
+    return OutboxJob(
+        kind=JobKind.OPEN_DM,
+        idem_key=f"dm_open:{page}:{user}",
+        incident_id=incident_id,
+        payload={"user": user, "page": page},
+    )
+
+
+def _post_dm_job(incident_id: int, page: str, user: str, channel: str) -> OutboxJob:
+    return OutboxJob(
+        kind=JobKind.POST_DM,
+        idem_key=f"dm:{page}:{user}",
+        incident_id=incident_id,
+        payload={"user": user, "page": page, "channel": channel},
+    )
+
+
+async def open_dm(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
+    """conversations.open with one person (the same channel every time), then the DM."""
+    user = str(job.payload["user"])
+    try:
+        opened = await ctx.slack.call("conversations.open", users=user)
+    except SlackError as exc:
+        return _dm_failed(ctx, job, view, user, exc.code)
+    channel = str(opened["channel"]["id"])
+    ctx.dm_channels[user] = channel
+    page = str(job.payload.get("page", job.idem_key))
+    return JobOutcome(follow_ups=[_post_dm_job(view.incident.id, page, user, channel)])
+
+
+async def post_dm(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
+    """The card in the person's DM, once; after an uncertain try, the DM's history says."""
+    user = str(job.payload["user"])
+    try:
+        await post_once(
+            ctx,
+            job,
+            str(job.payload["channel"]),
+            history_optional=True,
+            text=f"You are paged for {render.card_text(view)} in <#{view.incident.channel_id}>",
+            blocks=render.render_incident_card(view),
+        )
+    except SlackError as exc:
+        return _dm_failed(ctx, job, view, user, exc.code)
+    return JobOutcome(events=[ctx.event("dm_sent", f"Sent <@{user}> the card", user=user)])
+
+
+def _dm_failed(ctx: JobContext, job: Job, view: IncidentView, user: str, reason: str) -> JobOutcome:
+    text = f":warning: Could not send <@{user}> a direct message: {reason}"
+    return JobOutcome(
+        events=[ctx.event("dm_failed", text.removeprefix(":warning: "), user=user)],
+        follow_ups=[note_job(view.incident.id, f"dm_failed:{job.idem_key}", text)],
+    )
+
+
+async def invite_oncall(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
+    """Invite the configured on-call users and user group members; name who could not be."""
+    channel = incident_channel(view)
+    payload = {"users": list(ctx.oncall_users)}
+    if ctx.oncall_usergroup:
+        payload["usergroups"] = [ctx.oncall_usergroup]
+    job.payload.update(payload)
+    users, failed = await people(ctx, job)
+    invites = await invite_people(ctx, job, channel, users) if users else Invites([], {})
+    failed.update(invites.failed)
+    events = []
+    if invites.reached:
+        mentions = ", ".join(f"<@{u}>" for u in invites.reached)
+        events.append(ctx.event("invited", f"Invited {mentions}", users=invites.reached))
+    follow_ups = []
+    if failed:
+        text = f":warning: Could not invite on-call: {_reasons(failed)}"
+        events.append(ctx.event("invite_failed", text.removeprefix(":warning: "), **failed))
+        follow_ups.append(note_job(view.incident.id, f"invite_failed:{job.idem_key}", text))
+    return JobOutcome(events=events, follow_ups=follow_ups)
