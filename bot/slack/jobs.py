@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ class JobContext:
     bot_user_id: str | None = field(default=None)
     # Each person's direct-message channel, learnt from conversations.open (it never changes).
     dm_channels: dict[str, str] = field(default_factory=dict)
+    dm_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     wake_timers: Callable[[], None] = lambda: None
 
     async def once(self, job: Job, step: str, make: Callable[[], Awaitable[T]]) -> T:

@@ -9,6 +9,7 @@ invitation or a DM that was made.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -116,7 +117,7 @@ async def notify(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     failed.update(invites.failed)
     text = page_text(label, invites.reached, failed, str(then) if then else None)
     follow_ups = [note_job(incident_id, f"page:{job.idem_key}", text)]
-    follow_ups += [dm_job(ctx, incident_id, job.idem_key, user) for user in invites.reached]
+    follow_ups += [dm_job(ctx, incident_id, job.idem_key, user, label) for user in invites.reached]
     events = []
     if invites.reached:
         mentions = ", ".join(f"<@{u}>" for u in invites.reached)
@@ -135,51 +136,57 @@ async def notify(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     return JobOutcome(events=events, follow_ups=follow_ups, next_level_now=step)
 
 
-def dm_job(ctx: JobContext, incident_id: int, page: str, user: str) -> OutboxJob:
+def dm_job(ctx: JobContext, incident_id: int, page: str, user: str, label: str) -> OutboxJob:
     """The DM of one person for one page: straight to its channel when that is known."""
+    payload = {"user": user, "page": page, "label": label}
     channel = ctx.dm_channels.get(user)
     if channel is not None:
-        return _post_dm_job(incident_id, page, user, channel)
+        return _post_dm_job(incident_id, {**payload, "channel": channel})
     return OutboxJob(
         kind=JobKind.OPEN_DM,
         idem_key=f"dm_open:{page}:{user}",
         incident_id=incident_id,
-        payload={"user": user, "page": page},
+        payload=payload,
     )
 
 
-def _post_dm_job(incident_id: int, page: str, user: str, channel: str) -> OutboxJob:
+def _post_dm_job(incident_id: int, payload: dict[str, Any]) -> OutboxJob:
     return OutboxJob(
         kind=JobKind.POST_DM,
-        idem_key=f"dm:{page}:{user}",
+        idem_key=f"dm:{payload['page']}:{payload['user']}",
         incident_id=incident_id,
-        payload={"user": user, "page": page, "channel": channel},
+        payload=payload,
     )
 
 
 async def open_dm(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     """conversations.open with one person (the same channel every time), then the DM."""
     user = str(job.payload["user"])
-    try:
-        opened = await ctx.slack.call("conversations.open", users=user)
-    except SlackError as exc:
-        return _dm_failed(ctx, job, view, user, exc.code)
-    channel = str(opened["channel"]["id"])
-    ctx.dm_channels[user] = channel
-    page = str(job.payload.get("page", job.idem_key))
-    return JobOutcome(follow_ups=[_post_dm_job(view.incident.id, page, user, channel)])
+    # Pages of many incidents open the same people's DMs: one call per person is enough.
+    async with ctx.dm_locks.setdefault(user, asyncio.Lock()):
+        if user not in ctx.dm_channels:
+            try:
+                opened = await ctx.slack.call("conversations.open", users=user)
+            except SlackError as exc:
+                return _dm_failed(ctx, job, view, user, exc.code)
+            ctx.dm_channels[user] = str(opened["channel"]["id"])
+    payload = {**job.payload, "channel": ctx.dm_channels[user]}
+    payload.pop("steps", None)
+    return JobOutcome(follow_ups=[_post_dm_job(view.incident.id, payload)])
 
 
 async def post_dm(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     """The card in the person's DM, once; after an uncertain try, the DM's history says."""
     user = str(job.payload["user"])
+    label = job.payload.get("label")
+    paged = f"You are paged ({label})" if label else "You are paged"
     try:
         await post_once(
             ctx,
             job,
             str(job.payload["channel"]),
             history_optional=True,
-            text=f"You are paged for {render.card_text(view)} in <#{view.incident.channel_id}>",
+            text=f"{paged} for {render.card_text(view)} in <#{view.incident.channel_id}>",
             blocks=render.render_incident_card(view),
         )
     except SlackError as exc:

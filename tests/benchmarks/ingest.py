@@ -54,7 +54,6 @@ if str(REPO) not in sys.path:
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
-import dataclasses  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import math  # noqa: E402
@@ -75,14 +74,13 @@ from datetime import UTC, datetime, timedelta  # noqa: E402
 from typing import Any  # noqa: E402
 
 import aiohttp  # noqa: E402
-import yaml  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
-from bot.config import OutboxSettings  # noqa: E402
-from bot.slack.emulator import RateLimit, SlackEmulator, documented_rate_limits  # noqa: E402
+from bot.slack.emulator import SlackEmulator  # noqa: E402
 from bot.store import schema  # noqa: E402
 from tests.builders import make_alert, make_payload  # noqa: E402
 from tests.harness import ServeProcess, bot_env, running_emulator  # noqa: E402
+from tests.pacing import SLACK_WINDOW, scaled_limits, scaled_server  # noqa: E402
 from tests.realservers import free_port  # noqa: E402
 
 log = logging.getLogger("bench.ingest")
@@ -92,7 +90,6 @@ HEADERS = {"Content-Type": "application/json"}
 BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 GROUPS = 100
 TIER2_PER_MINUTE = 20
-SLACK_WINDOW = 60.0
 
 
 # --- traffic ----------------------------------------------------------------------------------
@@ -366,37 +363,12 @@ def counter_total(scraped: dict[str, list[Any]], name: str, **labels: str) -> fl
     )
 
 
-def write_config(workdir: Path, scale: float) -> tuple[Path, dict[str, str]]:
-    """tocsin.yml for the server, and the extra environment that goes with the scale."""
-    defaults = OutboxSettings()
-    config = {
-        "alerts_channel": "alerts",
-        "outbox": {
-            "tier_per_minute": defaults.tier_per_minute,
-            "per_channel_per_second": defaults.per_channel_per_second * scale,
-        },
-    }
-    path = workdir / "tocsin.yml"
-    path.write_text(yaml.safe_dump(config))
-    python_path = [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
-    if scale != 1.0:
-        # Tocsin's pacing window is a module constant; shrink it in the server process only.
-        shim = workdir / "shim"
-        shim.mkdir(exist_ok=True)
-        (shim / "sitecustomize.py").write_text(
-            "import bot.slack.ratelimit as _ratelimit\n"
-            f"_ratelimit.WINDOW = {SLACK_WINDOW / scale!r}\n"
-        )
-        python_path.insert(0, str(shim))
-    return path, {"PYTHONPATH": os.pathsep.join(python_path)}
-
-
 async def start_server(
     workdir: Path, name: str, database_url: str, emulator_url: str, scale: float = 1.0
 ) -> ServeProcess:
     """A migrated SQLite store and `tocsin serve` on it, ready."""
     await asyncio.to_thread(schema.upgrade, database_url)
-    config, extra_env = write_config(workdir, scale)
+    config, extra_env = scaled_server(workdir, scale)
     serve = ServeProcess(
         bot_env(database_url, emulator_url, **extra_env), free_port(), workdir / f"{name}.log"
     )
@@ -569,20 +541,6 @@ def _latency_summary(result: LoadResult) -> dict[str, Any]:
 
 
 # --- part 2: storm ----------------------------------------------------------------------------
-
-
-def scaled_limits(scale: float) -> dict[str, RateLimit]:
-    """Slack's documented limits with every window divided (and per-channel rate multiplied)."""
-    return {
-        method: dataclasses.replace(
-            limit,
-            window_seconds=limit.window_seconds / scale,
-            per_channel_per_second=(
-                limit.per_channel_per_second * scale if limit.per_channel_per_second else None
-            ),
-        )
-        for method, limit in documented_rate_limits().items()
-    }
 
 
 @dataclass
