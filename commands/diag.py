@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import timedelta
 from typing import Any
@@ -16,7 +15,7 @@ from bot.errors import UserError
 from bot.services.container import Services
 from bot.services.diagnostics import incident_source
 from bot.slack import render_diagnostics
-from bot.slack.replies import Reply, ephemeral, run_safely
+from bot.slack.replies import Reply, ephemeral, rendered, run_safely
 from commands import ids
 
 HELP = """*`/diag` commands*
@@ -82,8 +81,7 @@ SUBCOMMANDS = {"prom": _prom, "sentry": _sentry, "supabase": _supabase, "health"
 
 async def handle(services: Services, text: str, channel: str) -> Reply:
     """Dispatch one /diag call; in an incident channel the results are posted there."""
-    # Slack escapes &, < and > in command text; PromQL needs them back.
-    name, _, rest = html.unescape(text).strip().partition(" ")
+    name, _, rest = text.strip().partition(" ")
     if name.lower() in ("", "help"):
         return ephemeral(HELP)
     run = SUBCOMMANDS.get(name.lower())
@@ -94,7 +92,7 @@ async def handle(services: Services, text: str, channel: str) -> Reply:
     if incident is not None:
         await services.diagnostics.publish_all(incident, results)
         return ephemeral(f"Posted {len(results)} result{'s' if len(results) != 1 else ''} here.")
-    reply: dict[str, Any] = ephemeral(render_diagnostics.results_text(results))
+    reply: dict[str, Any] = rendered(render_diagnostics.results_text(results))
     reply["blocks"] = render_diagnostics.render_results(results)
     if any(r.image_png for r in results):
         reply["blocks"].append(_graph_note())

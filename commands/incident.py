@@ -15,7 +15,7 @@ from bot.domain.outbox import JobKind, OutboxJob, note_job
 from bot.errors import UserError
 from bot.services.container import Services
 from bot.slack import render, render_lists
-from bot.slack.replies import Reply, ephemeral, run_safely
+from bot.slack.replies import Reply, ephemeral, rendered, run_safely
 from commands import ids
 from commands.parsing import parse_severity, parse_user, split_severity
 
@@ -80,7 +80,7 @@ async def _declare(services: Services, inv: Invocation) -> Reply:
 
 async def _list(services: Services, inv: Invocation) -> Reply:
     incidents = await services.incidents.open_incidents()
-    return ephemeral(render_lists.incident_list(incidents, services.now()))
+    return rendered(render_lists.incident_list(incidents, services.now()))
 
 
 async def _here(services: Services, inv: Invocation) -> Incident:
@@ -151,7 +151,7 @@ async def _timeline(services: Services, inv: Invocation) -> Reply:
     text, _pages = render_lists.timeline_page(
         await services.incidents.timeline(incident.id), int(page_text)
     )
-    return ephemeral(text)
+    return rendered(text)
 
 
 async def _update(services: Services, inv: Invocation) -> Reply:
@@ -159,7 +159,7 @@ async def _update(services: Services, inv: Invocation) -> Reply:
     if not text:
         raise UserError(f"Write the update after the command. Usage: `{USAGE['update']}`")
     incident = await _here(services, inv)
-    message = f":mega: *Update* from <@{inv.user}>: {render.escape(text)[:2500]}"
+    message = f":mega: *Update* from <@{inv.user}>: {text[:2500]}"
     jobs: list[OutboxJob] = [note_job(incident.id, f"update:{services.now().isoformat()}", message)]
     if services.alerts_channel:
         jobs.append(

@@ -12,7 +12,7 @@ from bot.errors import UserError
 from bot.services.container import Services
 from bot.slack.render import escape
 from bot.slack.render_digest import change_text, render_digest, title
-from bot.slack.replies import Reply, ephemeral, run_safely
+from bot.slack.replies import Reply, ephemeral, rendered, run_safely
 from commands import ids
 
 HELP = """*`/kpi` commands*
@@ -33,7 +33,7 @@ async def handle(services: Services, text: str) -> Reply:
     builder = digests.builder
     if words.lower() == "list":
         names = "\n".join(f"• {escape(k.name)}" for k in builder.kpis)
-        return ephemeral(f"*KPIs*\n{names}")
+        return rendered(f"*KPIs*\n{names}")
     digest = digests.digest(None)
     day = services.now().astimezone(digest.zone).date() - timedelta(days=1)
     if not words:
@@ -46,9 +46,9 @@ async def handle(services: Services, text: str) -> Reply:
         }
     kpi = builder.kpi(words)
     if kpi is None:
-        raise UserError(f"No KPI named “{escape(words)}”. `/kpi list` shows the names.")
+        raise UserError(f"No KPI named “{words}”. `/kpi list` shows the names.")
     built = await builder.build(digest, day, only=[kpi])
-    return ephemeral(trend_text(built.values[0]))
+    return rendered(trend_text(built.values[0]))
 
 
 def trend_text(value: KpiValue) -> str:

@@ -14,7 +14,7 @@ from bot.ports import IncidentTransaction
 from bot.services.container import Services
 from bot.services.incidents import in_transaction
 from bot.slack.render_lists import mention, oncall_lines
-from bot.slack.replies import Reply, ephemeral, run_safely
+from bot.slack.replies import Reply, ephemeral, rendered, run_safely
 from commands import ids
 from commands.parsing import parse_user
 
@@ -33,7 +33,7 @@ async def show(services: Services) -> Reply:
         overrides = await in_transaction(services.db, _overrides_of(rotation.name, now))
         current, upcoming = current_and_next(rotation, now, overrides)
         rows.append((rotation.name, current, upcoming))
-    return ephemeral(oncall_lines(rows))
+    return rendered(oncall_lines(rows))
 
 
 async def override(services: Services, args: list[str], actor: str) -> Reply:

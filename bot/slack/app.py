@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services.container import Services
 from bot.slack import actions
+from bot.slack.render import unescape
 from commands import diag, incident, kpi, oncall
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 def build_bolt_app(*, client: AsyncWebClient, signing_secret: str, services: Services) -> AsyncApp:
     """A Bolt app that verifies every request with the signing secret (5-minute window)."""
     app = AsyncApp(client=client, signing_secret=signing_secret, process_before_response=False)
+    app.use(plain_command_text)
     incident.register(app, services)
     oncall.register(app, services)
     diag.register(app, services)
@@ -31,6 +33,15 @@ def build_bolt_app(*, client: AsyncWebClient, signing_secret: str, services: Ser
         log.error("Slack request failed: %s (%s)", type(error).__name__, body.get("type"))
 
     return app
+
+
+async def plain_command_text(req: Any, resp: Any, next: Any) -> Any:
+    """Slack sends slash-command text with `&`, `<`, `>` escaped: every command gets it plain,
+    made so here, once (mentions and links stay Slack's tokens)."""
+    body = req.body
+    if isinstance(body, dict) and "command" in body and isinstance(body.get("text"), str):
+        body["text"] = unescape(body["text"])
+    return await next()
 
 
 def slack_route(app: AsyncApp) -> Any:

@@ -14,6 +14,7 @@ from urllib.parse import quote, urlencode
 import aiohttp
 
 from bot.slack.emulator_state import EmulatorState, Message, View
+from bot.slack.render import mrkdwn
 
 ACK_TIMEOUT = 3.0  # Slack shows a timeout error if the bot has not answered by then
 SEND_TIMEOUT = 30.0
@@ -68,7 +69,11 @@ def slash_command_body(
     response_url: str,
     trigger_id: str,
 ) -> bytes:
-    """Return the form body of a slash command, fields in Slack's order (contracts 1.2)."""
+    """Return the form body of a slash command, fields in Slack's order (contracts 1.2).
+
+    `text` is what the person typed, with mentions and links as the Slack client turns them
+    into tokens (`<@U123|dana>`); like Slack, every other `&`, `<` and `>` is sent escaped.
+    """
     fields = {
         "token": VERIFICATION_TOKEN,
         "team_id": state.team_id,
@@ -78,7 +83,7 @@ def slash_command_body(
         "user_id": user_id,
         "user_name": _user_name(state, user_id),
         "command": command,
-        "text": text,
+        "text": mrkdwn(text),
         "response_url": response_url,
         "trigger_id": trigger_id,
     }

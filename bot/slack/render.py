@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -39,10 +40,38 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+# Slack's own tokens in text: mentions of users, channels and user groups, and links
+# (`<https://…|label>`), as Slack sends them and as Tocsin writes them. `<!here>`,
+# `<!channel>` and `<!everyone>` are not among them: text people give Tocsin to repost never
+# notifies a whole channel, whoever the workspace lets do that.
+_ENTITY = re.compile(
+    r"<(?:@[UW][A-Z0-9]+|#C[A-Z0-9]+|!subteam\^S[A-Z0-9]+|(?:https?|mailto):[^<>|\s]+)"
+    r"(?:\|[^<>]*)?>"
+)
+
+
+def mrkdwn(text: str) -> str:
+    """Plain text (mentions and links kept as Slack's tokens) made into mrkdwn: every other
+    `&`, `<` and `>` escaped, once."""
+    parts: list[str] = []
+    start = 0
+    for token in _ENTITY.finditer(text):
+        parts += [escape(text[start : token.start()]), token.group(0)]
+        start = token.end()
+    parts.append(escape(text[start:]))
+    return "".join(parts)
+
+
+def unescape(text: str) -> str:
+    """Text as Slack sends it (slash-command `text`: `&`, `<`, `>` escaped) made plain, once;
+    mentions and links stay Slack's tokens."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def card_text(view: IncidentView) -> str:
     """The notification fallback text of the card."""
     inc = view.incident
-    return clip(f"[{inc.severity.value}] {inc.title} — {inc.status.value}", 3000)
+    return clip(f"[{inc.severity.value}] {escape(inc.title)} — {inc.status.value}", 3000)
 
 
 def render_incident_card(view: IncidentView) -> list[dict[str, Any]]:

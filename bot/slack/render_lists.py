@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import datetime
 
 from bot.domain.incidents import Incident, TimelineEvent
 from bot.domain.oncall import Shift
-from bot.slack.render import clip, escape
+from bot.slack.render import clip, escape, mrkdwn
 
 TIMELINE_PAGE = 25
 
@@ -51,23 +50,13 @@ def incident_list(incidents: Sequence[Incident], now: datetime) -> str:
     return clip("\n".join(lines), 3000)
 
 
-_ESCAPED_MENTION = re.compile(r"&lt;((?:@[UW]|#C|!subteam\^S)[A-Z0-9]+(?:\|[^&<>]*)?)&gt;")
-
-
-def keep_mentions(escaped: str) -> str:
-    """Undo escaping for user, channel and user-group mentions only."""
-    return _ESCAPED_MENTION.sub(r"<\1>", escaped)
-
-
 def timeline_page(events: Sequence[TimelineEvent], page: int) -> tuple[str, int]:
     """One page of the timeline and the number of pages."""
     pages = max(1, -(-len(events) // TIMELINE_PAGE))
     page = min(max(page, 1), pages)
     chunk = events[(page - 1) * TIMELINE_PAGE : page * TIMELINE_PAGE]
     lines = [f"*Timeline* (page {page}/{pages}, {len(events)} entries)"]
-    lines += [
-        f"`{e.at:%Y-%m-%d %H:%M:%S}` {keep_mentions(escape(clip(e.text, 200)))}" for e in chunk
-    ]
+    lines += [f"`{e.at:%Y-%m-%d %H:%M:%S}` {mrkdwn(clip(e.text, 200))}" for e in chunk]
     if page < pages:
         lines.append(f"_More: `/incident timeline {page + 1}`_")
     return clip("\n".join(lines), 3900), pages

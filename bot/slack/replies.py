@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.errors import UserError
+from bot.slack.render import mrkdwn
 
 log = logging.getLogger(__name__)
 Reply = dict[str, Any] | None
@@ -14,7 +15,13 @@ SORRY = ":warning: Something went wrong on our side; it has been logged. Try aga
 
 
 def ephemeral(text: str) -> dict[str, Any]:
-    """A reply only the person who asked sees."""
+    """A reply only the person who asked sees, of plain text (mentions and links as Slack's
+    tokens): escaped for Slack here, once."""
+    return rendered(mrkdwn(text))
+
+
+def rendered(text: str) -> dict[str, Any]:
+    """A reply only the person who asked sees, of text already rendered as Slack mrkdwn."""
     return {"response_type": "ephemeral", "text": text, "replace_original": False}
 
 

@@ -295,6 +295,11 @@ class Workspace:
         return Opened(incident_id, incident.channel_id, incident.card_ts)
 
 
+def shown(text: str) -> str:
+    """mrkdwn as Slack displays it: `&amp;`, `&lt;`, `&gt;` shown as the characters."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def card_fields(blocks: list[dict[str, Any]]) -> dict[str, str]:
     """The `*Title*\\nvalue` fields of the card's first section."""
     section = next(b for b in blocks if b["type"] == "section" and b.get("fields"))
