@@ -88,7 +88,7 @@ def bot_message(ctx: Ctx, channel: str, content: Content, thread_ts: str | None)
 
 def post_message(ctx: Ctx, p: Params) -> dict[str, Any]:
     """chat.postMessage"""
-    ch = member_channel(ctx, p.get_str("channel"))
+    ch = member_channel(ctx, p.get_str("channel"), by_name=True)
     content = parse_content(p)
     msg = bot_message(ctx, ch.id, content, p.get_str("thread_ts") or None)
     if msg.thread_ts and p.get_bool("reply_broadcast"):
@@ -98,7 +98,7 @@ def post_message(ctx: Ctx, p: Params) -> dict[str, Any]:
 
 def post_ephemeral(ctx: Ctx, p: Params) -> dict[str, Any]:
     """chat.postEphemeral (visible to `user` only, never in history)"""
-    ch = member_channel(ctx, p.get_str("channel"))
+    ch = member_channel(ctx, p.get_str("channel"), by_name=True)
     user = p.get_str("user")
     if not user:
         raise missing("user")

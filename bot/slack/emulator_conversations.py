@@ -31,17 +31,23 @@ def channel_name_error(name: str) -> str | None:
     return None
 
 
-def visible_channel(ctx: Ctx, ref: str | None) -> Channel:
-    """Find a channel the bot can see (private ones only as a member) or raise channel_not_found."""
-    ch = ctx.state.channel(ref)
+def visible_channel(ctx: Ctx, ref: str | None, *, by_name: bool = False) -> Channel:
+    """Find a channel the bot can see (private ones only as a member) or raise channel_not_found.
+
+    Channel arguments are IDs (REF); only chat.postMessage and chat.postEphemeral also take a
+    name (`by_name`).
+    """
+    ch = ctx.state.channel(ref) if by_name else ctx.state.channels.get(ref or "")
     if ch is None or (ch.is_private and ctx.state.bot_user_id not in ch.members):
         raise SlackError("channel_not_found")
     return ch
 
 
-def member_channel(ctx: Ctx, ref: str | None, *, allow_archived: bool = False) -> Channel:
+def member_channel(
+    ctx: Ctx, ref: str | None, *, allow_archived: bool = False, by_name: bool = False
+) -> Channel:
     """Find a channel the bot is a member of: channel_not_found / is_archived / not_in_channel."""
-    ch = visible_channel(ctx, ref)
+    ch = visible_channel(ctx, ref, by_name=by_name)
     if ch.is_archived and not allow_archived:
         raise SlackError("is_archived")
     if ctx.state.bot_user_id not in ch.members:

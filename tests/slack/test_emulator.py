@@ -257,6 +257,30 @@ async def test_invite_with_force_invites_the_valid_ones(
     assert err.response["error"] == "user_not_found"
 
 
+async def test_channel_arguments_are_ids_except_for_posting(
+    client: AsyncWebClient, emulator: SlackEmulator
+) -> None:
+    """REF: conversations.join/invite/setTopic/history, pins.add and chat.update take a
+    conversation ID; chat.postMessage also takes a name (and answers with the ID)."""
+    public = emulator.add_channel("ops-alerts", members=[HUMAN])
+    for call in (
+        client.conversations_join(channel="#ops-alerts"),
+        client.conversations_join(channel="ops-alerts"),
+        client.conversations_setTopic(channel="#ops-alerts", topic="x"),
+        client.conversations_history(channel="#ops-alerts"),
+        client.conversations_invite(channel="#ops-alerts", users=HUMAN),
+        client.pins_add(channel="#ops-alerts", timestamp="1.000001"),
+    ):
+        assert (await slack_error(call)).response["error"] == "channel_not_found"
+    await client.conversations_join(channel=public)
+    posted = await client.chat_postMessage(channel="#ops-alerts", text="hello")
+    assert posted["channel"] == public
+    by_name = await client.chat_postMessage(channel="ops-alerts", text="again")
+    assert by_name["channel"] == public
+    err = await slack_error(client.chat_update(channel="#ops-alerts", ts=posted["ts"], text="x"))
+    assert err.response["error"] == "channel_not_found"
+
+
 async def test_set_topic_join_and_info(client: AsyncWebClient, emulator: SlackEmulator) -> None:
     channel = await new_channel(client)
     await client.conversations_setTopic(channel=channel, topic="SEV1: api down")
