@@ -49,12 +49,21 @@ class OutboxSettings(BaseModel):
     """How the worker paces Slack Web API calls."""
 
     concurrency: int = Field(default=8, ge=1, le=64)
-    max_attempts: int = Field(default=8, ge=1)
+    give_up_after: timedelta = Field(
+        default=timedelta(hours=6),
+        description="how long a job is retried through Slack errors and outages before it is "
+        "given up (loudly)",
+    )
     poll_interval: float = Field(default=1.0, gt=0)
     tier_per_minute: dict[str, int] = Field(
         default_factory=lambda: {"1": 1, "2": 20, "3": 50, "4": 100, "special": 600}
     )
     per_channel_per_second: float = Field(default=1.0, gt=0)
+
+    @field_validator("give_up_after", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value)
 
 
 class Settings(BaseSettings):

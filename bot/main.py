@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -42,6 +42,7 @@ from bot.services.permissions import Permissions
 from bot.services.silences import SilenceService
 from bot.slack.app import build_bolt_app, slack_route
 from bot.slack.caller import SlackCaller
+from bot.slack.channels import resolve_channel
 from bot.slack.emulator import SlackEmulator
 from bot.slack.job_table import HANDLERS
 from bot.slack.jobs import JobContext
@@ -102,8 +103,6 @@ class Tocsin:
     async def start_background(self) -> None:
         """Start the outbox worker, the schedulers and the store's checkpoints."""
         self.db.checkpoint_in_background()
-        if self.slack.emulator is not None:
-            await _prepare_sandbox(self.client)
         if self.sandbox is not None:
             self.sandbox.start()
         if is_sqlite(self.settings.database_url):
@@ -179,8 +178,15 @@ async def _has_tables(db: Database) -> bool:
         return bool(names)
 
 
-async def build_app(settings: Settings, *, public_url: str, clock: Clock | None = None) -> Tocsin:
-    """Wire every part of Tocsin together from Settings."""
+async def build_app(
+    settings: Settings,
+    *,
+    public_url: str,
+    clock: Clock | None = None,
+    pace_clock: Callable[[], float] = time.monotonic,
+) -> Tocsin:
+    """Wire every part of Tocsin together from Settings (`pace_clock`: seconds, for pacing
+    Slack calls; tests that move `clock` by hand pass one that follows it)."""
     clock = clock or SystemClock()
     playbooks = load_playbooks(settings)  # a refused start must not leave connections open
     db = Database(create_engine(settings.database_url))
@@ -197,12 +203,17 @@ async def build_app(settings: Settings, *, public_url: str, clock: Clock | None 
         else None
     )
     client = AsyncWebClient(token=target.token, base_url=target.api_url, retry_handlers=[])
-    alerts_channel = settings.alerts_channel or (SANDBOX_ALERTS if target.emulator else None)
+    try:
+        alerts_channel = await _alerts_channel(settings, target, client)
+    except BaseException:
+        await client.session.close() if client.session else None
+        await db.dispose()
+        raise
     oncall = list(settings.oncall.users) or ([SANDBOX_USER] if target.emulator else [])
     limiter = RateLimiter(
         tier_per_minute=settings.outbox.tier_per_minute,
         per_channel_per_second=settings.outbox.per_channel_per_second,
-        clock=time.monotonic,
+        clock=pace_clock,
     )
     outbox_store = OutboxStore(db)
     http = aiohttp.ClientSession()
@@ -223,7 +234,7 @@ async def build_app(settings: Settings, *, public_url: str, clock: Clock | None 
         metrics=metrics,
         now=clock.now,
         concurrency=settings.outbox.concurrency,
-        max_attempts=settings.outbox.max_attempts,
+        give_up_after=settings.outbox.give_up_after,
         poll_interval=settings.outbox.poll_interval,
     )
     timer_store = TimerStore(db)
@@ -432,7 +443,13 @@ def _readiness(
             report["schema"] = {"ok": current == head, "current": current, "head": head}
         except Exception as exc:  # the store is down: say so, without the DSN
             report["store"] = {"ok": False, "error": type(exc).__name__}
-        report["outbox"] = {"ok": worker.alive, "depth": await _depth(worker)}
+        # Jobs given up (Slack down past outbox.give_up_after, or refusing them) are reported,
+        # not made a reason to stop taking webhooks: a replica that cannot post still stores.
+        report["outbox"] = {
+            "ok": worker.alive,
+            "depth": await _depth(worker),
+            "failed_24h": await _failed(worker, now() - timedelta(hours=24)),
+        }
         try:
             report["timers"] = {"ok": True, "due": await timers.overdue(now())}
         except Exception as exc:
@@ -449,6 +466,13 @@ async def _depth(worker: OutboxWorker) -> int | None:
         return None
 
 
+async def _failed(worker: OutboxWorker, since: datetime) -> int | None:
+    try:
+        return await worker.store.failed_since(since)
+    except Exception:
+        return None
+
+
 def _group_members(client: AsyncWebClient) -> Any:
     async def members(group: str) -> list[str]:
         response = await client.api_call("usergroups.users.list", params={"usergroup": group})
@@ -458,12 +482,18 @@ def _group_members(client: AsyncWebClient) -> Any:
     return members
 
 
-async def _prepare_sandbox(client: AsyncWebClient) -> None:
-    """The sandbox starts with an #alerts channel for announcements."""
-    from slack_sdk.errors import SlackApiError
-
-    try:
-        await client.api_call("conversations.create", json={"name": SANDBOX_ALERTS})
-    except SlackApiError as exc:
-        if exc.response.get("error") != "name_taken":
-            raise
+async def _alerts_channel(
+    settings: Settings, target: SlackTarget, client: AsyncWebClient
+) -> str | None:
+    """The alerts channel's ID: looked up once if the config names it (`#alerts`); in the
+    sandbox, its #alerts channel (made the first time, as a person would)."""
+    ref = settings.alerts_channel
+    emulator = target.emulator
+    if emulator is None:
+        return await resolve_channel(client, ref, setting="alerts_channel") if ref else None
+    found = emulator.state.channel(ref or SANDBOX_ALERTS)
+    if found is not None:
+        return found.id
+    if ref and ref.removeprefix("#") != SANDBOX_ALERTS:
+        raise ConfigError(f"alerts_channel {ref}: no such channel in the sandbox")
+    return emulator.add_channel(SANDBOX_ALERTS, members=[SANDBOX_USER, emulator.bot_user_id])

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from bot.config import Settings, load_settings
 from bot.main import Tocsin, build_app
+from bot.ports import Clock
 from bot.slack.emulator import SlackEmulator
 from tests.realservers import free_port
 
@@ -90,16 +91,24 @@ async def running_bot(
     emulator_url: str,
     *,
     tweak: Callable[[Settings], None] | None = None,
+    clock: Clock | None = None,
     **env: str,
 ) -> AsyncIterator[RunningBot]:
-    """Tocsin in this process, on a free port; `tweak` may adjust its settings first."""
+    """Tocsin in this process, on a free port; `tweak` may adjust its settings first, `clock`
+    replaces the system clock."""
     settings = load_settings(bot_env(database_url, emulator_url, TOCSIN_CONFIG="", **env))
     settings.alerts_channel = settings.alerts_channel or "alerts"
     settings.digest.digests = []  # tests that want the daily digest configure it
     if tweak is not None:
         tweak(settings)
     port = free_port()
-    app = await build_app(settings, public_url=f"http://127.0.0.1:{port}")
+    public_url = f"http://127.0.0.1:{port}"
+    if clock is None:
+        app = await build_app(settings, public_url=public_url)
+    else:  # Slack calls are paced by the same clock
+        app = await build_app(
+            settings, public_url=public_url, clock=clock, pace_clock=lambda: clock.now().timestamp()
+        )
     runner = web.AppRunner(app.web_app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -38,6 +38,7 @@ class JobKind(StrEnum):
     # Workspace jobs: no incident, the channel is in the payload.
     POST_DIGEST = "post_digest"
     UPLOAD_CHART = "upload_chart"
+    POST_NOTICE = "post_notice"  # Tocsin's own trouble, told in the alerts channel
 
 
 @dataclass(frozen=True)

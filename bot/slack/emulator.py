@@ -126,6 +126,7 @@ class SlackEmulator:
         self._runner: web.AppRunner | None = None
         self.revision = 0  # bumped on every change of the workspace
         self._watchers: list[Callable[[], None]] = []
+        self._trouble: tuple[int, dict[str, str]] | None = None  # outage(): every call's answer
         if self.state.bot_user_id not in self.state.users:
             self.add_user(self.state.bot_user_id, self.state.bot_name, is_bot=True)
 
@@ -156,6 +157,16 @@ class SlackEmulator:
         self.revision += 1
         for callback in self._watchers:
             callback()
+
+    def outage(self, status: int | None, *, retry_after: int = 30) -> None:
+        """Answer every Web API call with `status` until called with None: 503 (Slack down,
+        `service_unavailable`) or 429 (`ratelimited`, with `Retry-After`). Nothing changes in
+        the workspace meanwhile."""
+        if status is None:
+            self._trouble = None
+        else:
+            headers = {"Retry-After": str(retry_after)} if status == 429 else {}
+            self._trouble = (status, headers)
 
     def set_rate_limit(self, method: str, limit: RateLimit | None) -> None:
         """Set or remove (None) the rate limit of a method."""
@@ -296,6 +307,10 @@ class SlackEmulator:
     ) -> Answer:
         if method not in METHODS:
             return 404, {"ok": False, "error": "unknown_method"}, {}
+        if self._trouble is not None:
+            status, headers = self._trouble
+            code = "ratelimited" if status == 429 else "service_unavailable"
+            return status, {"ok": False, "error": code}, headers
         try:
             if error is not None:
                 raise error

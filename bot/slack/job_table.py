@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from bot.domain.outbox import JobKind
+from bot.domain.outbox import JobKind, OutboxJob
+from bot.domain.views import IncidentView
 from bot.slack.jobs import (
     Handler,
     announce,
@@ -43,7 +44,7 @@ POSTS_INTO_INCIDENT_CHANNEL = frozenset(
 )
 POSTS_INTO_ALERTS_CHANNEL = frozenset({JobKind.ANNOUNCE, JobKind.POST_ALERTS_NOTE})
 # Jobs that post into the channel their payload names (a DM, the digest's channel).
-POSTS_INTO_PAYLOAD_CHANNEL = frozenset({JobKind.POST_DM, JobKind.POST_DIGEST})
+POSTS_INTO_PAYLOAD_CHANNEL = frozenset({JobKind.POST_DM, JobKind.POST_DIGEST, JobKind.POST_NOTICE})
 
 
 def posting_channel(job: Job, alerts_channel: str | None) -> str | None:
@@ -61,6 +62,7 @@ def posting_channel(job: Job, alerts_channel: str | None) -> str | None:
 # The first Web API method of each job, so the worker leaves paced jobs in the queue.
 FIRST_METHOD: Mapping[JobKind, str] = {
     JobKind.POST_DIGEST: "chat.postMessage",
+    JobKind.POST_NOTICE: "chat.postMessage",
     JobKind.UPLOAD_CHART: "files.getUploadURLExternal",
     JobKind.OPEN_CHANNEL: "conversations.create",
     JobKind.SET_TOPIC: "conversations.setTopic",
@@ -77,3 +79,43 @@ FIRST_METHOD: Mapping[JobKind, str] = {
     JobKind.POST_DIAGNOSTIC: "chat.postMessage",
     JobKind.UPLOAD_IMAGE: "files.getUploadURLExternal",
 }
+
+
+# What each job does, said to people when it could not be done ("Tocsin could not ...").
+WHAT: Mapping[JobKind, str] = {
+    JobKind.OPEN_CHANNEL: "create the incident's channel",
+    JobKind.SET_TOPIC: "set the channel topic",
+    JobKind.INVITE_ONCALL: "invite the on-call people",
+    JobKind.POST_CARD: "post the alert card",
+    JobKind.PIN_CARD: "pin the alert card",
+    JobKind.UPDATE_CARD: "update the alert card",
+    JobKind.ANNOUNCE: "announce the incident here",
+    JobKind.POST_NOTE: "post a note in the incident channel",
+    JobKind.NOTIFY: "page {label}",
+    JobKind.OPEN_DM: "send <@{user}> the page",
+    JobKind.POST_DM: "send <@{user}> the page",
+    JobKind.POST_ALERTS_NOTE: "post an update here",
+    JobKind.POST_DIAGNOSTIC: "post a diagnostic result",
+    JobKind.UPLOAD_IMAGE: "upload a graph",
+    JobKind.POST_DIGEST: "post the daily digest",
+    JobKind.UPLOAD_CHART: "upload the digest's chart",
+}
+
+
+def failure_notice(
+    job: Job, view: IncidentView | None, reason: str, alerts_channel: str
+) -> OutboxJob:
+    """The alerts channel's notice of a job given up: what was not done, for which incident."""
+    fields = {"label": job.payload.get("label", "a level"), "user": job.payload.get("user", "")}
+    what = WHAT.get(job.kind, job.kind.value).format(**fields)
+    text = f":warning: Tocsin could not {what}"
+    if view is not None:
+        channel = f" in <#{view.incident.channel_id}>" if view.incident.channel_id else ""
+        inc = view.incident
+        text += f" for incident #{inc.id} ([{inc.severity.value}] {inc.title}){channel}"
+    text += f": {reason[:300]}"
+    return OutboxJob(
+        kind=JobKind.POST_NOTICE,
+        idem_key=f"notice:failed:{job.id}",
+        payload={"channel": alerts_channel, "text": text},
+    )

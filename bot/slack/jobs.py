@@ -166,7 +166,7 @@ async def _adoptable(ctx: JobContext, name: str) -> dict[str, Any] | None:
             "conversations.list",
             types="public_channel",
             exclude_archived=True,
-            limit=1000,
+            limit=999,  # "must be an integer under 1000" (REF)
             cursor=cursor,
         )
         for channel in page.get("channels", []):
@@ -326,14 +326,15 @@ async def announce(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
 
 async def post_note(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     """A short message in the incident channel, once."""
-    await post_once(ctx, job, incident_channel(view), text=str(job.payload.get("text", "")))
+    text = render.mrkdwn(str(job.payload.get("text", "")))
+    await post_once(ctx, job, incident_channel(view), text=text)
     return JobOutcome()
 
 
 async def post_alerts_note(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     """A message in the alerts channel (status updates), once."""
     if ctx.alerts_channel:
-        text = str(job.payload.get("text", ""))
+        text = render.mrkdwn(str(job.payload.get("text", "")))
         await post_once(ctx, job, ctx.alerts_channel, history_optional=True, text=text)
     return JobOutcome()
 

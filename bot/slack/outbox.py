@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from bot.domain.outbox import JobKind
 from bot.metrics import Metrics
 from bot.slack.caller import RetryLater, SlackError
 from bot.slack.diagnostic_jobs import BATCHES
-from bot.slack.job_table import FIRST_METHOD, posting_channel
+from bot.slack.job_table import FIRST_METHOD, failure_notice, posting_channel
 from bot.slack.jobs import Batching, Handler, JobContext, JobFailed, Rename
 from bot.slack.ratelimit import RateLimiter
 from bot.slack.workspace_jobs import WORKSPACE_HANDLERS, WorkspaceHandler
@@ -22,6 +23,9 @@ from bot.store.outbox import Job, OutboxStore
 from bot.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
+# Transient failures (5xx, timeouts, connection errors) are retried after 2, 4, 8 ... seconds,
+# at most this long, each wait shortened by up to half at random so that the jobs of a storm
+# that failed together do not all come back together.
 BACKOFF_CAP = 300.0
 # Commits wake the worker; it looks at the queue at most this often for them (bot.wakeup).
 FILL_GAP = 0.02
@@ -54,7 +58,7 @@ class OutboxWorker:
         metrics: Metrics,
         now: Callable[[], datetime],
         concurrency: int = 8,
-        max_attempts: int = 8,
+        give_up_after: timedelta = timedelta(hours=6),
         poll_interval: float = 1.0,
         workspace_handlers: Mapping[JobKind, WorkspaceHandler] | None = None,
         batches: Mapping[JobKind, Batching] | None = None,
@@ -68,7 +72,7 @@ class OutboxWorker:
         self.metrics = metrics
         self.now = now
         self.concurrency = concurrency
-        self.max_attempts = max_attempts
+        self.give_up_after = give_up_after
         self.poll_interval = poll_interval
         self._wakeup = Wakeup(min_gap=FILL_GAP)
         self._depth_at = -DEPTH_EVERY
@@ -77,6 +81,9 @@ class OutboxWorker:
         self._retry_at: list[datetime] = []  # when jobs this worker put back become due
         self._stopping = False
         self.alive = False
+        # Looks at the queue that found nothing to start, with nothing running: the worker has
+        # done all it may do now (tests that move a fake clock wait for the next one).
+        self.idle_looks = 0
 
     def wake(self) -> None:
         """New work was committed; look at the queue soon."""
@@ -112,6 +119,8 @@ class OutboxWorker:
         if self._retry_at:
             pause = min(pause, (self._retry_at[0] - now).total_seconds())
         if free <= 0:
+            return pause
+        if self._stopping:
             return pause
         paced = {kind: self.limiter.wait_for(method) for kind, method in FIRST_METHOD.items()}
         held = [kind for kind, wait in paced.items() if wait > 0]
@@ -156,6 +165,8 @@ class OutboxWorker:
             jobs = [job, *await self._claim_batch(job)]
             run = _Run(asyncio.create_task(self._run_job(jobs)), job.kind, channel)
             self._running.update((j.id, run) for j in jobs)
+        if not self._running:
+            self.idle_looks += 1
         return max(pause, 0.01)
 
     async def _claim_batch(self, job: Job) -> list[Job]:
@@ -228,21 +239,33 @@ class OutboxWorker:
             self.context.wake_timers()
 
     async def _retry(self, job: Job, after: float, reason: str, *, counts_attempt: bool) -> None:
-        if counts_attempt:
-            if job.attempts + 1 >= self.max_attempts:
-                await self._fail(job, f"gave up after {job.attempts + 1} tries: {reason}")
-                return
-            after = max(after, min(BACKOFF_CAP, 2.0 ** (job.attempts + 1)))
         now = self.now()
+        if counts_attempt:
+            age = now - (job.created_at or now)
+            if age >= self.give_up_after:
+                hours = age.total_seconds() / 3600
+                tries = job.attempts + 1
+                await self._fail(
+                    job, f"gave up after {tries} tries over {hours:.1f} h: {reason}", gave_up=True
+                )
+                return
+            backoff = min(BACKOFF_CAP, 2.0 ** (job.attempts + 1))
+            after = max(after, backoff * random.uniform(0.5, 1.0))  # noqa: S311 - jitter
         at = now + timedelta(seconds=after)
         await self.store.retry(job, at=at, error=reason, count_attempt=counts_attempt, now=now)
         heapq.heappush(self._retry_at, at)
 
-    async def _fail(self, job: Job, reason: str) -> None:
-        log.warning("outbox job %s (%s) failed: %s", job.id, job.kind.value, reason)
-        self.metrics.outbox_jobs.labels(job.kind.value, "failed").inc()
+    async def _fail(self, job: Job, reason: str, *, gave_up: bool = False) -> None:
+        """Give a job up, loudly: a log line, a metric, the timeline, and a notice in the alerts
+        channel (posted once Slack answers again)."""
+        log.error("outbox job %s (%s) failed for good: %s", job.id, job.kind.value, reason)
+        self.metrics.outbox_jobs.labels(job.kind.value, "gave_up" if gave_up else "failed").inc()
         event = self.context.event("slack_failed", reason[:500], job=job.kind.value)
-        await self.store.fail(job, now=self.now(), error=reason, event=event)
+        notice = None
+        if self.context.alerts_channel and job.kind is not JobKind.POST_NOTICE:
+            view = await self.store.incident_view(job.incident_id) if job.incident_id else None
+            notice = failure_notice(job, view, reason, self.context.alerts_channel)
+        await self.store.fail(job, now=self.now(), error=reason, event=event, notice=notice)
 
     async def _drain(self) -> None:
         if self._running:

@@ -32,6 +32,7 @@ class Job:
     payload: dict[str, Any]
     attempts: int
     channel_id: str | None = None  # the incident's channel, when it has one
+    created_at: datetime | None = None
 
 
 @dataclass
@@ -48,7 +49,7 @@ class JobOutcome:
 
 # Core columns, not ORM attributes: the worker's statements run on the connection (no ORM step).
 J = sql.OUTBOX.c
-_JOB_COLUMNS = (J.id, J.kind, J.idem_key, J.incident_id, J.payload, J.attempts)
+_JOB_COLUMNS = (J.id, J.kind, J.idem_key, J.incident_id, J.payload, J.attempts, J.created_at)
 
 _PATCHABLE = frozenset({"channel_id", "channel_name", "card_ts"})
 
@@ -234,10 +235,19 @@ class OutboxStore:
             await session.execute(update(sql.OUTBOX).where(J.id == job.id).values(**values))
 
     async def fail(
-        self, job: Job, *, now: datetime, error: str, event: TimelineEvent | None
+        self,
+        job: Job,
+        *,
+        now: datetime,
+        error: str,
+        event: TimelineEvent | None,
+        notice: OutboxJob | None = None,
     ) -> None:
-        """Give a job up for good, saying why on the incident's timeline."""
+        """Give a job up for good, saying why on the incident's timeline (and with `notice`,
+        queued in the same transaction, wherever else it must be said)."""
         async with self.db.session() as session:
+            if notice is not None:
+                await enqueue_jobs(session, [notice], at=now)
             await session.execute(
                 update(sql.OUTBOX)
                 .where(J.id == job.id)
@@ -262,6 +272,16 @@ class OutboxStore:
                 select(func.count())
                 .select_from(sql.OUTBOX)
                 .where(J.state.in_(("pending", "running")))
+            )
+            return int(count or 0)
+
+    async def failed_since(self, since: datetime) -> int:
+        """Jobs given up since `since`."""
+        async with self.db.sessions() as session:
+            count = await session.scalar(
+                select(func.count())
+                .select_from(sql.OUTBOX)
+                .where(J.state == "failed", J.updated_at >= since)
             )
             return int(count or 0)
 
@@ -339,6 +359,7 @@ def _job(row: Any) -> Job:
         payload=dict(row.payload or {}),
         attempts=row.attempts,
         channel_id=getattr(row, "channel_id", None),
+        created_at=row.created_at,
     )
 
 

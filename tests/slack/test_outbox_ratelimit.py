@@ -101,25 +101,28 @@ async def test_jobs_beyond_a_methods_room_are_not_claimed_only_to_be_put_back(
             calls = emulator.calls_to("conversations.create")
             return sum(1 for c in calls if c.params["name"].startswith("inc-"))
 
-        # Three creates a minute, one of which may have gone to the alerts channel at start.
-        await eventually(lambda: incident_channels() >= 2, what="the first channels")
-        await asyncio.sleep(0.5)  # a few more looks at the queue
-        opened = incident_channels()
-        assert opened in (2, 3)
-
-        async with bot.app.db.sessions() as session:
-            opens = list(
-                await session.execute(
+        async def opens() -> list[tuple[str, str | None]]:
+            async with bot.app.db.sessions() as session:
+                rows = await session.execute(
                     select(OutboxJobRow.state, OutboxJobRow.last_error).where(
                         OutboxJobRow.kind == "open_channel"
                     )
                 )
-            )
-        assert sorted(state for state, _ in opens) == ["done"] * opened + ["pending"] * (
-            10 - opened
-        )
+                return [(state, error) for state, error in rows]
+
+        async def minute_spent() -> bool:
+            states = sorted(state for state, _ in await opens())
+            return states == ["done"] * 3 + ["pending"] * 7
+
+        # Three creates a minute: three channels, then the others wait for the next minute.
+        await eventually(minute_spent, what="the minute's three channels, the rest pending")
+        opened = incident_channels()
+        assert opened == 3
+        worker = bot.app.worker
+        looks = worker.idle_looks
+        await eventually(lambda: worker.idle_looks >= looks + 3, what="a few more looks")
         # The waiting ones were never started: none was claimed only to find the method paced.
-        assert [error for _, error in opens if error] == []
+        assert [error for _, error in await opens() if error] == []
         assert incident_channels() == opened
 
 
