@@ -277,12 +277,66 @@ def register(app: AsyncApp, services: Services) -> None:
 
     @app.view(ids.DECLARE_MODAL)
     async def declare_submitted(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
-        values = view["state"]["values"]
-        title = (values["title"]["value"].get("value") or "").strip()
-        if not title:
-            await ack(response_action="errors", errors={"title": "Say what is wrong."})
+        form = read_declare_form(view)
+        if isinstance(form, str):
+            await ack(response_action="update", view=outdated_form_modal(form))
+            return
+        title, severity, errors = form
+        if errors:
+            await ack(response_action="errors", errors=errors)
             return
         await ack()
-        severity = Severity(values["severity"]["value"]["selected_option"]["value"])
         await services.incidents.declare(title, severity, actor=body["user"]["id"])
         services.wake_outbox()
+
+
+DeclareForm = tuple[str, Severity, dict[str, str]]
+
+
+def _element(values: dict[str, Any], block: str) -> dict[str, Any] | None:
+    """The state of a block's one input element, whatever its action id (forms change)."""
+    elements = values.get(block)
+    if not isinstance(elements, dict) or not elements:
+        return None
+    element = next(iter(elements.values()))
+    return element if isinstance(element, dict) else None
+
+
+def read_declare_form(view: dict[str, Any]) -> DeclareForm | str:
+    """Title, severity and the errors per field of a submitted declare form; or, for a form
+    without Tocsin's fields (an old one, another app's with the same callback id), why not."""
+    state = view.get("state")
+    values = state.get("values") if isinstance(state, dict) else None
+    if not isinstance(values, dict) or not isinstance(values.get("title"), dict):
+        return "This form has no title field Tocsin knows."
+    errors: dict[str, str] = {}
+    title_state = _element(values, "title") or {}
+    title = str(title_state.get("value") or "").strip()
+    if not title:
+        errors["title"] = "Say what is wrong."
+    severity = Severity.SEV3  # forms from before severity was asked for
+    if "severity" in values:
+        option = (_element(values, "severity") or {}).get("selected_option")
+        chosen = option.get("value") if isinstance(option, dict) else None
+        if not chosen:
+            errors["severity"] = "Choose a severity."
+        elif chosen not in {s.value for s in Severity}:
+            errors["severity"] = f"Unknown severity {str(chosen)[:20]}: choose sev1 to sev4."
+        else:
+            severity = Severity(chosen)
+    return title[:200], severity, errors
+
+
+def outdated_form_modal(why: str) -> dict[str, Any]:
+    """What a person sees instead of a form Tocsin cannot read: what happened and what to do."""
+    text = (
+        f"{why} It may be from an older version of Tocsin. "
+        "Close it and run `/incident declare` again."
+    )
+    return {
+        "type": "modal",
+        "callback_id": ids.DECLARE_MODAL,
+        "title": {"type": "plain_text", "text": "Declare an incident"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+    }

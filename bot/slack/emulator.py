@@ -31,6 +31,7 @@ from bot.slack.emulator_outbound import (
     sign_request,
     slash_command_body,
     view_ack_errors,
+    view_ack_update,
     view_submission_payload,
 )
 from bot.slack.emulator_params import Ctx, Params, SlackError, read_params
@@ -419,7 +420,8 @@ class SlackEmulator:
         *,
         signing_secret: str | None = None,
     ) -> tuple[EmulatorReply, dict[str, str] | None]:
-        """Submit an open modal; it closes unless the bot answers with field errors (returned)."""
+        """Submit an open modal; it closes unless the bot answers with field errors (returned)
+        or with `response_action: update` (the modal then shows the bot's new view)."""
         view = self.state.views.get(view_id)
         if view is None:
             raise KeyError(view_id)
@@ -428,7 +430,12 @@ class SlackEmulator:
         )
         reply = await self._send(bot_url, block_action_body(payload), None, signing_secret)
         errors = view_ack_errors(reply.body) if reply.status == 200 else None
-        if reply.status == 200 and errors is None:
+        replacement = view_ack_update(reply.body) if reply.status == 200 else None
+        if replacement is not None:
+            view.view = replacement
+            view.hash = f"{int(time.time())}.{new_trigger_id()[-8:]}"
+            self.changed()
+        elif reply.status == 200 and errors is None:
             self.close_view(view_id)
         return reply, errors
 

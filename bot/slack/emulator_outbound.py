@@ -216,6 +216,19 @@ def view_submission_payload(
     }
 
 
+def view_ack_update(text: str) -> dict[str, Any] | None:
+    """The view a view_submission ack replaces the modal with ({"response_action": "update",
+    "view": …}), else None."""
+    try:
+        body = json.loads(text) if text.strip() else {}
+    except ValueError:
+        return None
+    if isinstance(body, dict) and body.get("response_action") == "update":
+        view = body.get("view")
+        return view if isinstance(view, dict) else None
+    return None
+
+
 def view_ack_errors(text: str) -> dict[str, str] | None:
     """The field errors of a view_submission ack ({"response_action": "errors"}), else None."""
     try:

@@ -471,6 +471,32 @@ async def test_views_open_and_update(emulator: SlackEmulator, client: AsyncWebCl
     assert err.response["error"] == "invalid_arguments"
 
 
+async def test_a_submission_answered_with_update_shows_the_new_view(
+    emulator: SlackEmulator, client: AsyncWebClient
+) -> None:
+    """DOCS (modals, "Updating a view in response to view_submission"): an ack with
+    `response_action: update` and a view replaces the modal, which stays open; a plain ack
+    closes it."""
+    replacement = {
+        **MODAL,
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "Done"}}],
+    }
+    answers = [json.dumps({"response_action": "update", "view": replacement}), ""]
+
+    async def bot(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(text=answers.pop(0), content_type="application/json")
+
+    opened = await client.views_open(trigger_id=emulator.new_trigger_id(HUMAN), view=MODAL)
+    view_id = opened["view"]["id"]
+    async with bot_server(bot) as url:
+        reply, errors = await emulator.send_view_submission(url, view_id, {})
+        assert (reply.status, errors) == (200, None)
+        assert emulator.state.views[view_id].view == replacement
+        await emulator.send_view_submission(url, view_id, {})
+    assert view_id not in emulator.state.views
+
+
 # --- rate limits and latency -------------------------------------------------------------------
 
 
