@@ -119,6 +119,7 @@ class Tocsin:
                 self.bolt, app_token.get_secret_value(), web_client=self.client
             )
             await self.socket_mode.connect_async()  # type: ignore[no-untyped-call]
+            log.info("Socket Mode: connected; Slack sends commands and clicks over the socket")
 
     async def close(self) -> None:
         """Stop background work and release connections."""

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from aiohttp import BodyPartReader, web
 
@@ -43,6 +44,7 @@ from bot.slack.emulator_ratelimit import (
     documented_rate_limits,
 )
 from bot.slack.emulator_responses import ack_body, apply_response, open_response_url
+from bot.slack.emulator_socket import SocketHub
 from bot.slack.emulator_state import (
     Channel,
     EmulatorState,
@@ -103,6 +105,7 @@ class SlackEmulator:
         self,
         *,
         bot_token: str = "xoxb-emulator",  # noqa: S107 - emulator credential, not a secret
+        app_token: str = "xapp-emulator",  # noqa: S107 - Socket Mode's app-level token
         signing_secret: str = "emulator-signing-secret",  # noqa: S107
         rate_limits: dict[str, RateLimit] | None = None,
         latency: float | dict[str, float] = 0.0,
@@ -113,6 +116,7 @@ class SlackEmulator:
     ) -> None:
         self.state = state if state is not None else EmulatorState()
         self.bot_token = bot_token
+        self.app_token = app_token
         self.signing_secret = signing_secret
         self.calls: list[RecordedCall] = []
         self.violations: list[RecordedCall] = []
@@ -128,6 +132,7 @@ class SlackEmulator:
         self.revision = 0  # bumped on every change of the workspace
         self._watchers: list[Callable[[], None]] = []
         self._trouble: tuple[int, dict[str, str]] | None = None  # outage(): every call's answer
+        self.sockets = SocketHub(app_id=self.state.app_id)
         if self.state.bot_user_id not in self.state.users:
             self.add_user(self.state.bot_user_id, self.state.bot_name, is_bot=True)
 
@@ -223,6 +228,7 @@ class SlackEmulator:
         app.router.add_post("/response/{token}", self._on_response_url)
         app.router.add_post("/upload/{file_id}", self._on_upload)
         app.router.add_get("/files/{file_id}", self._on_download)
+        app.router.add_get("/socket/{ticket}", self.sockets.serve)
         app.router.add_route("POST", "/{method}", self._on_api)
         app.router.add_route("GET", "/{method}", self._on_api)
         return app
@@ -240,6 +246,7 @@ class SlackEmulator:
 
     async def stop(self) -> None:
         """Stop serving."""
+        await self.sockets.close()
         if self._runner is not None:
             await self._runner.cleanup()
         self._runner = None
@@ -294,8 +301,20 @@ class SlackEmulator:
     def _authenticate(self, token: str | None) -> None:
         if not token:
             raise SlackError("not_authed")
+        if token == self.app_token:
+            raise SlackError("not_allowed_token_type")  # an app-level token opens sockets only
         if token != self.bot_token:
             raise SlackError("invalid_auth")
+
+    def _open_connection(self, token: str | None, base: str) -> Answer:
+        """apps.connections.open: with the app-level token only (REF errors)."""
+        if not token:
+            return 200, {"ok": False, "error": "missing_args"}, {}
+        if token == self.bot_token:
+            return 200, {"ok": False, "error": "not_allowed_token_type"}, {}
+        if token != self.app_token:
+            return 200, {"ok": False, "error": "invalid_auth"}, {}
+        return 200, self.sockets.open_url(base), {}
 
     def _answer(
         self,
@@ -306,6 +325,8 @@ class SlackEmulator:
         channel: str | None,
         base: str,
     ) -> Answer:
+        if method == "apps.connections.open":
+            return self._open_connection(token, base)
         if method not in METHODS:
             return 404, {"ok": False, "error": "unknown_method"}, {}
         if self._trouble is not None:
@@ -375,7 +396,13 @@ class SlackEmulator:
             response_url=self._response_url(token),
             trigger_id=self.new_trigger_id(user_id),
         )
-        reply = await self._send(bot_url, body, timestamp, signing_secret)
+        if self.sockets.connections:
+            form = {key: value for key, value in parse_qsl(body.decode())}
+            reply = await self.sockets.deliver(
+                "slash_commands", form, accepts_response_payload=True
+            )
+        else:
+            reply = await self._send(bot_url, body, timestamp, signing_secret)
         ack = ack_body(reply.body) if reply.status == 200 else None
         if ack is not None:
             apply_response(self._ctx(), token, ack, source="ack")
@@ -410,6 +437,10 @@ class SlackEmulator:
         )
         if msg is not None and msg.ephemeral_to is None:
             payload["message"] = ctx.render.message(msg)  # real Slack sends the message too
+        if self.sockets.connections:
+            return await self.sockets.deliver(
+                "interactive", payload, accepts_response_payload=False
+            )
         return await self._send(bot_url, block_action_body(payload), timestamp, signing_secret)
 
     async def send_view_submission(
@@ -428,7 +459,12 @@ class SlackEmulator:
         payload = view_submission_payload(
             self.state, view, values, trigger_id=self.new_trigger_id(view.user)
         )
-        reply = await self._send(bot_url, block_action_body(payload), None, signing_secret)
+        if self.sockets.connections:
+            reply = await self.sockets.deliver(
+                "interactive", payload, accepts_response_payload=True
+            )
+        else:
+            reply = await self._send(bot_url, block_action_body(payload), None, signing_secret)
         errors = view_ack_errors(reply.body) if reply.status == 200 else None
         replacement = view_ack_update(reply.body) if reply.status == 200 else None
         if replacement is not None:
@@ -450,6 +486,7 @@ class SlackEmulator:
     async def _send(
         self, url: str, body: bytes, timestamp: int | None, signing_secret: str | None
     ) -> EmulatorReply:
+        """POST a request to the bot's URL, signed (an app without Socket Mode connections)."""
         ts = timestamp if timestamp is not None else int(time.time())
         secret = signing_secret if signing_secret is not None else self.signing_secret
         return await post_signed(url, body, secret=secret, timestamp=ts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -724,3 +725,57 @@ async def test_state_snapshot_roundtrip(client: AsyncWebClient, emulator: SlackE
     restored = EmulatorState.from_dict(snapshot)
     assert restored == emulator.state
     assert restored.to_dict() == snapshot
+
+
+# --- Socket Mode -------------------------------------------------------------------------------
+
+
+async def test_socket_mode_connection_hello_envelopes_and_acks(emulator: SlackEmulator) -> None:
+    """Socket Mode (semantics.md): apps.connections.open takes the app-level token only and
+    gives a one-time websocket URL; Slack says hello, then sends envelopes that the app acks
+    with their envelope_id (and a payload where the type takes a response)."""
+    base = emulator.base_url
+    assert base is not None
+    async with aiohttp.ClientSession() as session:
+
+        async def open_with(token: str) -> dict[str, Any]:
+            headers = {"Authorization": f"Bearer {token}"}
+            async with session.post(f"{base}apps.connections.open", headers=headers) as r:
+                return dict(await r.json())
+
+        assert (await open_with(emulator.bot_token))["error"] == "not_allowed_token_type"
+        assert (await open_with("xapp-wrong"))["error"] == "invalid_auth"
+        opened = await open_with(emulator.app_token)
+        assert opened["ok"] is True and opened["url"].startswith("ws://")
+        headers = {"Authorization": f"Bearer {emulator.app_token}"}
+        async with session.post(f"{base}auth.test", headers=headers) as r:
+            assert (await r.json())["error"] == "not_allowed_token_type"
+        async with session.ws_connect(opened["url"]) as socket:
+            hello = await socket.receive_json()
+            assert hello["type"] == "hello" and hello["num_connections"] == 1
+
+            async def answer() -> dict[str, Any]:
+                envelope = await socket.receive_json()
+                await socket.send_json(
+                    {"envelope_id": envelope["envelope_id"], "payload": {"text": "Got it"}}
+                )
+                return dict(envelope)
+
+            app = asyncio.ensure_future(answer())
+            reply = await emulator.send_slash_command(
+                "http://127.0.0.1:9/unused",
+                "/incident",
+                "declare A & B",
+                user_id=HUMAN,
+                channel_id="C0NOWHERE01",
+            )
+            envelope = await app
+        assert envelope["type"] == "slash_commands"
+        assert envelope["accepts_response_payload"] is True
+        assert envelope["payload"]["command"] == "/incident"
+        assert envelope["payload"]["text"] == "declare A &amp; B"  # escaped as over HTTP
+        assert envelope["payload"]["user_id"] == HUMAN
+        assert (reply.status, json.loads(reply.body)) == (200, {"text": "Got it"})
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:  # the ticket was used
+            await session.ws_connect(opened["url"])
+        assert refused.value.status == 401

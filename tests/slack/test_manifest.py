@@ -69,6 +69,21 @@ def test_manifest_scopes_are_exactly_the_ones_used() -> None:
     assert set(manifest()["oauth_config"]["scopes"]["bot"]) == needed
 
 
+def test_the_socket_mode_switch_is_the_only_change_socket_mode_needs() -> None:
+    """SCHEMA: socket_mode_enabled turns Socket Mode on; commands and interactivity then come
+    over the socket (semantics.md), so the rest of the manifest serves both ways."""
+    text = (ROOT / "manifest.yml").read_text()
+    assert text.count("socket_mode_enabled: false") == 1
+    switched = yaml.safe_load(
+        text.replace("socket_mode_enabled: false", "socket_mode_enabled: true")
+    )
+    assert switched["settings"]["socket_mode_enabled"] is True
+    assert switched["settings"]["interactivity"]["is_enabled"] is True
+    assert {c["command"] for c in switched["features"]["slash_commands"]} == set(ids.COMMANDS)
+    readme = (ROOT / "README.md").read_text()
+    assert "socket_mode_enabled: true" in readme and "connections:write" in readme
+
+
 def test_interactivity_points_at_slack_events() -> None:
     settings = manifest()["settings"]
     assert settings["interactivity"]["is_enabled"] is True
