@@ -5,17 +5,16 @@ exactly one page message per incident and level, one DM per person, incident and
 from __future__ import annotations
 
 import asyncio
-import re
-from collections import Counter
 from pathlib import Path
 
 import aiohttp
 
-from bot.slack.emulator import SlackEmulator
 from bot.store import schema
 from tests.builders import make_alert, make_payload
 from tests.harness import ServeProcess, bot_env, eventually, post_webhook, running_emulator
 from tests.pacing import scaled_limits, scaled_server
+from tests.pages import page_dms as dms
+from tests.pages import page_messages as pages
 from tests.realservers import free_port
 
 SCALE = 10.0
@@ -35,27 +34,6 @@ POLICY = {
         ],
     }
 }
-PAGE = re.compile(r"^:rotating_light: Paging (level \d)")
-DM = re.compile(r"^You are paged \((level \d)\) for .* in <#(C[A-Z0-9]+)>$")
-
-
-def pages(emulator: SlackEmulator) -> Counter[tuple[str, str]]:
-    """(incident channel, level) of every page message."""
-    found: Counter[tuple[str, str]] = Counter()
-    for m in emulator.state.messages:
-        if (match := PAGE.match(m.text or "")) is not None:
-            found[(m.channel, match.group(1))] += 1
-    return found
-
-
-def dms(emulator: SlackEmulator) -> Counter[tuple[str, str, str]]:
-    """(person, incident channel, level) of every DM the bot sent."""
-    people = {c.id: c.im_user for c in emulator.state.channels.values() if c.is_im}
-    found: Counter[tuple[str, str, str]] = Counter()
-    for m in emulator.state.messages:
-        if m.channel in people and (match := DM.match(m.text or "")) is not None:
-            found[(str(people[m.channel]), match.group(2), match.group(1))] += 1
-    return found
 
 
 async def settled(url: str) -> bool:
