@@ -132,6 +132,7 @@ class SlackEmulator:
         self.revision = 0  # bumped on every change of the workspace
         self._watchers: list[Callable[[], None]] = []
         self._trouble: tuple[int, dict[str, str]] | None = None  # outage(): every call's answer
+        self._lost: dict[str, int] = {}  # lose_answers(): calls done, then answered 503
         self.sockets = SocketHub(app_id=self.state.app_id)
         if self.state.bot_user_id not in self.state.users:
             self.add_user(self.state.bot_user_id, self.state.bot_name, is_bot=True)
@@ -173,6 +174,11 @@ class SlackEmulator:
         else:
             headers = {"Retry-After": str(retry_after)} if status == 429 else {}
             self._trouble = (status, headers)
+
+    def lose_answers(self, method: str, count: int = 1) -> None:
+        """Do the next `count` calls of `method`, then answer them 503 as if the answer was
+        lost on its way (an uncertain call: the caller cannot tell it was done)."""
+        self._lost[method] = self._lost.get(method, 0) + count
 
     def set_rate_limit(self, method: str, limit: RateLimit | None) -> None:
         """Set or remove (None) the rate limit of a method."""
@@ -290,6 +296,10 @@ class SlackEmulator:
         base = str(request.url.with_query(None))[: -len(method)]
         self._request_base = self._request_base or base
         status, body, headers = self._answer(method, params, token, error, channel, base)
+        if status == 200 and self._lost.get(method):
+            self._lost[method] -= 1
+            self.changed()  # it was done
+            status, body, headers = 503, {"ok": False, "error": "service_unavailable"}, {}
         call = RecordedCall(method, params, status, body, arrived)
         self.calls.append(call)
         if violated:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar, cast
@@ -341,29 +341,56 @@ async def post_alerts_note(ctx: JobContext, job: Job, view: IncidentView) -> Job
 
 async def upload_image(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     """Upload a PNG to the incident channel: get an upload URL, POST, complete the upload."""
-    channel = incident_channel(view)
-    await upload_png(ctx, channel, job.payload)
+    await upload_png(ctx, job, incident_channel(view))
     return JobOutcome()
 
 
-async def upload_png(ctx: JobContext, channel: str, payload: Mapping[str, Any]) -> None:
-    """Upload `payload["png"]` (base64) titled `payload["title"]` into a channel."""
-    data = base64.b64decode(str(payload["png"]))
-    title = str(payload.get("title") or "graph")
+async def upload_png(ctx: JobContext, job: Job, channel: str) -> None:
+    """Upload the job's `png` (base64) titled `title` into a channel, step by step: a retry
+    sends the bytes to the upload URL it got before, and shares the file only if no earlier
+    try did (the channel's history says)."""
+    data = base64.b64decode(str(job.payload["png"]))
+    title = str(job.payload.get("title") or "graph")
     filename = f"{slugify(title)[:60]}.png"
-    target = await ctx.slack.call("files.getUploadURLExternal", filename=filename, length=len(data))
-    if ctx.http is None:
-        raise JobFailed("no HTTP session for uploads")
-    try:
-        async with ctx.http.post(str(target["upload_url"]), data=data) as response:
-            if response.status >= 400:
-                raise RetryLater(
-                    5.0, f"upload answered HTTP {response.status}", counts_attempt=True
-                )
-    except aiohttp.ClientError as exc:
-        raise RetryLater(5.0, f"upload failed: {type(exc).__name__}", counts_attempt=True) from None
+
+    async def get_target() -> dict[str, str]:
+        got = await ctx.slack.call(
+            "files.getUploadURLExternal", filename=filename, length=len(data)
+        )
+        return {"upload_url": str(got["upload_url"]), "file_id": str(got["file_id"])}
+
+    async def send() -> bool:
+        if ctx.http is None:
+            raise JobFailed("no HTTP session for uploads")
+        try:
+            async with ctx.http.post(target["upload_url"], data=data) as response:
+                if response.status >= 400:
+                    reason = f"upload answered HTTP {response.status}"
+                    raise RetryLater(5.0, reason, counts_attempt=True)
+        except aiohttp.ClientError as exc:
+            reason = f"upload failed: {type(exc).__name__}"
+            raise RetryLater(5.0, reason, counts_attempt=True) from None
+        return True
+
+    target = await ctx.once(job, "upload_target", get_target)
+    await ctx.once(job, "uploaded", send)
+    if job.attempts > 0 and await _shared(ctx, channel, target["file_id"]):
+        return
     await ctx.slack.call(
         "files.completeUploadExternal",
         files=[{"id": target["file_id"], "title": title}],
         channel_id=channel,
+    )
+
+
+async def _shared(ctx: JobContext, channel: str, file_id: str) -> bool:
+    """True when a recent message of the channel carries the file (an earlier try shared it)."""
+    try:
+        history = await ctx.slack.call("conversations.history", channel=channel, limit=100)
+    except SlackError:
+        return False
+    return any(
+        f.get("id") == file_id
+        for message in history.get("messages", [])
+        for f in message.get("files") or []
     )

@@ -51,7 +51,7 @@ def _chart(job: Job, channel_id: str) -> list[OutboxJob]:
 
 async def upload_chart(ctx: JobContext, job: Job) -> JobOutcome:
     """The digest's chart, uploaded into the digest's channel."""
-    await upload_png(ctx, str(job.payload["channel"]), job.payload)
+    await upload_png(ctx, job, str(job.payload["channel"]))
     return JobOutcome()
 
 
