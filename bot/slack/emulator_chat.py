@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.slack.emulator_blocks import fill_ids, validate_blocks
@@ -22,6 +23,7 @@ class Content:
     blocks: list[dict[str, Any]] | None
     attachments: list[Any] | None
     metadata: dict[str, Any] | None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -29,16 +31,38 @@ class Content:
         return not self.text and not self.blocks and not self.attachments
 
 
-def parse_metadata(raw: Any) -> dict[str, Any] | None:
-    """Validate message metadata {event_type, event_payload}."""
+EVENT_TYPE = re.compile(r"[A-Za-z0-9_-]+")
+Scalar = (str, int, float, bool)
+
+
+def _flat(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, Scalar) for v in value.values())
+
+
+def _payload_value(value: Any) -> bool:
+    """A value of the published event_payload types: a string, number or boolean, a flat
+    object of those, or a list of such objects (node SDK MessageMetadata)."""
+    if isinstance(value, Scalar) or _flat(value):
+        return True
+    return isinstance(value, list) and all(_flat(item) for item in value)
+
+
+def parse_metadata(raw: Any) -> tuple[dict[str, Any] | None, list[str]]:
+    """Validate message metadata {event_type, event_payload}; a schema Slack does not accept
+    (an event_type with other characters, a value outside the published types) is ignored,
+    with the warning `invalid_metadata_schema` (DOCS message-metadata)."""
     if raw is None:
-        return None
+        return None, []
     if not isinstance(raw, dict) or not isinstance(raw.get("event_type"), str):
         raise SlackError("invalid_metadata_format")
     payload = raw.get("event_payload", {})
     if not isinstance(payload, dict):
         raise SlackError("invalid_metadata_format")
-    return {"event_type": raw["event_type"], "event_payload": payload}
+    if not EVENT_TYPE.fullmatch(raw["event_type"]) or not all(
+        _payload_value(v) for v in payload.values()
+    ):
+        return None, ["invalid_metadata_schema"]
+    return {"event_type": raw["event_type"], "event_payload": payload}, []
 
 
 def parse_blocks(raw: Any) -> list[dict[str, Any]] | None:
@@ -53,11 +77,13 @@ def parse_blocks(raw: Any) -> list[dict[str, Any]] | None:
 
 def parse_content(p: Params, *, need_text: bool = True) -> Content:
     """Read text/blocks/attachments/metadata: no_text, msg_too_long, invalid_blocks(_format)."""
+    metadata, warnings = parse_metadata(p.get_json("metadata", "invalid_metadata_format"))
     content = Content(
         text=p.get_str("text"),
         blocks=None,
         attachments=p.get_json("attachments", "invalid_attachments"),
-        metadata=parse_metadata(p.get_json("metadata", "invalid_metadata_format")),
+        metadata=metadata,
+        warnings=warnings,
     )
     raw_blocks = p.get_json("blocks", "invalid_blocks_format")
     if need_text and content.empty and not raw_blocks:
@@ -93,7 +119,11 @@ def post_message(ctx: Ctx, p: Params) -> dict[str, Any]:
     msg = bot_message(ctx, ch.id, content, p.get_str("thread_ts") or None)
     if msg.thread_ts and p.get_bool("reply_broadcast"):
         msg.extra["reply_broadcast"] = True
-    return {"channel": ch.id, "ts": msg.ts, "message": ctx.render.message(msg)}
+    answer = {"channel": ch.id, "ts": msg.ts, "message": ctx.render.message(msg)}
+    if content.warnings:
+        answer["warning"] = ",".join(content.warnings)
+        answer["response_metadata"] = {"warnings": content.warnings}
+    return answer
 
 
 def post_ephemeral(ctx: Ctx, p: Params) -> dict[str, Any]:

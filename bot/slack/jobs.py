@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -256,7 +257,10 @@ async def post_once(
 
 def jobs_metadata(event_type: str, jobs: Sequence[Job]) -> dict[str, Any]:
     """Message metadata naming every job one message does, so a retry can tell it was posted."""
-    return {"event_type": event_type, "event_payload": {"idem_keys": [j.idem_key for j in jobs]}}
+    # Metadata values are strings, numbers, booleans or objects (semantics.md): the list of
+    # keys goes as one JSON string.
+    keys = json.dumps([j.idem_key for j in jobs])
+    return {"event_type": event_type, "event_payload": {"idem_keys": keys}}
 
 
 async def posted_keys(ctx: JobContext, channel: str) -> dict[str, str]:
@@ -267,9 +271,19 @@ async def posted_keys(ctx: JobContext, channel: str) -> dict[str, str]:
     found: dict[str, str] = {}
     for message in history.get("messages", []):
         payload = (message.get("metadata") or {}).get("event_payload") or {}
-        keys = [payload.get("idem_key"), *(payload.get("idem_keys") or [])]
+        keys = [payload.get("idem_key"), *_key_list(payload.get("idem_keys"))]
         found.update({str(key): str(message["ts"]) for key in keys if key})
     return found
+
+
+def _key_list(value: Any) -> list[Any]:
+    """The keys of a message's `idem_keys`: a JSON list in a string (older posts: a list)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return []
+    return value if isinstance(value, list) else []
 
 
 async def pin_card(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:

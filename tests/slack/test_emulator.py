@@ -779,3 +779,24 @@ async def test_socket_mode_connection_hello_envelopes_and_acks(emulator: SlackEm
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:  # the ticket was used
             await session.ws_connect(opened["url"])
         assert refused.value.status == 401
+
+
+async def test_metadata_outside_the_published_schema_is_ignored_with_a_warning(
+    client: AsyncWebClient,
+) -> None:
+    """DOCS message-metadata: an invalid event_type "returns an invalid_metadata_schema warning
+    and is ignored"; event_payload values are strings, numbers, booleans, flat objects or
+    lists of them (node SDK MessageMetadata) - a list of strings is not among them."""
+    channel = await new_channel(client)
+    good = {"event_type": "tocsin_post", "event_payload": {"k": "a", "n": 1, "o": [{"x": True}]}}
+    posted = await client.chat_postMessage(channel=channel, text="ok", metadata=good)
+    assert "warning" not in posted.data
+    for bad in (
+        {"event_type": "tocsin.post", "event_payload": {"k": "a"}},
+        {"event_type": "tocsin_post", "event_payload": {"keys": ["a", "b"]}},
+    ):
+        answer = await client.chat_postMessage(channel=channel, text="bad", metadata=bad)
+        assert answer["ok"] is True and answer["warning"] == "invalid_metadata_schema"
+    history = await client.conversations_history(channel=channel, include_all_metadata=True)
+    kept = [m.get("metadata") for m in history["messages"] if m.get("text") in ("ok", "bad")]
+    assert kept == [None, None, good]
