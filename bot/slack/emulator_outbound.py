@@ -216,26 +216,27 @@ def view_submission_payload(
     }
 
 
-def view_ack_update(text: str) -> dict[str, Any] | None:
-    """The view a view_submission ack replaces the modal with ({"response_action": "update",
-    "view": …}), else None."""
+def _view_ack(text: str, action: str) -> dict[str, Any] | None:
+    """A view_submission ack's body when it has `response_action: action`, else None."""
     try:
         body = json.loads(text) if text.strip() else {}
     except ValueError:
         return None
-    if isinstance(body, dict) and body.get("response_action") == "update":
-        view = body.get("view")
-        return view if isinstance(view, dict) else None
-    return None
+    return body if isinstance(body, dict) and body.get("response_action") == action else None
+
+
+def view_ack_update(text: str) -> dict[str, Any] | None:
+    """The view a view_submission ack replaces the modal with ({"response_action": "update",
+    "view": …}), else None."""
+    body = _view_ack(text, "update")
+    view = body.get("view") if body is not None else None
+    return view if isinstance(view, dict) else None
 
 
 def view_ack_errors(text: str) -> dict[str, str] | None:
     """The field errors of a view_submission ack ({"response_action": "errors"}), else None."""
-    try:
-        body = json.loads(text) if text.strip() else {}
-    except ValueError:
+    body = _view_ack(text, "errors")
+    if body is None:
         return None
-    if isinstance(body, dict) and body.get("response_action") == "errors":
-        errors = body.get("errors")
-        return {str(k): str(v) for k, v in errors.items()} if isinstance(errors, dict) else {}
-    return None
+    errors = body.get("errors")
+    return {str(k): str(v) for k, v in errors.items()} if isinstance(errors, dict) else {}

@@ -3,7 +3,8 @@ person who cannot be reached does not keep the others from being paged, and is n
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 from bot.config import Settings
 from bot.policy_config import EscalationConfig, LevelConfig, PolicyConfig
@@ -64,6 +65,21 @@ async def paging_line(emulator: SlackEmulator, needle: str) -> str:
 
     await eventually(seen, what=f"a message with {needle!r}")
     return found[0]
+
+
+@asynccontextmanager
+async def dana_left(
+    database_url: str, tweak: Callable[[Settings], None]
+) -> AsyncIterator[tuple[SlackEmulator, RunningBot]]:
+    """A bot with `tweak`'s policy, Dana's account deactivated, and an alert that pages."""
+    async with (
+        running_emulator() as (emulator, url),
+        running_bot(database_url, emulator, url, tweak=tweak) as bot,
+    ):
+        people(emulator)
+        emulator.deactivate_user(DANA)
+        await bot.post_alerts(make_payload([make_alert(service="api")]))
+        yield emulator, bot
 
 
 async def timeline_texts(bot: RunningBot) -> list[str]:
@@ -127,14 +143,7 @@ async def test_a_level_mixing_members_and_new_people_invites_the_new_ones(
 async def test_one_departed_person_does_not_keep_the_others_from_being_paged(
     database_url: str,
 ) -> None:
-    tweak = policy([ALICE, DANA, GONE, CAROL])
-    async with (
-        running_emulator() as (emulator, url),
-        running_bot(database_url, emulator, url, tweak=tweak) as bot,
-    ):
-        people(emulator)
-        emulator.deactivate_user(DANA)
-        await bot.post_alerts(make_payload([make_alert(service="api")]))
+    async with dana_left(database_url, policy([ALICE, DANA, GONE, CAROL])) as (emulator, bot):
         mention = await paging_line(emulator, "Paging level 1")
         assert mention.splitlines() == [
             f":rotating_light: Paging level 1: <@{ALICE}> <@{CAROL}> — please acknowledge.",
@@ -158,13 +167,7 @@ async def test_a_level_nobody_can_be_paged_at_moves_to_the_next_at_once(
 ) -> None:
     # Level 1 would wait an hour for an acknowledgement nobody can give.
     tweak = policy([GONE, DANA], [CAROL], timeout="1h")
-    async with (
-        running_emulator() as (emulator, url),
-        running_bot(database_url, emulator, url, tweak=tweak) as bot,
-    ):
-        people(emulator)
-        emulator.deactivate_user(DANA)
-        await bot.post_alerts(make_payload([make_alert(service="api")]))
+    async with dana_left(database_url, tweak) as (emulator, bot):
         nobody = await paging_line(emulator, "Nobody at level 1")
         assert nobody == (
             f":warning: Nobody at level 1 could be paged: <@{GONE}> (user_not_found), "
