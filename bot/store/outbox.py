@@ -253,6 +253,21 @@ class OutboxStore:
                 .where(J.id == job.id)
                 .values(state="failed", lease_until=None, updated_at=now, last_error=error[:2000])
             )
+            if job.kind is JobKind.OPEN_CHANNEL and job.incident_id is not None:
+                # Jobs waiting for this channel can never run: they end with it.
+                await session.execute(
+                    update(sql.OUTBOX)
+                    .where(
+                        J.incident_id == job.incident_id,
+                        J.state == "pending",
+                        J.last_error.startswith(WAITING),
+                    )
+                    .values(
+                        state="failed",
+                        updated_at=now,
+                        last_error="the incident's channel could not be created",
+                    )
+                )
             if event is not None and job.incident_id is not None:
                 session.add(
                     TimelineEventRow(
