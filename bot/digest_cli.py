@@ -24,6 +24,7 @@ POST_TIMEOUT_S = 120.0
 async def run_digest(settings: Settings, *, post: bool, name: str | None, day: date | None) -> int:
     """Print the digest of `day` (default yesterday), or queue it and see it posted."""
     from bot.main import SANDBOX_ALERTS, build_app, build_digests, build_sources, check_schema
+    from bot.ownership import OUTBOX_LEASE
 
     clock = SystemClock()
     if post and not settings.sandbox:
@@ -31,7 +32,11 @@ async def run_digest(settings: Settings, *, post: bool, name: str | None, day: d
         try:
             if app.digests is None:
                 return _fail("digests are not configured")
-            return await _post(app.digests, app.db, name, day, start=app.start_background)
+            # A running `tocsin serve` holds the outbox: queue the posts for it, and take
+            # none of its jobs. With no server, this process sends them itself.
+            server = await app.ownership.leases.holder(OUTBOX_LEASE, now=clock.now())
+            start = None if server is not None else app.start_background
+            return await _post(app.digests, app.db, name, day, start=start, server=server)
         finally:
             await app.close()
     db = Database(create_engine(settings.database_url))
@@ -67,6 +72,7 @@ async def _post(
     day: date | None,
     *,
     start: Callable[[], Awaitable[None]] | None,
+    server: str | None = None,
 ) -> int:
     try:
         queued = await scheduler.post_now(name, day=day)
@@ -76,16 +82,18 @@ async def _post(
         return _fail("no channel to post to: set alerts_channel or digest.digests[].channels")
     keys = [idem for _, idem in queued]
     channels = ", ".join(channel for channel, _ in queued)
-    if start is None:
+    if start is None and server is None:
         print(f"digest queued for {channels}; the running `tocsin serve` posts it")
         return 0
-    await start()
+    if start is not None:
+        await start()
     deadline = asyncio.get_running_loop().time() + POST_TIMEOUT_S
     while await _waiting(db, keys):
         if asyncio.get_running_loop().time() > deadline:
             return _fail(f"digest queued for {channels} but not posted within {POST_TIMEOUT_S:g}s")
         await asyncio.sleep(0.2)
-    print(f"digest posted to {channels}")
+    by = f" by the running `tocsin serve` ({server})" if server is not None else ""
+    print(f"digest posted to {channels}{by}")
     return 0
 
 

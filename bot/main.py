@@ -26,6 +26,7 @@ from bot.domain.timers import DIAGNOSTICS, ESCALATE
 from bot.drill_web import drill_status_route
 from bot.errors import ConfigError, SchemaOutOfDate
 from bot.metrics import Metrics
+from bot.ownership import OUTBOX_LEASE, Ownership
 from bot.playbook_config import load_dir
 from bot.ports import Clock
 from bot.sandbox.routes import SandboxDeps, add_sandbox_routes
@@ -51,7 +52,8 @@ from bot.slack.ratelimit import RateLimiter
 from bot.slack.workspace_jobs import digest_jobs
 from bot.store import schema
 from bot.store.digest import DigestStore
-from bot.store.engine import create_engine, is_sqlite
+from bot.store.engine import create_engine
+from bot.store.lease import LeaseStore
 from bot.store.outbox import OutboxStore
 from bot.store.repository import Database
 from bot.store.sandbox import SandboxStore
@@ -95,23 +97,31 @@ class Tocsin:
     services: Services
     http: aiohttp.ClientSession
     bolt: AsyncApp
+    ownership: Ownership
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     socket_mode: AsyncSocketModeHandler | None = None
     sandbox: SandboxSaver | None = None
     digests: DigestScheduler | None = None
+    loops: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.ownership.on_acquired = self._start_loops
+        self.ownership.on_lost = self._stop_loops
 
     async def start_background(self) -> None:
-        """Start the outbox worker, the schedulers and the store's checkpoints."""
+        """Start the store's checkpoints, and the outbox worker and schedulers once this
+        process holds the store's outbox lease (at once, unless another process holds it)."""
         self.db.checkpoint_in_background()
         if self.sandbox is not None:
             self.sandbox.start()
-        if is_sqlite(self.settings.database_url):
-            # One process owns a SQLite store: jobs left running by a crash are ours to redo.
-            await self.worker.store.release_all(SystemClock().now())
-        self.tasks.append(asyncio.create_task(self.worker.run(), name="outbox"))
-        self.tasks.append(asyncio.create_task(self.scheduler.run(), name="timers"))
-        if self.digests is not None:
-            self.tasks.append(asyncio.create_task(self.digests.run(), name="digests"))
+        if not await self.ownership.try_once():
+            holder = await self.ownership.leases.holder(OUTBOX_LEASE, now=self.worker.now())
+            log.warning(
+                "another Tocsin (%s) sends to Slack for this store; this one answers HTTP "
+                "and takes over if that one stops",
+                holder,
+            )
+        self.tasks.append(asyncio.create_task(self.ownership.run(), name="ownership"))
         app_token = self.settings.slack_app_token
         if app_token is not None and self.slack.emulator is None:
             # Socket Mode: Slack pushes requests over a websocket; /slack/events stays for HTTP.
@@ -121,14 +131,31 @@ class Tocsin:
             await self.socket_mode.connect_async()  # type: ignore[no-untyped-call]
             log.info("Socket Mode: connected; Slack sends commands and clicks over the socket")
 
-    async def close(self) -> None:
-        """Stop background work and release connections."""
-        if self.socket_mode is not None:
-            await self.socket_mode.close_async()  # type: ignore[no-untyped-call]
+    async def _start_loops(self) -> None:
+        # The lease is ours: any job left running was its sender's, who is gone.
+        await self.worker.store.release_all(self.worker.now())
+        self.loops = [
+            asyncio.create_task(self.worker.run(), name="outbox"),
+            asyncio.create_task(self.scheduler.run(), name="timers"),
+        ]
+        if self.digests is not None:
+            self.loops.append(asyncio.create_task(self.digests.run(), name="digests"))
+
+    async def _stop_loops(self) -> None:
         await self.worker.stop()
         await self.scheduler.stop()
         if self.digests is not None:
             await self.digests.stop()
+        for task in self.loops:
+            with suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, timeout=15)
+        self.loops = []
+
+    async def close(self) -> None:
+        """Stop background work, give the outbox lease up, and release connections."""
+        if self.socket_mode is not None:
+            await self.socket_mode.close_async()  # type: ignore[no-untyped-call]
+        await self.ownership.stop()
         for task in self.tasks:
             with suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(task, timeout=15)
@@ -238,6 +265,7 @@ async def build_app(
         give_up_after=settings.outbox.give_up_after,
         poll_interval=settings.outbox.poll_interval,
     )
+    ownership = Ownership(leases=LeaseStore(db), now=clock.now)
     timer_store = TimerStore(db)
     scheduler = TimerScheduler(
         db=db, store=timer_store, handlers={}, now=clock.now, after_fire=worker.wake
@@ -304,7 +332,7 @@ async def build_app(
     deps = WebDeps(
         intake=intake,
         metrics=metrics,
-        readiness=_readiness(db, worker, timer_store, clock.now),
+        readiness=_readiness(db, worker, timer_store, clock.now, ownership),
         now=clock.now,
         on_committed=_both(worker.wake, scheduler.wake),
         webhook_token=settings.webhook_token.get_secret_value() if settings.webhook_token else None,
@@ -336,6 +364,7 @@ async def build_app(
         services,
         http,
         bolt,
+        ownership,
         sandbox=sandbox,
         digests=digests,
     )
@@ -433,7 +462,11 @@ def _secret(value: SecretStr | None) -> str | None:
 
 
 def _readiness(
-    db: Database, worker: OutboxWorker, timers: TimerStore, now: Callable[[], datetime]
+    db: Database,
+    worker: OutboxWorker,
+    timers: TimerStore,
+    now: Callable[[], datetime],
+    ownership: Ownership,
 ) -> Any:
     async def check() -> dict[str, Any]:
         report: dict[str, Any] = {}
@@ -446,8 +479,10 @@ def _readiness(
             report["store"] = {"ok": False, "error": type(exc).__name__}
         # Jobs given up (Slack down past outbox.give_up_after, or refusing them) are reported,
         # not made a reason to stop taking webhooks: a replica that cannot post still stores.
+        # One process sends to Slack (the lease's holder); the others stand by, ready all the same.
         report["outbox"] = {
-            "ok": worker.alive,
+            "ok": worker.alive or not ownership.holding,
+            "sends": ownership.holding,
             "depth": await _depth(worker),
             "failed_24h": await _failed(worker, now() - timedelta(hours=24)),
         }

@@ -59,7 +59,8 @@ class TimerScheduler:
             await asyncio.wait(list(self._running), timeout=5)
 
     async def run(self) -> None:
-        """Fire due timers until stopped."""
+        """Fire due timers until stopped (it may run again after a stop)."""
+        self._stopping = False
         await poll_until_stopped(
             self.run_due,
             self._wakeup,

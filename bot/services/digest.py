@@ -247,7 +247,9 @@ class DigestScheduler:
         self._wakeup.set(now=True)
 
     async def run(self) -> None:
-        """Check for due digests until stopped; sleep until the next one is due."""
+        """Check for due digests until stopped; sleep until the next one is due (it may run
+        again after a stop)."""
+        self._stopping = False
         await poll_until_stopped(
             self.run_due,
             self._wakeup,

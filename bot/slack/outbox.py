@@ -90,14 +90,20 @@ class OutboxWorker:
         self._wakeup.set()
 
     async def run(self) -> None:
-        """Drain the outbox until stopped."""
+        """Drain the outbox until stopped (it may run again after a stop)."""
+        self._stopping = False
         self.alive = True
         try:
             while not self._stopping:
-                pause = await self._fill()
-                if time.monotonic() - self._depth_at >= DEPTH_EVERY:
-                    self._depth_at = time.monotonic()
-                    self.metrics.outbox_depth.set(await self.store.depth())
+                try:
+                    pause = await self._fill()
+                    if time.monotonic() - self._depth_at >= DEPTH_EVERY:
+                        self._depth_at = time.monotonic()
+                        self.metrics.outbox_depth.set(await self.store.depth())
+                except Exception:
+                    # The store is unreachable, say: the next look may find it back.
+                    log.exception("outbox look failed; looking again shortly")
+                    pause = self.poll_interval
                 await self._wakeup.wait(pause)
         finally:
             self.alive = False

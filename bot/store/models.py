@@ -212,3 +212,14 @@ class SandboxSnapshotRow(Base):
     state: Mapped[str] = mapped_column(Text)
     revision: Mapped[int] = mapped_column(default=0)
     saved_at: Mapped[datetime]
+
+
+class LeaseRow(Base):
+    """A lease: which process holds a role (draining the outbox) until when."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[datetime]
+    expires_at: Mapped[datetime]

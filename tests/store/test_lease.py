@@ -1,0 +1,39 @@
+"""The outbox lease: one live holder; another takes it only once it expires; a holder that
+lost it cannot renew it; a clean release lets the next one in at once. SQLite and Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from bot.store.lease import LeaseStore
+from bot.store.repository import Database
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+TTL = timedelta(seconds=6)
+
+
+async def test_one_holder_at_a_time_and_takeover_after_expiry(db: Database) -> None:
+    leases = LeaseStore(db)
+    assert await leases.acquire("outbox", "a", now=NOW, ttl=TTL)
+    assert not await leases.acquire("outbox", "b", now=NOW + timedelta(seconds=5), ttl=TTL)
+    assert await leases.holder("outbox", now=NOW + timedelta(seconds=5)) == "a"
+    assert await leases.renew("outbox", "a", now=NOW + timedelta(seconds=5), ttl=TTL)
+    # a stops renewing (killed): 6 s after its last renewal, b takes over.
+    later = NOW + timedelta(seconds=12)
+    assert await leases.holder("outbox", now=later) is None
+    assert await leases.acquire("outbox", "b", now=later, ttl=TTL)
+    assert not await leases.renew("outbox", "a", now=later, ttl=TTL)
+    assert await leases.holder("outbox", now=later) == "b"
+    await leases.release("outbox", "a")  # not a's any more: nothing happens
+    assert await leases.holder("outbox", now=later) == "b"
+    await leases.release("outbox", "b")
+    assert await leases.acquire("outbox", "c", now=later, ttl=TTL)
+
+
+async def test_many_trying_at_once_give_one_holder(db: Database) -> None:
+    leases = LeaseStore(db)
+    won = await asyncio.gather(
+        *(leases.acquire("outbox", f"p{i}", now=NOW, ttl=TTL) for i in range(8))
+    )
+    assert won.count(True) == 1
