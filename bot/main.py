@@ -41,10 +41,12 @@ from bot.services.group_commit import GroupCommit
 from bot.services.incidents import IncidentService
 from bot.services.permissions import Permissions
 from bot.services.silences import SilenceService
+from bot.slack import actions
 from bot.slack.app import build_bolt_app, slack_route
 from bot.slack.caller import SlackCaller
 from bot.slack.channels import resolve_channel
 from bot.slack.emulator import SlackEmulator
+from bot.slack.ids import COMMANDS
 from bot.slack.job_table import HANDLERS
 from bot.slack.jobs import JobContext
 from bot.slack.outbox import OutboxWorker
@@ -59,13 +61,15 @@ from bot.store.repository import Database
 from bot.store.sandbox import SandboxStore
 from bot.store.timers import TimerStore
 from bot.web import WebDeps, build_web_app
-from commands.ids import COMMANDS
+from commands import diag, incident, kpi, oncall
 from integrations.alertmanager import SilenceClient
 from integrations.prometheus import PrometheusDiagnostics
 from integrations.sentry import SentryClient
 from integrations.supabase import SupabaseDiagnostics
 
 log = logging.getLogger(__name__)
+# The slash commands' and the card's listeners, registered into the Bolt app.
+LISTENERS = (incident.register, oncall.register, diag.register, kpi.register, actions.register)
 SANDBOX_PATH = "/sandbox/api/"
 SANDBOX_USER = "U0SANDBOX1"
 SANDBOX_ALERTS = "alerts"
@@ -328,7 +332,12 @@ async def build_app(
         wake_timers=scheduler.wake,
         digests=digests,
     )
-    bolt = build_bolt_app(client=client, signing_secret=target.signing_secret, services=services)
+    bolt = build_bolt_app(
+        client=client,
+        signing_secret=target.signing_secret,
+        services=services,
+        listeners=LISTENERS,
+    )
     deps = WebDeps(
         intake=intake,
         metrics=metrics,

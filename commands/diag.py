@@ -14,9 +14,8 @@ from bot.domain.playbooks import PrometheusCheck, SentryCheck, Step
 from bot.errors import UserError
 from bot.services.container import Services
 from bot.services.diagnostics import incident_source
-from bot.slack import render_diagnostics
+from bot.slack import ids, render_diagnostics
 from bot.slack.replies import Reply, ephemeral, rendered, run_safely
-from commands import ids
 
 HELP = """*`/diag` commands*
 • `prom <promql> [range]` — a query now (table), or over a range as a graph.

@@ -14,9 +14,8 @@ from bot.domain.incidents import Action, Incident, Severity
 from bot.domain.outbox import JobKind, OutboxJob, note_job
 from bot.errors import UserError
 from bot.services.container import Services
-from bot.slack import render, render_lists
-from bot.slack.replies import Reply, ephemeral, rendered, run_safely
-from commands import ids
+from bot.slack import ids, render, render_lists
+from bot.slack.replies import Reply, ephemeral, refused, rendered, run_safely
 from commands.parsing import parse_severity, parse_user, split_severity
 
 log = logging.getLogger(__name__)
@@ -102,8 +101,8 @@ async def _status(services: Services, inv: Invocation) -> Reply:
 def _transition(action: Action, permission: str | None = None) -> Handler:
     async def handler(services: Services, inv: Invocation) -> Reply:
         incident = await _here(services, inv)
-        if permission and not await allowed(services, permission, inv.user, incident):
-            return ephemeral(refusal(services, permission))
+        if permission and not await services.permits(permission, inv.user, incident.id):
+            return refused(services, permission)
         outcome = await services.incidents.act(incident.id, action, actor=inv.user, note=inv.args)
         services.wake_outbox()
         return ephemeral(outcome.message)
@@ -191,25 +190,6 @@ SUBCOMMANDS: dict[str, Handler] = {
     "timeline": _timeline,
     "update": _update,
 }
-
-
-async def allowed(services: Services, action: str, user: str, incident: Incident) -> bool:
-    """Check a permission; a refusal is recorded on the incident's timeline."""
-    if await services.permissions.allowed(action, user):
-        return True
-    await services.incidents.record(
-        incident.id,
-        actor=user,
-        kind="refused",
-        text=f"{action} refused for <@{user}>: not permitted",
-    )
-    return False
-
-
-def refusal(services: Services, action: str) -> str:
-    """The ephemeral reason for a refused action."""
-    allowed_people = services.permissions.describe(action)
-    return f":no_entry: You may not {action} incidents. Allowed: {allowed_people}."
 
 
 async def handle(services: Services, inv: Invocation) -> Reply:

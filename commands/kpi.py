@@ -10,10 +10,10 @@ from slack_bolt.async_app import AsyncApp
 from bot.domain.kpi import KpiValue, format_value
 from bot.errors import UserError
 from bot.services.container import Services
+from bot.slack import ids
 from bot.slack.render import escape
 from bot.slack.render_digest import change_text, render_digest, title
 from bot.slack.replies import Reply, ephemeral, rendered, run_safely
-from commands import ids
 
 HELP = """*`/kpi` commands*
 • `/kpi` — yesterday's digest, only for you

@@ -13,9 +13,9 @@ from bot.errors import UserError
 from bot.ports import IncidentTransaction
 from bot.services.container import Services
 from bot.services.incidents import in_transaction
+from bot.slack import ids
 from bot.slack.render_lists import mention, oncall_lines
 from bot.slack.replies import Reply, ephemeral, rendered, run_safely
-from commands import ids
 from commands.parsing import parse_user
 
 USAGE = "/oncall override @user <duration, e.g. 4h> [rotation]"

@@ -8,20 +8,20 @@ from datetime import datetime
 
 from bot.domain.oncall import Rotation
 from bot.domain.views import IncidentView
+from bot.ports import IncidentStore
 from bot.services.diagnostics import DiagnosticsService
 from bot.services.digest import DigestScheduler
 from bot.services.escalation import EscalationService
 from bot.services.incidents import IncidentService
-from bot.services.permissions import Permissions
+from bot.services.permissions import Permissions, permitted
 from bot.services.silences import SilenceService
-from bot.store.repository import Database
 
 
 @dataclass
 class Services:
     """What command and action handlers may use."""
 
-    db: Database
+    db: IncidentStore  # units of work that span services (in_transaction)
     incidents: IncidentService
     escalation: EscalationService
     silences: SilenceService
@@ -34,3 +34,7 @@ class Services:
     diagnostics: DiagnosticsService
     wake_timers: Callable[[], None]
     digests: DigestScheduler | None = None
+
+    async def permits(self, action: str, user: str, incident_id: int) -> bool:
+        """Check a permission; a refusal goes on the incident's timeline."""
+        return await permitted(self.permissions, self.incidents, action, user, incident_id)

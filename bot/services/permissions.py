@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
+from bot.services.incidents import IncidentService
+
 GroupMembers = Callable[[str], Awaitable[list[str]]]
 CACHE_SECONDS = 60.0
 
@@ -40,3 +42,18 @@ class Permissions:
         members = await self.group_members(group)
         self._cache[group] = (time.monotonic(), members)
         return members
+
+
+async def permitted(
+    permissions: Permissions, incidents: IncidentService, action: str, user: str, incident_id: int
+) -> bool:
+    """Check a permission; a refusal goes on the incident's timeline."""
+    if await permissions.allowed(action, user):
+        return True
+    await incidents.record(
+        incident_id,
+        actor=user,
+        kind="refused",
+        text=f"{action} refused for <@{user}>: not permitted",
+    )
+    return False

@@ -14,9 +14,8 @@ from bot.ports import IncidentTransaction
 from bot.services.container import Services
 from bot.services.diagnostics import diagnostics_timer
 from bot.services.incidents import in_transaction
-from bot.slack.replies import Reply, ephemeral, run_safely
-from commands import ids
-from commands.incident import allowed, refusal
+from bot.slack import ids
+from bot.slack.replies import Reply, ephemeral, refused, run_safely
 
 Click = Callable[[Services, int, str], Awaitable[Reply]]
 
@@ -33,8 +32,8 @@ def _incident_id(body: dict[str, Any]) -> int:
 def _transition(action: Action, permission: str | None) -> Click:
     async def click(services: Services, incident_id: int, user: str) -> Reply:
         incident = await services.incidents.get(incident_id)
-        if permission and not await allowed(services, permission, user, incident):
-            return ephemeral(refusal(services, permission))
+        if permission and not await services.permits(permission, user, incident.id):
+            return refused(services, permission)
         await services.incidents.act(incident_id, action, actor=user)
         return None
 
@@ -43,8 +42,8 @@ def _transition(action: Action, permission: str | None) -> Click:
 
 async def _escalate(services: Services, incident_id: int, user: str) -> Reply:
     incident = await services.incidents.get(incident_id)
-    if not await allowed(services, "escalate", user, incident):
-        return ephemeral(refusal(services, "escalate"))
+    if not await services.permits("escalate", user, incident.id):
+        return refused(services, "escalate")
     text = await in_transaction(
         services.db, lambda tx: services.escalation.escalate_now(tx, incident, actor=user)
     )
@@ -53,16 +52,16 @@ async def _escalate(services: Services, incident_id: int, user: str) -> Reply:
 
 async def _silence(services: Services, incident_id: int, user: str) -> Reply:
     incident = await services.incidents.get(incident_id)
-    if not await allowed(services, "silence", user, incident):
-        return ephemeral(refusal(services, "silence"))
+    if not await services.permits("silence", user, incident.id):
+        return refused(services, "silence")
     outcome = await services.silences.silence(incident_id, actor=user)
     return ephemeral(outcome.message)
 
 
 async def _unsilence(services: Services, incident_id: int, user: str) -> Reply:
     incident = await services.incidents.get(incident_id)
-    if not await allowed(services, "silence", user, incident):
-        return ephemeral(refusal(services, "silence"))
+    if not await services.permits("silence", user, incident.id):
+        return refused(services, "silence")
     outcome = await services.silences.unsilence(incident_id, actor=user)
     return ephemeral(outcome.message)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -11,22 +12,27 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services.container import Services
-from bot.slack import actions
 from bot.slack.render import unescape
-from commands import diag, incident, kpi, oncall
 
 log = logging.getLogger(__name__)
 
 
-def build_bolt_app(*, client: AsyncWebClient, signing_secret: str, services: Services) -> AsyncApp:
-    """A Bolt app that verifies every request with the signing secret (5-minute window)."""
+Register = Callable[[AsyncApp, Services], None]
+
+
+def build_bolt_app(
+    *,
+    client: AsyncWebClient,
+    signing_secret: str,
+    services: Services,
+    listeners: Sequence[Register],
+) -> AsyncApp:
+    """A Bolt app that verifies every request with the signing secret (5-minute window), with
+    the commands' and the card's listeners (each module's `register`)."""
     app = AsyncApp(client=client, signing_secret=signing_secret, process_before_response=False)
     app.use(plain_command_text)
-    incident.register(app, services)
-    oncall.register(app, services)
-    diag.register(app, services)
-    kpi.register(app, services)
-    actions.register(app, services)
+    for register in listeners:
+        register(app, services)
 
     @app.error
     async def _on_error(error: Exception, body: dict[str, Any]) -> None:

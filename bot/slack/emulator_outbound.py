@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -14,7 +15,6 @@ from urllib.parse import quote, urlencode
 import aiohttp
 
 from bot.slack.emulator_state import EmulatorState, Message, View
-from bot.slack.render import mrkdwn
 
 ACK_TIMEOUT = 3.0  # Slack shows a timeout error if the bot has not answered by then
 SEND_TIMEOUT = 30.0
@@ -83,11 +83,33 @@ def slash_command_body(
         "user_id": user_id,
         "user_name": _user_name(state, user_id),
         "command": command,
-        "text": mrkdwn(text),
+        "text": typed_text(text),
         "response_url": response_url,
         "trigger_id": trigger_id,
     }
     return urlencode(fields).encode()
+
+
+# Tokens the Slack client makes of what a person types: mentions of users, channels and
+# groups, special mentions and links. Slack sends them as they are, and the rest escaped.
+_TOKEN = re.compile(
+    r"<(?:[@#][UWC][A-Z0-9]+|![a-z]+(?:\^S[A-Z0-9]+)?|(?:https?|mailto):[^<>|\s]+)(?:\|[^<>]*)?>"
+)
+
+
+def typed_text(text: str) -> str:
+    """What a person typed as Slack sends it: `&`, `<`, `>` escaped outside the client's tokens."""
+    parts: list[str] = []
+    start = 0
+    for token in _TOKEN.finditer(text):
+        parts += [_escape(text[start : token.start()]), token.group(0)]
+        start = token.end()
+    parts.append(_escape(text[start:]))
+    return "".join(parts)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _find_element(msg: Message | None, action_id: str, block_id: str) -> dict[str, Any]:

@@ -24,10 +24,9 @@ from bot.domain.outbox import (
     channel_setup_jobs,
 )
 from bot.domain.views import IncidentView
-from bot.slack import render
+from bot.slack import ids, render
 from bot.slack.caller import RetryLater, SlackCaller, SlackError
 from bot.store.outbox import Job, JobOutcome, OutboxStore
-from commands import ids
 
 T = TypeVar("T")
 MAX_NAME_ATTEMPTS = 20

@@ -19,7 +19,7 @@ from slack_sdk.models.blocks import (
 from bot.domain.alerts import AlertStatus
 from bot.domain.incidents import IncidentStatus
 from bot.domain.views import IncidentView
-from commands import ids
+from bot.slack import ids
 
 MAX_ALERT_LINES = 10
 _STATUS_EMOJI = {

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.errors import UserError
+from bot.services.container import Services
 from bot.slack.render import mrkdwn
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,12 @@ def ephemeral(text: str) -> dict[str, Any]:
 def rendered(text: str) -> dict[str, Any]:
     """A reply only the person who asked sees, of text already rendered as Slack mrkdwn."""
     return {"response_type": "ephemeral", "text": text, "replace_original": False}
+
+
+def refused(services: Services, action: str) -> dict[str, Any]:
+    """The reply to someone not allowed to `action`: who is."""
+    allowed_people = services.permissions.describe(action)
+    return ephemeral(f":no_entry: You may not {action} incidents. Allowed: {allowed_people}.")
 
 
 async def run_safely(work: Callable[[], Awaitable[Reply]]) -> Reply:

@@ -19,6 +19,7 @@ from bot.store.models import IncidentRow, TimelineEventRow, TimerRow
 from bot.store.repository import Database, enqueue_jobs, incident_from_row
 
 LEASE = timedelta(seconds=30)
+CHANNEL_GIVEN_UP = "the incident's channel could not be created"
 
 
 @dataclass(frozen=True)
@@ -232,6 +233,8 @@ class OutboxStore:
                 )
                 if waited_for is not None:
                     values["not_before"] = values["updated_at"] = now or at
+                elif await _channel_given_up(session, job.incident_id):
+                    values.update(state="failed", last_error=CHANNEL_GIVEN_UP)
             await session.execute(update(sql.OUTBOX).where(J.id == job.id).values(**values))
 
     async def fail(
@@ -262,11 +265,7 @@ class OutboxStore:
                         J.state == "pending",
                         J.last_error.startswith(WAITING),
                     )
-                    .values(
-                        state="failed",
-                        updated_at=now,
-                        last_error="the incident's channel could not be created",
-                    )
+                    .values(state="failed", updated_at=now, last_error=CHANNEL_GIVEN_UP)
                 )
             if event is not None and job.incident_id is not None:
                 session.add(
@@ -335,6 +334,18 @@ class OutboxStore:
                 select(IncidentRow.id).where(IncidentRow.channel_id == channel_id)
             )
             return found  # type: ignore[no-any-return]
+
+
+async def _channel_given_up(session: Any, incident_id: int) -> bool:
+    """True when creating the incident's channel was given up: nothing can wait for it."""
+    found = await session.scalar(
+        select(J.id).where(
+            J.incident_id == incident_id,
+            J.kind == JobKind.OPEN_CHANNEL.value,
+            J.state == "failed",
+        )
+    )
+    return found is not None
 
 
 async def _next_level_now(

@@ -20,10 +20,10 @@ import pytest
 from bot.config import Settings
 from bot.domain.incidents import Incident
 from bot.services.incidents import NotFound
+from bot.slack import ids
 from bot.slack.emulator import EmulatorReply, SlackEmulator
 from bot.slack.emulator_outbound import VERIFICATION_TOKEN, block_action_body, post_signed
 from bot.slack.emulator_state import Message
-from commands import ids
 from tests.harness import SIGNING_SECRET, RunningBot, eventually, running_bot, running_emulator
 
 ALICE = "U0ALICE1"

@@ -10,7 +10,7 @@ import pytest
 from bot.config import Settings
 from bot.domain.incidents import IncidentStatus
 from bot.policy_config import EscalationConfig, LevelConfig, PermissionsConfig, PolicyConfig
-from commands import ids
+from bot.slack import ids
 from tests.commands.conftest import ALICE, BOB, CAROL, Launch, Workspace, card_text
 from tests.harness import eventually
 

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from bot.config import Settings
-from commands import ids
+from bot.slack import ids
 from tests.commands.conftest import Launch, Tweak, Workspace, shown
 from tests.harness import eventually
 from tests.realservers import free_port

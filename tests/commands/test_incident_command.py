@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bot.domain.incidents import IncidentStatus, Severity
-from commands import ids
+from bot.slack import ids
 from tests.commands.conftest import (
     ALICE,
     BOB,

@@ -10,7 +10,7 @@ import pytest
 
 from bot.config import Settings
 from bot.policy_config import LayerConfig, RotationConfig
-from commands import ids
+from bot.slack import ids
 from tests.commands.conftest import ALICE, BOB, CAROL, Launch, Tweak, Workspace, shown
 
 USAGE = "Usage: `/oncall override @user <duration, e.g. 4h> [rotation]`"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from commands import ids
+from bot.slack import ids
 from tests.harness import ServeProcess, bot_env, eventually, running_emulator
 from tests.integration.test_realservers import RULES
 from tests.realservers import (

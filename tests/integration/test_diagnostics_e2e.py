@@ -38,10 +38,10 @@ from pydantic import SecretStr
 
 from bot.config import SHIPPED_PLAYBOOKS, Settings
 from bot.domain.incidents import TimelineEvent
+from bot.slack import ids
 from bot.slack.emulator import SlackEmulator
 from bot.slack.emulator_state import Message
 from bot.slack.render_diagnostics import EMOJI
-from commands import ids
 from tests.builders import make_alert, make_payload
 from tests.fakes.sentry import FakeSentry
 from tests.harness import RunningBot, eventually, running_bot, running_emulator

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from bot.config import Settings
-from commands import ids
+from bot.slack import ids
 from tests.builders import contract_payload
 from tests.harness import eventually, running_bot, running_emulator
 from tests.realservers import AlertmanagerServer, require_binaries

@@ -17,9 +17,9 @@ from typing import Any
 import aiohttp
 
 from bot.domain.diagnostics import DiagnosticResult, Status, Table
+from bot.slack import ids
 from bot.slack.emulator import RecordedCall, SlackEmulator
 from bot.store import schema
-from commands import ids
 from tests.harness import (
     RunningBot,
     ServeProcess,

@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 
 from bot.config import Settings
 from bot.policy_config import EscalationConfig, LevelConfig, PolicyConfig
+from bot.slack import ids
 from bot.slack.emulator import SlackEmulator
-from commands import ids
 from tests.builders import make_alert, make_payload
 from tests.harness import RunningBot, eventually, running_bot, running_emulator
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from commands import ids
+from bot.slack import ids
 
 ROOT = Path(__file__).resolve().parents[2]
 # Web API method -> the bot scope it needs (docs.slack.dev method pages).

@@ -18,8 +18,8 @@ from bot.clock import FakeClock
 from bot.config import Settings
 from bot.policy_config import EscalationConfig, LevelConfig, PolicyConfig
 from bot.slack.emulator import SlackEmulator
+from bot.slack.ids import CARD_METADATA_EVENT
 from bot.store.models import OutboxJobRow
-from commands.ids import CARD_METADATA_EVENT
 from tests.builders import make_alert, make_payload
 from tests.harness import RunningBot, eventually, running_bot, running_emulator
 

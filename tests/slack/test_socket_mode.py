@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from commands import ids
+from bot.slack import ids
 from tests.harness import eventually, running_bot, running_emulator
 
 ALICE = "U0ALICE01"

@@ -9,8 +9,8 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
+from bot.slack import ids
 from bot.store.models import AlertRow, IncidentRow, WebhookReceiptRow
-from commands import ids
 from tests.builders import contract_payload, make_alert, make_payload
 from tests.harness import RunningBot, eventually, running_bot, running_emulator
 

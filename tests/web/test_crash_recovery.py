@@ -8,8 +8,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot.slack import ids
 from bot.store import schema
-from commands import ids
 from tests.builders import contract_payload
 from tests.harness import ServeProcess, bot_env, eventually, post_webhook, running_emulator
 from tests.realservers import free_port
