@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -14,6 +13,7 @@ from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError,
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.digest_config import DigestSettings
+from bot.domain.durations import config_duration
 from bot.errors import ConfigError
 from bot.policy_config import (
     EscalationConfig,
@@ -22,15 +22,6 @@ from bot.policy_config import (
 )
 
 SHIPPED_PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-
-
-def parse_duration(value: Any) -> Any:
-    """Accept `90`, `90s`, `30m`, `4h`, `1d` as well as pydantic's own forms."""
-    if isinstance(value, str) and (match := _DURATION.match(value)):
-        return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
-    return value
 
 
 def _env(name: str) -> Any:
@@ -63,7 +54,7 @@ class OutboxSettings(BaseModel):
     @field_validator("give_up_after", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
-        return parse_duration(value)
+        return config_duration(value)
 
 
 class Settings(BaseSettings):
@@ -128,7 +119,7 @@ class Settings(BaseSettings):
     @field_validator("reopen_window", "silence_duration", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
-        return parse_duration(value)
+        return config_duration(value)
 
     @field_validator("database_url")
     @classmethod

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot.domain.durations import config_duration
 from bot.domain.incidents import Severity
 from bot.domain.playbooks import (
     SUPABASE_TITLES,
@@ -34,9 +35,7 @@ SUPABASE_CHECKS = (
 
 
 def _duration(value: Any) -> Any:
-    from bot.config import parse_duration
-
-    return parse_duration(value)
+    return config_duration(value)
 
 
 class _Strict(BaseModel):

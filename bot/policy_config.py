@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bot.domain.durations import config_duration
 from bot.domain.escalation import Level, Policy, Target, TargetKind
 from bot.domain.oncall import Layer, Rotation
 
@@ -35,9 +36,7 @@ class LevelConfig(BaseModel):
     @field_validator("timeout", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
-        from bot.config import parse_duration
-
-        return parse_duration(value)
+        return config_duration(value)
 
     @field_validator("targets")
     @classmethod

@@ -40,8 +40,19 @@ class WebDeps:
     sentry_secret: str | None = None
 
 
-def _problem(status: int, reason: str) -> web.Response:
+def problem(status: int, reason: str) -> web.Response:
+    """A refusal with its reason, as every route answers one: `{"ok": false, "error": …}`."""
     return web.json_response({"ok": False, "error": reason}, status=status)
+
+
+def bearer_ok(request: web.Request, token: str | None) -> bool:
+    """True when no token is required, or the request carries it (compared in constant time)."""
+    if token is None:
+        return True
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    )
 
 
 async def commit_group(deps: WebDeps, source: str, group: AlertGroup, body: bytes) -> web.Response:
@@ -92,7 +103,7 @@ class WebhookRoute:
         log.warning(
             "refused %s webhook from %s: %s %s", self.source, request.remote, status, reason
         )
-        return _problem(status, reason)
+        return problem(status, reason)
 
     async def _body(self, request: web.Request) -> bytes | web.Response:
         try:
@@ -107,23 +118,10 @@ class AlertmanagerRoute(WebhookRoute):
 
     source = "alertmanager"
 
-    def __init__(self, deps: WebDeps) -> None:
-        super().__init__(deps)
-        self._token = deps.webhook_token.encode() if deps.webhook_token else None
-
-    def _authorized(self, request: web.Request) -> bool:
-        if self._token is None:
-            return True
-        header = request.headers.get("Authorization", "")
-        scheme, _, given = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            given.strip().encode(), self._token
-        )
-
     async def handle(self, request: web.Request) -> web.Response:
         """Validate, commit, then answer 200; anything else is a 4xx with a reason."""
         started = time.perf_counter()
-        if not self._authorized(request):
+        if not bearer_ok(request, self.deps.webhook_token):
             return self._reject(request, 401, "missing or wrong bearer token", "unauthorized")
         body = await self._body(request)
         if isinstance(body, web.Response):
@@ -188,7 +186,7 @@ async def _no_stack_traces(
         raise
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return _problem(500, "internal error; it has been logged")
+        return problem(500, "internal error; it has been logged")
 
 
 async def _healthz(_request: web.Request) -> web.Response:

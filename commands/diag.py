@@ -8,8 +8,8 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.config import parse_duration
 from bot.domain.diagnostics import DiagnosticResult
+from bot.domain.durations import positive_duration
 from bot.domain.playbooks import PrometheusCheck, SentryCheck, Step
 from bot.errors import UserError
 from bot.services.container import Services
@@ -36,7 +36,10 @@ async def _prom(services: Services, args: str) -> list[DiagnosticResult]:
         raise UserError("Give a PromQL query. Usage: `/diag prom <promql> [range]`")
     span = None
     if _ends_with_range(words):
-        span = parse_duration(words[-1])
+        try:
+            span = positive_duration(words[-1])
+        except ValueError as exc:
+            raise UserError(f"{exc}. Usage: `/diag prom <promql> [range]`") from None
         words = words[:-1]
         if span > timedelta(days=31):
             raise UserError("The range can be at most 31d.")

@@ -8,7 +8,8 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.domain.oncall import Override, current_and_next, parse_duration
+from bot.domain.durations import positive_duration
+from bot.domain.oncall import Override, current_and_next
 from bot.errors import UserError
 from bot.ports import IncidentTransaction
 from bot.services.container import Services
@@ -42,7 +43,7 @@ async def override(services: Services, args: list[str], actor: str) -> Reply:
         raise UserError(f"Usage: `{USAGE}`")
     user = parse_user(args[0], USAGE)
     try:
-        duration = parse_duration(args[1])
+        duration = positive_duration(args[1])
     except ValueError as exc:
         raise UserError(f"{exc}. Usage: `{USAGE}`") from None
     rotation = _rotation(services, args[2] if len(args) > 2 else None)

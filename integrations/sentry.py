@@ -11,7 +11,6 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -22,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from bot.domain.diagnostics import DiagnosticResult, Status, Table, one_line, redact
 from bot.errors import IntegrationError
 from bot.ports import Clock
+from bot.retry_after import number, retry_after_seconds
 from integrations.sentry_webhooks import parse_webhook, verify_signature
 
 __all__ = ["SentryClient", "SentryError", "parse_webhook", "verify_signature"]
@@ -312,26 +312,11 @@ def next_cursor(link: str) -> str | None:
 
 def retry_after(headers: Mapping[str, str], *, now: float) -> float | None:
     """Seconds to wait after a 429: Retry-After, else X-Sentry-Rate-Limit-Reset (epoch s)."""
-    value = headers.get("Retry-After", "").strip()
-    if value:
-        seconds = _number(value)
-        if seconds is None:
-            try:
-                seconds = parsedate_to_datetime(value).timestamp() - now
-            except (TypeError, ValueError):
-                seconds = None
-        if seconds is not None:
-            return max(0.0, seconds)
-    reset = _number(headers.get("X-Sentry-Rate-Limit-Reset", ""))
+    seconds = retry_after_seconds(headers, now=now)
+    if seconds is not None:
+        return seconds
+    reset = number(headers.get("X-Sentry-Rate-Limit-Reset", ""))
     return max(0.0, reset - now) if reset is not None else None
-
-
-def _number(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
 
 
 def _decode(status: int, body: bytes, *, scope: str, not_found: str) -> Any:

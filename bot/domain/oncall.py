@@ -29,7 +29,6 @@ Definitions and decisions:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -137,25 +136,6 @@ def current_and_next(
         (r for r in runs[index + 1 :] if r.user is not None and r.user != current.user), None
     )
     return _shift(current), _shift(following)
-
-
-_DURATION = re.compile(r"(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?")
-
-
-def parse_duration(text: str) -> timedelta:
-    """Parse a duration such as "30m", "4h", "1h30m" or "2d" into a positive timedelta."""
-    compact = "".join(text.split()).lower()
-    match = _DURATION.fullmatch(compact)
-    if not compact or match is None:
-        raise ValueError(f"invalid duration {text!r}: use e.g. 30m, 4h, 1h30m or 2d")
-    try:
-        days, hours, minutes = (int(match[unit] or 0) for unit in "dhm")
-        duration = timedelta(days=days, hours=hours, minutes=minutes)
-    except (OverflowError, ValueError):
-        raise ValueError(f"duration {text!r} is too long") from None
-    if duration <= timedelta(0):
-        raise ValueError(f"duration {text!r} must be longer than zero")
-    return duration
 
 
 def _require_aware(value: datetime, name: str) -> datetime:

@@ -21,6 +21,7 @@ from bot.drill_client import DrillFailed, pick_playbook, run_drill
 from bot.sandbox.view import Viewer, page_state
 from bot.slack.emulator import SlackEmulator
 from bot.slack.emulator_outbound import EmulatorReply
+from bot.web import problem
 
 LONG_POLL = 20.0
 STATIC = {"sandbox.js": "text/javascript", "sandbox.css": "text/css"}
@@ -65,10 +66,6 @@ class SandboxDeps:
             return
 
 
-def _problem(status: int, reason: str) -> web.Response:
-    return web.json_response({"ok": False, "error": reason}, status=status)
-
-
 async def _body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
@@ -90,7 +87,7 @@ def _text(body: dict[str, Any], name: str, *, required: bool = True) -> str:
 
 def _reply(reply: EmulatorReply) -> web.Response:
     if reply.status != 200:
-        return _problem(502, f"the bot answered HTTP {reply.status}: {reply.body[:200]}")
+        return problem(502, f"the bot answered HTTP {reply.status}: {reply.body[:200]}")
     timed_out = " (Slack would have shown a timeout)" if reply.timed_out else ""
     return web.json_response(
         {"ok": True, "elapsed": round(reply.elapsed, 3), "note": timed_out.strip()}
@@ -117,7 +114,7 @@ class SandboxRoutes:
         """GET /sandbox/static/{name}"""
         name = request.match_info["name"]
         if name not in STATIC:
-            return _problem(404, f"no file {name!r}")
+            return problem(404, f"no file {name!r}")
         text = resources.files("bot.sandbox").joinpath(f"static/{name}").read_text()
         return web.Response(text=text, content_type=STATIC[name], charset="utf-8")
 
@@ -222,7 +219,7 @@ class SandboxRoutes:
                 self.deps.self_url, playbook, token=self.deps.webhook_token, now=self.deps.now
             )
         except DrillFailed as exc:
-            return _problem(502, str(exc))
+            return problem(502, str(exc))
         return web.json_response({"ok": True, **outcome.to_dict()})
 
 
@@ -264,7 +261,7 @@ def add_sandbox_routes(app: web.Application, deps: SandboxDeps) -> None:
             try:
                 return await handler(request)
             except BadInput as exc:
-                return _problem(400, str(exc))
+                return problem(400, str(exc))
 
         return run
 

@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.metrics import Metrics
+from bot.retry_after import retry_after_seconds
 from bot.slack.ratelimit import PER_CHANNEL_METHODS, RateLimiter
 
 
@@ -122,12 +123,6 @@ class SlackCaller:
 
 
 def _retry_after(headers: Any) -> float:
-    value = None
-    if headers:
-        for key, val in dict(headers).items():
-            if str(key).lower() == "retry-after":
-                value = val[0] if isinstance(val, list) else val
-    try:
-        return max(1.0, float(value)) if value is not None else 30.0
-    except (TypeError, ValueError):
-        return 30.0
+    """Slack's Retry-After (at least a second); 30 s when it sends none."""
+    seconds = retry_after_seconds(dict(headers or {}), now=time.time())
+    return max(1.0, seconds) if seconds is not None else 30.0

@@ -11,7 +11,6 @@ from bot.domain.oncall import (
     Shift,
     current_and_next,
     on_call_at,
-    parse_duration,
 )
 
 ALICE, BOB, CAROL, DAVE, ZOE, YURI = "U_ALICE", "U_BOB", "U_CAROL", "U_DAVE", "U_ZOE", "U_YURI"
@@ -408,44 +407,3 @@ def test_invalid_layers_are_rejected(kwargs: dict[str, object], message: str) ->
 def test_unknown_time_zone_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown time zone"):
         Rotation("primary", "Mars/Olympus_Mons", ())
-
-
-# --- parse_duration ----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("4h", timedelta(hours=4)),
-        ("30m", timedelta(minutes=30)),
-        ("2d", timedelta(days=2)),
-        ("1h30m", timedelta(minutes=90)),
-        ("90m", timedelta(minutes=90)),
-        ("1d2h3m", timedelta(days=1, hours=2, minutes=3)),
-        (" 1H 30M ", timedelta(minutes=90)),
-    ],
-)
-def test_parse_duration_accepts(text: str, expected: timedelta) -> None:
-    assert parse_duration(text) == expected
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("", "invalid duration"),
-        ("   ", "invalid duration"),
-        ("4", "invalid duration"),
-        ("h", "invalid duration"),
-        ("4x", "invalid duration"),
-        ("-4h", "invalid duration"),
-        ("1.5h", "invalid duration"),
-        ("30m1h", "invalid duration"),
-        ("4 hours", "invalid duration"),
-        ("0m", "longer than zero"),
-        ("0h0m", "longer than zero"),
-        ("99999999999d", "too long"),
-    ],
-)
-def test_parse_duration_rejects(text: str, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        parse_duration(text)

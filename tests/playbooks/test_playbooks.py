@@ -197,7 +197,7 @@ CASES = [
         {"t.yml": "name: X\ndiagnostics:\n" + VALID_STEP + "    timeout: 10x\n"},
         "t.yml",
         {6},
-        ["diagnostics.0.timeout", "timedelta"],
+        ["diagnostics.0.timeout", "invalid duration '10x'"],
         id="bad-timeout",
     ),
     pytest.param(
