@@ -3,16 +3,26 @@
 TocsinError
 ├── UserError            a person did something wrong; the text is safe to show them
 │   ├── InvalidTransition   the incident's state does not allow the action
-│   └── PermissionDenied    the person may not do this
+│   ├── PermissionDenied    the person may not do this
+│   ├── NotFound            no such incident (bot.services.incidents)
+│   └── DrillFailed         a drill could not run (bot.drill_client)
 ├── InvalidPayload       a webhook body failed validation (HTTP 400)
 ├── IntegrationError     an outside system failed (Slack, Prometheus, Sentry, ...)
-│   └── SlackCallError      a Slack Web API call failed for good
+│   ├── SlackCallError      Slack answered `ok: false` with an error code (bot.slack.caller)
+│   ├── PrometheusError     (integrations.prometheus)
+│   ├── SentryError         (integrations.sentry)
+│   └── SilenceError        Alertmanager refused a silence (integrations.alertmanager)
 ├── StoreConflict        a concurrent writer won a uniqueness race; redo the unit of work
 ├── ConfigError          a setting is missing or wrong; stops start-up
 └── SchemaOutOfDate      the database needs `tocsin db upgrade`
+
+Not errors, and never out of the outbox worker: `RetryLater` (bot.slack.caller: the call did
+not happen, try the job again later) and `JobFailed` (bot.slack.jobs: the job cannot succeed).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class TocsinError(Exception):
@@ -40,12 +50,14 @@ class IntegrationError(TocsinError):
 
 
 class SlackCallError(IntegrationError):
-    """A Slack Web API call failed permanently."""
+    """Slack answered a Web API call with `ok: false` and an error code (the whole answer too,
+    for conversations.invite's `errors`)."""
 
-    def __init__(self, method: str, error: str) -> None:
-        super().__init__(f"{method} failed: {error}")
+    def __init__(self, method: str, code: str, response: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{method}: {code}")
         self.method = method
-        self.error = error
+        self.code = code
+        self.response = response or {}
 
 
 class StoreConflict(TocsinError):

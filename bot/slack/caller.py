@@ -11,6 +11,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.errors import SlackCallError
 from bot.metrics import Metrics
 from bot.retry_after import retry_after_seconds
 from bot.slack.ratelimit import PER_CHANNEL_METHODS, RateLimiter
@@ -24,16 +25,6 @@ class RetryLater(Exception):
         self.after = after
         self.reason = reason
         self.counts_attempt = counts_attempt
-
-
-class SlackError(Exception):
-    """Slack answered `ok: false` with an error code the job may handle."""
-
-    def __init__(self, method: str, code: str, response: dict[str, Any] | None = None) -> None:
-        super().__init__(f"{method}: {code}")
-        self.method = method
-        self.code = code
-        self.response = response or {}  # the whole answer (conversations.invite's `errors`)
 
 
 _JSON_PREFIXES = (
@@ -66,7 +57,7 @@ class SlackCaller:
         self._locks: dict[tuple[str, str | None], asyncio.Lock] = {}
 
     async def call(self, method: str, **params: Any) -> dict[str, Any]:
-        """Call `method`, or raise RetryLater / SlackError."""
+        """Call `method`, or raise RetryLater / SlackCallError."""
         ref = params.get("channel")
         channel = ref if isinstance(ref, str) else None
         # One call of a method (per channel for posting) in flight at a time: a 429 then
@@ -119,7 +110,7 @@ class SlackCaller:
         if status >= 500 or code in _TRANSIENT:
             raise RetryLater(2.0, f"{method}: {code}", counts_attempt=True)
         data = exc.response.data
-        raise SlackError(method, code, dict(data) if isinstance(data, dict) else None)
+        raise SlackCallError(method, code, dict(data) if isinstance(data, dict) else None)
 
 
 def _retry_after(headers: Any) -> float:

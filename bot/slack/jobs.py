@@ -24,8 +24,9 @@ from bot.domain.outbox import (
     channel_setup_jobs,
 )
 from bot.domain.views import IncidentView
+from bot.errors import SlackCallError
 from bot.slack import ids, render
-from bot.slack.caller import RetryLater, SlackCaller, SlackError
+from bot.slack.caller import RetryLater, SlackCaller
 from bot.store.outbox import Job, JobOutcome, OutboxStore
 
 T = TypeVar("T")
@@ -124,7 +125,7 @@ async def open_channel(ctx: JobContext, job: Job, view: IncidentView) -> JobOutc
     )
     try:
         channel = (await ctx.slack.call("conversations.create", name=name))["channel"]
-    except SlackError as exc:
+    except SlackCallError as exc:
         if exc.code != "name_taken":
             raise JobFailed(f"Could not create channel #{name}: {exc.code}") from None
         channel = await _adoptable(ctx, name)
@@ -236,7 +237,7 @@ async def post_once(
     if job.attempts > 0:
         try:
             ts = (await posted_keys(ctx, channel)).get(job.idem_key)
-        except SlackError:
+        except SlackCallError:
             if not history_optional:
                 raise
             ts = None
@@ -293,7 +294,7 @@ async def pin_card(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
         await ctx.slack.call(
             "pins.add", channel=incident_channel(view), timestamp=view.incident.card_ts
         )
-    except SlackError as exc:
+    except SlackCallError as exc:
         if exc.code != "already_pinned":
             raise
     return JobOutcome()
@@ -324,7 +325,7 @@ async def announce(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     text = render.announcement_text(view)
     try:
         await post_once(ctx, job, channel, history_optional=True, text=text)
-    except SlackError as exc:
+    except SlackCallError as exc:
         if exc.code != "not_in_channel":
             raise
 
@@ -400,7 +401,7 @@ async def _shared(ctx: JobContext, channel: str, file_id: str) -> bool:
     """True when a recent message of the channel carries the file (an earlier try shared it)."""
     try:
         history = await ctx.slack.call("conversations.history", channel=channel, limit=100)
-    except SlackError:
+    except SlackCallError:
         return False
     return any(
         f.get("id") == file_id

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.domain.outbox import JobKind
+from bot.errors import SlackCallError
 from bot.metrics import Metrics
-from bot.slack.caller import RetryLater, SlackError
+from bot.slack.caller import RetryLater
 from bot.slack.diagnostic_jobs import BATCHES
 from bot.slack.job_table import FIRST_METHOD, failure_notice, posting_channel
 from bot.slack.jobs import Batching, Handler, JobContext, JobFailed, Rename
@@ -235,7 +236,7 @@ class OutboxWorker:
             for each in jobs:
                 await self._retry(each, exc.after, exc.reason, counts_attempt=exc.counts_attempt)
             return
-        except (JobFailed, SlackError) as exc:
+        except (JobFailed, SlackCallError) as exc:
             for each in jobs:
                 await self._fail(each, str(exc))
             return

@@ -16,8 +16,8 @@ from typing import Any
 
 from bot.domain.outbox import JobKind, OutboxJob, note_job
 from bot.domain.views import IncidentView
+from bot.errors import SlackCallError
 from bot.slack import render
-from bot.slack.caller import SlackError
 from bot.slack.jobs import JobContext, incident_channel, post_once
 from bot.store.outbox import Job, JobOutcome
 
@@ -52,7 +52,7 @@ async def _invite(ctx: JobContext, channel: str, users: list[str]) -> dict[str, 
         answer = await ctx.slack.call(
             "conversations.invite", channel=channel, users=",".join(users), force=True
         )
-    except SlackError as exc:
+    except SlackCallError as exc:
         # Nobody could be invited: each person's reason, or the call's own for all of them.
         answer = exc.response if exc.response.get("errors") else {}
         if not answer:
@@ -71,7 +71,7 @@ async def people(ctx: JobContext, job: Job) -> tuple[list[str], dict[str, str]]:
         async def members(group: str = str(group)) -> dict[str, Any]:
             try:
                 answer = await ctx.slack.call("usergroups.users.list", usergroup=group)
-            except SlackError as exc:
+            except SlackCallError as exc:
                 return {"error": exc.code}
             return {"users": [str(u) for u in answer.get("users", [])]}
 
@@ -167,7 +167,7 @@ async def open_dm(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
         if user not in ctx.dm_channels:
             try:
                 opened = await ctx.slack.call("conversations.open", users=user)
-            except SlackError as exc:
+            except SlackCallError as exc:
                 return _dm_failed(ctx, job, view, user, exc.code)
             ctx.dm_channels[user] = str(opened["channel"]["id"])
     payload = {**job.payload, "channel": ctx.dm_channels[user]}
@@ -189,7 +189,7 @@ async def post_dm(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
             text=f"{paged} for {render.card_text(view)} in <#{view.incident.channel_id}>",
             blocks=render.render_incident_card(view),
         )
-    except SlackError as exc:
+    except SlackCallError as exc:
         return _dm_failed(ctx, job, view, user, exc.code)
     return JobOutcome(events=[ctx.event("dm_sent", f"Sent <@{user}> the card", user=user)])
 
