@@ -112,12 +112,17 @@ class EscalationService:
             at=now,
         )
         if saved.status is IncidentStatus.TRIGGERED:
-            await self._schedule_next(tx, saved, policy, step, now)
+            await self._schedule_next(tx, saved, policy, step, following, now)
 
     async def _schedule_next(
-        self, tx: IncidentTransaction, incident: Incident, policy: Policy, step: Step, now: datetime
+        self,
+        tx: IncidentTransaction,
+        incident: Incident,
+        policy: Policy,
+        step: Step,
+        following: Step | None,
+        now: datetime,
     ) -> None:
-        following = next_step(policy, step)
         if following is None:
             text = f"Escalation policy {policy.name} exhausted; nobody acknowledged"
             await tx.add_events(

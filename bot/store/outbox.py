@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 
 from bot.domain.alerts import AlertStatus
 from bot.domain.incidents import TimelineEvent
@@ -165,13 +165,7 @@ class OutboxStore:
                 )
                 # Jobs that waited for this channel or card may go now.
                 await session.execute(
-                    update(sql.OUTBOX)
-                    .where(
-                        J.incident_id == job.incident_id,
-                        J.state == "pending",
-                        J.last_error.startswith(WAITING),
-                    )
-                    .values(not_before=now)
+                    update(sql.OUTBOX).where(*_waiting_of(job.incident_id)).values(not_before=now)
                 )
             if job.incident_id is not None:
                 session.add_all(
@@ -260,11 +254,7 @@ class OutboxStore:
                 # Jobs waiting for this channel can never run: they end with it.
                 await session.execute(
                     update(sql.OUTBOX)
-                    .where(
-                        J.incident_id == job.incident_id,
-                        J.state == "pending",
-                        J.last_error.startswith(WAITING),
-                    )
+                    .where(*_waiting_of(job.incident_id))
                     .values(state="failed", updated_at=now, last_error=CHANNEL_GIVEN_UP)
                 )
             if event is not None and job.incident_id is not None:
@@ -334,6 +324,11 @@ class OutboxStore:
                 select(IncidentRow.id).where(IncidentRow.channel_id == channel_id)
             )
             return found  # type: ignore[no-any-return]
+
+
+def _waiting_of(incident_id: int) -> tuple[ColumnElement[bool], ...]:
+    """The conditions that pick an incident's jobs waiting for its channel or card."""
+    return (J.incident_id == incident_id, J.state == "pending", J.last_error.startswith(WAITING))
 
 
 async def _channel_given_up(session: Any, incident_id: int) -> bool:
