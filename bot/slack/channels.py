@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -17,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import ConfigError
 
+ListPage = Callable[[str], Awaitable[dict[str, Any]]]
 CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{6,}")
 PAGE = 200  # conversations.list: `limit` must be under 1000 (REF)
 MAX_PAGES = 200
@@ -58,22 +61,33 @@ async def resolve_channel(client: AsyncWebClient, ref: str, *, setting: str) -> 
     )
 
 
-async def _find(client: AsyncWebClient, name: str) -> str | None:
+async def find_channel(
+    list_page: ListPage, name: str, *, max_pages: int = MAX_PAGES
+) -> dict[str, Any] | None:
+    """The channel called `name`, paging through conversations.list (`list_page(cursor)`
+    answers one page, at most `max_pages` of them), or None."""
     cursor = ""
-    for _ in range(MAX_PAGES):
-        page = await client.api_call(
-            "conversations.list",
-            params={
-                "types": "public_channel,private_channel",
-                "exclude_archived": "true",
-                "limit": PAGE,
-                "cursor": cursor,
-            },
-        )
+    for _ in range(max_pages):
+        page = await list_page(cursor)
         for channel in page.get("channels") or []:
             if channel.get("name") == name:
-                return str(channel["id"])
+                return dict(channel)
         cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "")
         if not cursor:
             return None
     return None
+
+
+async def _find(client: AsyncWebClient, name: str) -> str | None:
+    async def list_page(cursor: str) -> dict[str, Any]:
+        params = {
+            "types": "public_channel,private_channel",
+            "exclude_archived": "true",
+            "limit": PAGE,
+            "cursor": cursor,
+        }
+        data = (await client.api_call("conversations.list", params=params)).data
+        return data if isinstance(data, dict) else {}
+
+    found = await find_channel(list_page, name)
+    return str(found["id"]) if found is not None else None

@@ -27,6 +27,7 @@ from bot.domain.views import IncidentView
 from bot.errors import SlackCallError
 from bot.slack import ids, render
 from bot.slack.caller import RetryLater, SlackCaller
+from bot.slack.channels import find_channel
 from bot.store.outbox import Job, JobOutcome, OutboxStore
 
 T = TypeVar("T")
@@ -161,24 +162,21 @@ def _rename(job: Job, attempt: int) -> Rename:
 async def _adoptable(ctx: JobContext, name: str) -> dict[str, Any] | None:
     """A channel of this name that we created and no incident owns: an earlier try that crashed."""
     me = await ctx.bot_user()
-    cursor = ""
-    for _ in range(50):
-        page = await ctx.slack.call(
+
+    async def list_page(cursor: str) -> dict[str, Any]:
+        return await ctx.slack.call(
             "conversations.list",
             types="public_channel",
             exclude_archived=True,
             limit=999,  # "must be an integer under 1000" (REF)
             cursor=cursor,
         )
-        for channel in page.get("channels", []):
-            if channel.get("name") == name:
-                mine = channel.get("creator") == me
-                owned = await ctx.store.incident_with_channel(channel["id"])
-                return channel if mine and owned is None else None
-        cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "")
-        if not cursor:
-            return None
-    return None
+
+    channel = await find_channel(list_page, name, max_pages=50)
+    if channel is None or channel.get("creator") != me:
+        return None
+    owned = await ctx.store.incident_with_channel(channel["id"])
+    return channel if owned is None else None
 
 
 async def set_topic(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
@@ -263,13 +261,20 @@ def jobs_metadata(event_type: str, jobs: Sequence[Job]) -> dict[str, Any]:
     return {"event_type": event_type, "event_payload": {"idem_keys": keys}}
 
 
+async def recent_messages(
+    ctx: JobContext, channel: str, *, metadata: bool = False
+) -> list[dict[str, Any]]:
+    """The channel's last 100 messages, newest first: where an uncertain earlier try of a job
+    would have left its message or file."""
+    params: dict[str, Any] = {"include_all_metadata": True} if metadata else {}
+    history = await ctx.slack.call("conversations.history", channel=channel, limit=100, **params)
+    return list(history.get("messages", []))
+
+
 async def posted_keys(ctx: JobContext, channel: str) -> dict[str, str]:
     """The job keys tagged on the channel's recent messages, each with its message's ts."""
-    history = await ctx.slack.call(
-        "conversations.history", channel=channel, limit=100, include_all_metadata=True
-    )
     found: dict[str, str] = {}
-    for message in history.get("messages", []):
+    for message in await recent_messages(ctx, channel, metadata=True):
         payload = (message.get("metadata") or {}).get("event_payload") or {}
         keys = [payload.get("idem_key"), *_key_list(payload.get("idem_keys"))]
         found.update({str(key): str(message["ts"]) for key in keys if key})
@@ -338,18 +343,24 @@ async def announce(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     return JobOutcome(events=[ctx.event("announced", f"Announced in <#{channel}>")])
 
 
+async def post_text_once(
+    ctx: JobContext, job: Job, channel: str, *, history_optional: bool = False
+) -> None:
+    """The job's plain `text` (mentions and links as Slack's tokens), escaped and posted once."""
+    text = render.mrkdwn(str(job.payload.get("text", "")))
+    await post_once(ctx, job, channel, history_optional=history_optional, text=text)
+
+
 async def post_note(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     """A short message in the incident channel, once."""
-    text = render.mrkdwn(str(job.payload.get("text", "")))
-    await post_once(ctx, job, incident_channel(view), text=text)
+    await post_text_once(ctx, job, incident_channel(view))
     return JobOutcome()
 
 
 async def post_alerts_note(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     """A message in the alerts channel (status updates), once."""
     if ctx.alerts_channel:
-        text = render.mrkdwn(str(job.payload.get("text", "")))
-        await post_once(ctx, job, ctx.alerts_channel, history_optional=True, text=text)
+        await post_text_once(ctx, job, ctx.alerts_channel, history_optional=True)
     return JobOutcome()
 
 
@@ -400,11 +411,7 @@ async def upload_png(ctx: JobContext, job: Job, channel: str) -> None:
 async def _shared(ctx: JobContext, channel: str, file_id: str) -> bool:
     """True when a recent message of the channel carries the file (an earlier try shared it)."""
     try:
-        history = await ctx.slack.call("conversations.history", channel=channel, limit=100)
+        messages = await recent_messages(ctx, channel)
     except SlackCallError:
         return False
-    return any(
-        f.get("id") == file_id
-        for message in history.get("messages", [])
-        for f in message.get("files") or []
-    )
+    return any(f.get("id") == file_id for message in messages for f in message.get("files") or [])

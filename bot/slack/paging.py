@@ -61,12 +61,24 @@ async def _invite(ctx: JobContext, channel: str, users: list[str]) -> dict[str, 
     return {user: error for user, error in errors.items() if error != MEMBER}
 
 
-async def people(ctx: JobContext, job: Job) -> tuple[list[str], dict[str, str]]:
-    """The page's users and its user groups' members (not the bot), and the groups that could
-    not be read, with Slack's reason."""
-    users = [str(u) for u in job.payload.get("users", [])]
+async def reach(
+    ctx: JobContext, job: Job, channel: str, users: Sequence[str], groups: Sequence[str]
+) -> Invites:
+    """Everyone `users` and `groups` name, invited into `channel`: who is in it now, and who
+    (or which group) could not be reached, with Slack's reason."""
+    people, failed = await _people(ctx, job, users, groups)
+    invites = await invite_people(ctx, job, channel, people) if people else Invites([], {})
+    return Invites(invites.reached, {**failed, **invites.failed})
+
+
+async def _people(
+    ctx: JobContext, job: Job, named: Sequence[str], groups: Sequence[str]
+) -> tuple[list[str], dict[str, str]]:
+    """The users named and the groups' members (not the bot), and the groups that could not be
+    read, with Slack's reason."""
+    users = [str(u) for u in named]
     failed: dict[str, str] = {}
-    for group in job.payload.get("usergroups", []):
+    for group in groups:
 
         async def members(group: str = str(group)) -> dict[str, Any]:
             try:
@@ -112,9 +124,10 @@ async def notify(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     incident_id = view.incident.id
     label = str(job.payload.get("label", "next level"))
     then = job.payload.get("then")
-    users, failed = await people(ctx, job)
-    invites = await invite_people(ctx, job, channel, users) if users else Invites([], {})
-    failed.update(invites.failed)
+    invites = await reach(
+        ctx, job, channel, job.payload.get("users", []), job.payload.get("usergroups", [])
+    )
+    failed = invites.failed
     text = page_text(label, invites.reached, failed, str(then) if then else None)
     follow_ups = [note_job(incident_id, f"page:{job.idem_key}", text)]
     follow_ups += [dm_job(ctx, incident_id, job.idem_key, user, label) for user in invites.reached]
@@ -204,14 +217,9 @@ def _dm_failed(ctx: JobContext, job: Job, view: IncidentView, user: str, reason:
 
 async def invite_oncall(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     """Invite the configured on-call users and user group members; name who could not be."""
-    channel = incident_channel(view)
-    payload = {"users": list(ctx.oncall_users)}
-    if ctx.oncall_usergroup:
-        payload["usergroups"] = [ctx.oncall_usergroup]
-    job.payload.update(payload)
-    users, failed = await people(ctx, job)
-    invites = await invite_people(ctx, job, channel, users) if users else Invites([], {})
-    failed.update(invites.failed)
+    groups = [ctx.oncall_usergroup] if ctx.oncall_usergroup else []
+    invites = await reach(ctx, job, incident_channel(view), ctx.oncall_users, groups)
+    failed = invites.failed
     events = []
     if invites.reached:
         mentions = ", ".join(f"<@{u}>" for u in invites.reached)

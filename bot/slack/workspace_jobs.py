@@ -10,8 +10,7 @@ from typing import Any
 from bot.domain.digest import Digest
 from bot.domain.outbox import JobKind, OutboxJob
 from bot.slack.digest_chart import render_trends
-from bot.slack.jobs import JobContext, post_once, upload_png
-from bot.slack.render import mrkdwn
+from bot.slack.jobs import JobContext, post_once, post_text_once, upload_png
 from bot.slack.render_digest import digest_fallback, render_digest
 from bot.store.outbox import Job, JobOutcome
 
@@ -57,9 +56,7 @@ async def upload_chart(ctx: JobContext, job: Job) -> JobOutcome:
 
 async def post_notice(ctx: JobContext, job: Job) -> JobOutcome:
     """Tocsin's own trouble (a job given up), told once in the alerts channel."""
-    channel = str(job.payload["channel"])
-    text = mrkdwn(str(job.payload.get("text", "")))
-    await post_once(ctx, job, channel, history_optional=True, text=text)
+    await post_text_once(ctx, job, str(job.payload["channel"]), history_optional=True)
     return JobOutcome()
 
 
