@@ -24,7 +24,6 @@ POST_TIMEOUT_S = 120.0
 async def run_digest(settings: Settings, *, post: bool, name: str | None, day: date | None) -> int:
     """Print the digest of `day` (default yesterday), or queue it and see it posted."""
     from bot.main import SANDBOX_ALERTS, build_app, build_digests, build_sources, check_schema
-    from bot.ownership import OUTBOX_LEASE
 
     clock = SystemClock()
     if post and not settings.sandbox:
@@ -34,7 +33,7 @@ async def run_digest(settings: Settings, *, post: bool, name: str | None, day: d
                 return _fail("digests are not configured")
             # A running `tocsin serve` holds the outbox: queue the posts for it, and take
             # none of its jobs. With no server, this process sends them itself.
-            server = await app.ownership.leases.holder(OUTBOX_LEASE, now=clock.now())
+            server = await app.ownership.current_holder()
             start = None if server is not None else app.start_background
             return await _post(app.digests, app.db, name, day, start=start, server=server)
         finally:

@@ -26,7 +26,7 @@ from bot.domain.timers import DIAGNOSTICS, ESCALATE
 from bot.drill_web import drill_status_route
 from bot.errors import ConfigError, SchemaOutOfDate
 from bot.metrics import Metrics
-from bot.ownership import OUTBOX_LEASE, Ownership
+from bot.ownership import Ownership
 from bot.playbook_config import load_dir
 from bot.ports import Clock
 from bot.sandbox.routes import SandboxDeps, add_sandbox_routes
@@ -119,7 +119,7 @@ class Tocsin:
         if self.sandbox is not None:
             self.sandbox.start()
         if not await self.ownership.try_once():
-            holder = await self.ownership.leases.holder(OUTBOX_LEASE, now=self.worker.now())
+            holder = await self.ownership.current_holder()
             log.warning(
                 "another Tocsin (%s) sends to Slack for this store; this one answers HTTP "
                 "and takes over if that one stops",

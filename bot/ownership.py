@@ -82,12 +82,18 @@ class Ownership:
             await self.on_lost()
         return self.holding
 
+    async def current_holder(self) -> str | None:
+        """Who holds the lease now (this process or another), if anyone does."""
+        return await self.leases.holder(self.name, now=self.now())
+
     async def run(self) -> None:
-        """Keep the lease (or wait for it) until stopped."""
+        """Keep the lease (or wait for it) until stopped; the first try is the caller's
+        (`try_once` at start), this one renews or tries again every `ttl / 3`."""
         while not self._stopping.is_set():
-            await self.try_once()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.ttl.total_seconds() / 3)
+            if not self._stopping.is_set():
+                await self.try_once()
 
     async def stop(self) -> None:
         """Stop the loops this process runs and give the lease up for the next holder."""

@@ -128,7 +128,7 @@ class OutboxWorker:
         if free <= 0:
             return pause
         if self._stopping:
-            return pause
+            return pause  # stopping (the outbox lease lost, say): no new call may start
         paced = {kind: self.limiter.wait_for(method) for kind, method in FIRST_METHOD.items()}
         held = [kind for kind, wait in paced.items() if wait > 0]
         if held:
