@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
-from bot.domain.alerts import Alert, AlertGroup, KnownAlert
+from bot.domain.alerts import Alert, AlertGroup, AlertsOnRecord
 from bot.domain.diagnostics import DiagnosticResult
 from bot.domain.digest import RunClaim
 from bot.domain.incidents import Incident, Severity, TimelineEvent
@@ -75,8 +75,11 @@ class IncidentTransaction(Protocol):
         """Persist state fields if nobody saved since it was read (else StoreConflict)."""
         ...
 
-    async def known_alerts(self, incident_id: int) -> dict[str, KnownAlert]:
-        """The alerts an incident holds, by fingerprint."""
+    async def alerts_on_record(
+        self, incident_id: int, fingerprints: Sequence[str]
+    ) -> AlertsOnRecord:
+        """The incident's alerts of these fingerprints, and whether any other one fires
+        (a cost that does not grow with the incident's alerts)."""
         ...
 
     async def write_alerts(self, incident_id: int, writes: Sequence[AlertWrite]) -> None:

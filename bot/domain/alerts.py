@@ -101,6 +101,24 @@ class KnownAlert:
     starts_at: datetime
 
 
+@dataclass(frozen=True)
+class AlertsOnRecord:
+    """What the store holds of an incident's alerts, as far as one notification needs it:
+    the alerts it names, and whether any other alert of the incident is firing."""
+
+    named: Mapping[str, KnownAlert]
+    others_firing: bool
+    any_before: bool  # the incident held an alert before this notification
+
+    def still_firing(self, changed: Mapping[str, AlertStatus]) -> bool:
+        """Whether any alert fires once `changed` (fingerprint -> new status) is written."""
+        if self.others_firing:
+            return True
+        status = {fp: known.status for fp, known in self.named.items()}
+        status.update(changed)
+        return AlertStatus.FIRING in status.values()
+
+
 class AlertChange(StrEnum):
     """How one incoming alert changes the incident."""
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.domain.alerts import Alert, AlertChange, AlertGroup, AlertStatus, merge_alerts
+from bot.domain.alerts import Alert, AlertChange, AlertGroup, merge_alerts
 from bot.domain.incidents import (
     Action,
     GroupDecision,
@@ -207,9 +207,9 @@ class AlertIntake:
         events: list[TimelineEvent],
         jobs: list[OutboxJob],
     ) -> int:
-        known = await tx.known_alerts(incident.id)
+        record = await tx.alerts_on_record(incident.id, [a.fingerprint for a in group.alerts])
         by_change: dict[AlertChange, list[Alert]] = defaultdict(list)
-        for alert, change in merge_alerts(known, group.alerts):
+        for alert, change in merge_alerts(record.named, group.alerts):
             by_change[change].append(alert)
         writes = [
             AlertWrite(alert=a, seen_at=now, is_new=change is AlertChange.NEW)
@@ -223,15 +223,15 @@ class AlertIntake:
         for change, text in _CHANGE_TEXT.items():
             if by_change.get(change):
                 events.append(_alerts_event(change, text, by_change[change], now, group.source))
-        status = {fp: k.status for fp, k in known.items()}
-        status.update({w.alert.fingerprint: w.alert.status for w in writes})
-        if AlertStatus.FIRING not in status.values():
+        if not record.still_firing({w.alert.fingerprint: w.alert.status for w in writes}):
             await self._all_resolved(
                 tx, incident, actor=group.source, now=now, events=events, jobs=jobs
             )
-        elif known and (by_change.get(AlertChange.REFIRED) or by_change.get(AlertChange.NEW)):
+        elif record.any_before and (
+            by_change.get(AlertChange.REFIRED) or by_change.get(AlertChange.NEW)
+        ):
             await tx.set_alerts_resolved_at(incident.id, None)
-        if incident.channel_id and (known or incident.card_ts):
+        if incident.channel_id and (record.any_before or incident.card_ts):
             # Without a channel there is no card yet: the card, posted once the channel is
             # open, shows the alerts as they are then. (Under a storm channels wait minutes for
             # Slack's pace; a card update per webhook meanwhile would be work for nothing.)

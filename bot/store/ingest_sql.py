@@ -42,11 +42,17 @@ INCIDENT_BY_ID = prepared(select(INCIDENTS).where(INCIDENTS.c.id == bindparam("i
 ALERTS_OF_INCIDENT = prepared(
     select(ALERTS).where(ALERTS.c.incident_id == bindparam("incident_id")).order_by(ALERTS.c.id)
 )
-KNOWN_ALERTS = prepared(
-    select(ALERTS.c.fingerprint, ALERTS.c.status, ALERTS.c.starts_at).where(
-        ALERTS.c.incident_id == bindparam("incident_id")
-    )
+NAMED_ALERTS = select(ALERTS.c.fingerprint, ALERTS.c.status, ALERTS.c.starts_at).where(
+    ALERTS.c.incident_id == bindparam("incident_id"),
+    ALERTS.c.fingerprint.in_(bindparam("fingerprints", expanding=True)),
 )
+# Whether the incident holds an alert outside a notification, and a firing one: two index
+# look-ups that stop at the first row, however many alerts the incident holds.
+OTHER_ALERT = select(ALERTS.c.id).where(
+    ALERTS.c.incident_id == bindparam("incident_id"),
+    ALERTS.c.fingerprint.not_in(bindparam("fingerprints", expanding=True)),
+)
+OTHER_ALERTS = select(OTHER_ALERT.exists(), OTHER_ALERT.where(ALERTS.c.status == "firing").exists())
 INSERT_ALERTS = prepared(insert(ALERTS))
 UPDATE_ALERT = prepared(
     update(ALERTS)

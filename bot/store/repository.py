@@ -15,7 +15,7 @@ from sqlalchemy import event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.domain.alerts import AlertGroup, AlertStatus, KnownAlert
+from bot.domain.alerts import AlertGroup, AlertsOnRecord, AlertStatus, KnownAlert
 from bot.domain.incidents import Incident, IncidentStatus, Severity, TimelineEvent
 from bot.domain.incidents import severity_from_label as _severity
 from bot.domain.oncall import Override
@@ -176,13 +176,22 @@ class SqlIncidentTransaction:
             raise StoreConflict(f"incident {incident.id} changed meanwhile")
         return replace(incident, version=incident.version + 1)
 
-    async def known_alerts(self, incident_id: int) -> dict[str, KnownAlert]:
-        """The alerts an incident holds, by fingerprint."""
-        rows = await self.session.execute(sql.KNOWN_ALERTS, {"incident_id": incident_id})
-        return {
+    async def alerts_on_record(
+        self, incident_id: int, fingerprints: Sequence[str]
+    ) -> AlertsOnRecord:
+        """The incident's alerts of these fingerprints, and whether any other one fires."""
+        params = {"incident_id": incident_id, "fingerprints": list(fingerprints)}
+        rows = await self.session.execute(sql.NAMED_ALERTS, params)
+        named = {
             fp: KnownAlert(fingerprint=fp, status=AlertStatus(status), starts_at=starts_at)
             for fp, status, starts_at in cast(list[tuple[str, str, datetime]], rows.all())
         }
+        others: tuple[Any, ...] = tuple(
+            (await self.session.execute(sql.OTHER_ALERTS, params)).one()
+        )
+        return AlertsOnRecord(
+            named=named, others_firing=bool(others[1]), any_before=bool(named or others[0])
+        )
 
     async def write_alerts(self, incident_id: int, writes: Sequence[AlertWrite]) -> None:
         """Insert new alerts and update changed ones (Core statements: no unit-of-work cost)."""

@@ -222,3 +222,24 @@ async def test_a_note_for_an_incident_without_a_channel_waits_for_it(db: Databas
     [note] = await store.due(NOW, limit=10)
     assert note.kind.value == "post_note" and note.incident_id == opened.incident_id
     assert "All alerts resolved" in note.payload["text"]
+
+
+async def test_a_notification_naming_some_alerts_resolves_only_when_none_still_fires(
+    db: Database,
+) -> None:
+    """The other alerts of the incident count, though the notification does not name them."""
+    service = intake(db, auto_resolve=True)
+    opened = await send(service, make_payload([make_alert(instance=str(i)) for i in range(3)]))
+    ended = "2026-11-26T15:40:00Z"
+    for i in (0, 1):
+        resolved = make_alert(instance=str(i), status="resolved", ends_at=ended)
+        assert (await send(service, make_payload([resolved]))).changed == 1
+    async with db.sessions() as session:
+        row = await session.get(IncidentRow, opened.incident_id)
+        assert row is not None and row.status == "triggered" and row.alerts_resolved_at is None
+
+    last = make_alert(instance="2", status="resolved", ends_at=ended)
+    await send(service, make_payload([last]))
+    async with db.sessions() as session:
+        row = await session.get(IncidentRow, opened.incident_id)
+        assert row is not None and row.status == "resolved" and row.alerts_resolved_at is not None
