@@ -22,9 +22,17 @@ class AlertLine:
     generator_url: str
 
 
+ALERTS_SHOWN = 10  # alerts listed on a card; the rest are counted
+
+
 @dataclass(frozen=True)
 class IncidentView:
-    """An incident with its alerts, ready to render."""
+    """An incident with its alerts, ready to render.
+
+    `alerts` lists the alerts shown (firing first, then by name; at most ALERTS_SHOWN when
+    read from the store); `alert_count` and `firing_count` count them all, when the store
+    counted (a view built with every alert leaves them None).
+    """
 
     incident: Incident
     slug_source: str
@@ -32,13 +40,27 @@ class IncidentView:
     external_url: str
     alerts: Sequence[AlertLine]
     alerts_resolved_at: datetime | None
+    alert_count: int | None = None
+    firing_count: int | None = None
+
+    @property
+    def total(self) -> int:
+        """How many alerts the incident holds."""
+        return len(self.alerts) if self.alert_count is None else self.alert_count
 
     @property
     def firing(self) -> int:
         """How many alerts still fire."""
+        if self.firing_count is not None:
+            return self.firing_count
         return sum(1 for a in self.alerts if a.status is AlertStatus.FIRING)
 
     @property
     def resolved(self) -> int:
         """How many alerts have resolved."""
-        return len(self.alerts) - self.firing
+        return self.total - self.firing
+
+    def shown(self) -> list[AlertLine]:
+        """The alerts to list: firing first, then by name; at most ALERTS_SHOWN."""
+        ordered = sorted(self.alerts, key=lambda a: (a.status is not AlertStatus.FIRING, a.name))
+        return ordered[:ALERTS_SHOWN]

@@ -21,7 +21,6 @@ from bot.domain.incidents import IncidentStatus
 from bot.domain.views import IncidentView
 from bot.slack import ids
 
-MAX_ALERT_LINES = 10
 _STATUS_EMOJI = {
     IncidentStatus.TRIGGERED: ":red_circle:",
     IncidentStatus.ACKNOWLEDGED: ":large_orange_circle:",
@@ -96,7 +95,7 @@ def render_incident_card(view: IncidentView) -> list[dict[str, Any]]:
     ]
     if state := _state_lines(view):
         blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(state, 3000))))
-    if view.alerts and view.firing == 0:
+    if view.total and view.firing == 0:
         blocks.append(
             SectionBlock(text=MarkdownTextObject(text=":white_check_mark: *All alerts resolved.*"))
         )
@@ -149,8 +148,8 @@ def _actor(actor: str) -> str:
 
 def _alert_lines(view: IncidentView) -> str:
     lines = []
-    ordered = sorted(view.alerts, key=lambda a: (a.status is not AlertStatus.FIRING, a.name))
-    for alert in ordered[:MAX_ALERT_LINES]:
+    shown = view.shown()
+    for alert in shown:
         mark = ":red_circle:" if alert.status is AlertStatus.FIRING else ":white_check_mark:"
         extra = ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()) if k != "alertname")
         line = f"{mark} *{escape(clip(alert.name, 100))}*"
@@ -159,8 +158,8 @@ def _alert_lines(view: IncidentView) -> str:
         if alert.summary:
             line += f" — {escape(clip(alert.summary, 200))}"
         lines.append(line)
-    if len(ordered) > MAX_ALERT_LINES:
-        lines.append(f"…and {len(ordered) - MAX_ALERT_LINES} more")
+    if view.total > len(shown):
+        lines.append(f"…and {view.total - len(shown)} more")
     return clip("\n".join(lines) or "No alerts.", 3000)
 
 

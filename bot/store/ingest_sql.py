@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 
 from bot.store.models import (
     AlertRow,
@@ -39,8 +39,17 @@ LATEST_INCIDENT = prepared(
     select(INCIDENTS).where(INCIDENTS.c.current_key == bindparam("key")).with_for_update()
 )
 INCIDENT_BY_ID = prepared(select(INCIDENTS).where(INCIDENTS.c.id == bindparam("id")))
-ALERTS_OF_INCIDENT = prepared(
-    select(ALERTS).where(ALERTS.c.incident_id == bindparam("incident_id")).order_by(ALERTS.c.id)
+# The card's alerts: firing first, then by name, as many as it lists; and the counts of all.
+ALERTS_SHOWN = prepared(
+    select(ALERTS)
+    .where(ALERTS.c.incident_id == bindparam("incident_id"))
+    .order_by(ALERTS.c.status != "firing", ALERTS.c.name, ALERTS.c.id)
+    .limit(bindparam("shown"))
+)
+ALERT_COUNTS = prepared(
+    select(func.count(), func.count().filter(ALERTS.c.status == "firing")).where(
+        ALERTS.c.incident_id == bindparam("incident_id")
+    )
 )
 NAMED_ALERTS = select(ALERTS.c.fingerprint, ALERTS.c.status, ALERTS.c.starts_at).where(
     ALERTS.c.incident_id == bindparam("incident_id"),

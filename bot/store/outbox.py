@@ -13,7 +13,7 @@ from bot.domain.alerts import AlertStatus
 from bot.domain.incidents import TimelineEvent
 from bot.domain.outbox import WAITING, WAITING_FOR_CARD, JobKind, OutboxJob
 from bot.domain.timers import ESCALATE
-from bot.domain.views import AlertLine, IncidentView
+from bot.domain.views import ALERTS_SHOWN, AlertLine, IncidentView
 from bot.store import ingest_sql as sql
 from bot.store.models import IncidentRow, TimelineEventRow, TimerRow
 from bot.store.repository import Database, enqueue_jobs, incident_from_row
@@ -307,7 +307,9 @@ class OutboxStore:
             row = (await session.execute(sql.INCIDENT_BY_ID, {"id": incident_id})).first()
             if row is None:
                 return None
-            alerts = await session.execute(sql.ALERTS_OF_INCIDENT, {"incident_id": incident_id})
+            params = {"incident_id": incident_id, "shown": ALERTS_SHOWN}
+            alerts = await session.execute(sql.ALERTS_SHOWN, params)
+            counts: tuple[Any, ...] = tuple((await session.execute(sql.ALERT_COUNTS, params)).one())
             return IncidentView(
                 incident=incident_from_row(row),
                 slug_source=row.slug_source,
@@ -315,6 +317,8 @@ class OutboxStore:
                 external_url=row.external_url,
                 alerts=[_alert_line(a) for a in alerts],
                 alerts_resolved_at=row.alerts_resolved_at,
+                alert_count=int(counts[0]),
+                firing_count=int(counts[1]),
             )
 
     async def incident_with_channel(self, channel_id: str) -> int | None:

@@ -41,7 +41,8 @@ async def test_rows_read_prepared_equal_the_orm_objects(db: Database) -> None:
                 select(AlertRow).where(AlertRow.incident_id == incident_id).order_by(AlertRow.id)
             )
         )
-        rows = (await session.execute(sql.ALERTS_OF_INCIDENT, {"incident_id": incident_id})).all()
+        shown = {"incident_id": incident_id, "shown": 10}
+        rows = (await session.execute(sql.ALERTS_SHOWN, shown)).all()
 
     assert orm_incident is not None and row is not None
     for column in IncidentRow.__table__.columns:
