@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         default="sqlite+aiosqlite:///./tocsin.db",
         validation_alias=AliasChoices("TOCSIN_DATABASE_URL", "database_url"),
     )
+    database_lock_wait: float = Field(
+        default=8.0,
+        gt=0,
+        description="seconds a write waits for another process's SQLite lock before a 503",
+    )
     playbooks_dir: Path = Field(
         default=SHIPPED_PLAYBOOKS,
         validation_alias=AliasChoices("TOCSIN_PLAYBOOKS_DIR", "playbooks_dir"),

@@ -13,6 +13,7 @@ TocsinError
 │   ├── SentryError         (integrations.sentry)
 │   └── SilenceError        Alertmanager refused a silence (integrations.alertmanager)
 ├── StoreConflict        a concurrent writer won a uniqueness race; redo the unit of work
+├── StoreBusy            another process held SQLite's write lock too long (HTTP 503)
 ├── ConfigError          a setting is missing or wrong; stops start-up
 └── SchemaOutOfDate      the database needs `tocsin db upgrade`
 
@@ -62,6 +63,10 @@ class SlackCallError(IntegrationError):
 
 class StoreConflict(TocsinError):
     """A concurrent writer won a uniqueness race; the unit of work may be redone."""
+
+
+class StoreBusy(TocsinError):
+    """Another process held the SQLite store's write lock past the wait; try again later."""
 
 
 class ConfigError(TocsinError):

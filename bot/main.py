@@ -115,7 +115,7 @@ class Tocsin:
     async def start_background(self) -> None:
         """Start the store's checkpoints, and the outbox worker and schedulers once this
         process holds the store's outbox lease (at once, unless another process holds it)."""
-        self.db.checkpoint_in_background()
+        await self.db.checkpoint_in_background()
         if self.sandbox is not None:
             self.sandbox.start()
         if not await self.ownership.try_once():
@@ -221,7 +221,7 @@ async def build_app(
     Slack calls; tests that move `clock` by hand pass one that follows it)."""
     clock = clock or SystemClock()
     playbooks = load_playbooks(settings)  # a refused start must not leave connections open
-    db = Database(create_engine(settings.database_url))
+    db = Database(create_engine(settings.database_url), lock_wait=settings.database_lock_wait)
     try:
         await check_schema(db, settings.database_url)
     except BaseException:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from bot.domain.alerts import Alert, AlertGroup, AlertsOnRecord
 from bot.domain.diagnostics import DiagnosticResult
@@ -16,6 +16,8 @@ from bot.domain.kpi import IncidentTimes
 from bot.domain.oncall import Override
 from bot.domain.outbox import OutboxJob
 from bot.domain.timers import Timer
+
+T = TypeVar("T")
 
 
 class Clock(Protocol):
@@ -147,6 +149,12 @@ class IncidentStore(Protocol):
 
     def transaction(self) -> AbstractAsyncContextManager[IncidentTransaction]:
         """A unit of work, committed when the block exits without error."""
+        ...
+
+    async def run(self, work: Callable[[IncidentTransaction], Coroutine[Any, Any, T]]) -> T:
+        """`work` as one unit of work, committed when it returns. It reads and writes only
+        through its transaction (it awaits nothing else), so the store may run it wherever its
+        I/O costs least: on SQLite, whole on the store's thread."""
         ...
 
 

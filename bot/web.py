@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.domain.alerts import AlertGroup
-from bot.errors import InvalidPayload
+from bot.errors import InvalidPayload, StoreBusy
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.services.alerts import AlertIntake
 from integrations.alertmanager import parse_webhook
@@ -58,7 +58,16 @@ def bearer_ok(request: web.Request, token: str | None) -> bool:
 async def commit_group(deps: WebDeps, source: str, group: AlertGroup, body: bytes) -> web.Response:
     """Commit a validated alert group, count it, wake the workers if it gave them work, and say
     what it did."""
-    result = await deps.intake.ingest(group, body=body.decode("utf-8", "replace"), now=deps.now())
+    try:
+        result = await deps.intake.ingest(
+            group, body=body.decode("utf-8", "replace"), now=deps.now()
+        )
+    except StoreBusy as exc:
+        # Nothing was stored; Alertmanager and Sentry send the notification again.
+        log.warning("%s webhook not stored: %s; asked the sender to retry", source, exc)
+        answer = problem(503, "the store is busy; send this notification again")
+        answer.headers["Retry-After"] = str(BUSY_RETRY_AFTER)
+        return answer
     deps.metrics.alerts_received.labels(source).inc(len(group.alerts))
     if result.decision is not None and result.decision.value == "open":
         deps.metrics.incidents_opened.labels(source).inc()
@@ -66,6 +75,9 @@ async def commit_group(deps: WebDeps, source: str, group: AlertGroup, body: byte
         deps.on_committed()
     decision = result.decision.value if result.decision else "duplicate"
     return web.json_response({"ok": True, "incident": result.incident_id, "decision": decision})
+
+
+BUSY_RETRY_AFTER = 5  # seconds
 
 
 class BodyTooLarge(Exception):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
@@ -60,7 +60,7 @@ async def override(services: Services, args: list[str], actor: str) -> Reply:
 
 def _overrides_of(
     rotation: str, now: datetime
-) -> Callable[[IncidentTransaction], Awaitable[list[Override]]]:
+) -> Callable[[IncidentTransaction], Coroutine[Any, Any, list[Override]]]:
     async def read(tx: IncidentTransaction) -> list[Override]:
         return await tx.overrides(rotation, now)
 

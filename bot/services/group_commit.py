@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
 from bot.ports import IncidentStore, IncidentTransaction
@@ -25,7 +25,7 @@ from bot.services.incidents import in_transaction
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Unit = Callable[[IncidentTransaction], Awaitable[T]]
+Unit = Callable[[IncidentTransaction], Coroutine[Any, Any, T]]
 
 ATTEMPTS = 3  # tries of a unit run alone, when another writer changed its rows first
 
@@ -103,8 +103,10 @@ class GroupCommit:
             await self._alone(pending)
 
     async def _together(self, batch: list[_Pending[Any]]) -> list[Any]:
-        async with self.store.transaction() as tx:
+        async def units(tx: IncidentTransaction) -> list[Any]:
             return [await pending.unit(tx) for pending in batch]
+
+        return await self.store.run(units)
 
     async def _alone(self, pending: _Pending[Any]) -> None:
         try:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from bot.domain.incidents import (
     Action,
@@ -45,15 +45,14 @@ class NotFound(UserError):
 
 async def in_transaction(
     store: IncidentStore,
-    work: Callable[[IncidentTransaction], Awaitable[T]],
+    work: Callable[[IncidentTransaction], Coroutine[Any, Any, T]],
     *,
     attempts: int = ATTEMPTS,
 ) -> T:
     """Run a unit of work, redoing it when a concurrent writer changed the same incident."""
     for attempt in range(attempts):
         try:
-            async with store.transaction() as tx:
-                return await work(tx)
+            return await store.run(work)
         except StoreConflict:
             if attempt == attempts - 1:
                 raise

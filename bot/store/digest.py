@@ -14,6 +14,7 @@ from bot.domain.kpi import IncidentTimes
 from bot.domain.outbox import OutboxJob
 from bot.store.models import DigestRunRow, IncidentRow
 from bot.store.repository import Database, enqueue_jobs
+from bot.store.sessions import StoreSession
 
 # A run claimed but not queued after this long was lost with its process: another may take it.
 CLAIM_LEASE = timedelta(minutes=5)
@@ -37,7 +38,8 @@ class DigestStore:
             digest, channel, day, due_at=due_at, now=now, late=late, state="claimed"
         ):
             return RunClaim(digest, channel, day, late)
-        async with self.db.session() as session:
+
+        async def work(session: StoreSession) -> RunClaim | None:
             taken = await session.execute(
                 update(DigestRunRow)
                 .where(
@@ -49,17 +51,22 @@ class DigestStore:
             )
             if getattr(taken, "rowcount", 0) == 1:
                 return RunClaim(digest, channel, day, True)
-        return None
+            return None
+
+        return await self.db.write(work)
 
     async def queue(self, claim: RunClaim, jobs: Sequence[OutboxJob], *, now: datetime) -> None:
         """The run's message goes to the outbox and the run is done, in one transaction."""
-        async with self.db.session() as session:
+
+        async def work(session: StoreSession) -> None:
             await enqueue_jobs(session, jobs, at=now)
             await session.execute(
                 update(DigestRunRow)
                 .where(*_run(claim.digest, claim.channel, claim.day))
                 .values(state="queued")
             )
+
+        await self.db.write(work)
 
     async def seen(self, digest: str, channel: str) -> bool:
         """True when this digest has a run for this channel, of any day."""
@@ -90,7 +97,8 @@ class DigestStore:
     ) -> bool:
         """Add the run's row; False when it exists (another process or pass decided first)."""
         try:
-            async with self.db.session() as session:
+
+            async def work(session: StoreSession) -> None:
                 await session.execute(
                     insert(DigestRunRow).values(
                         digest=digest,
@@ -102,23 +110,31 @@ class DigestStore:
                         state=state,
                     )
                 )
+
+            await self.db.write(work)
         except IntegrityError:
             return False
         return True
 
     async def enqueue(self, jobs: Sequence[OutboxJob], *, now: datetime) -> None:
         """Enqueue jobs outside any run (`tocsin digest --now`)."""
-        async with self.db.session() as session:
+
+        async def work(session: StoreSession) -> None:
             await enqueue_jobs(session, jobs, at=now)
+
+        await self.db.write(work)
 
     async def release(self, claim: RunClaim) -> None:
         """Give a claim back (building failed): the next pass tries again."""
-        async with self.db.session() as session:
+
+        async def work(session: StoreSession) -> None:
             await session.execute(
                 delete(DigestRunRow).where(
                     *_run(claim.digest, claim.channel, claim.day), DigestRunRow.state == "claimed"
                 )
             )
+
+        await self.db.write(work)
 
     async def incidents_during(self, start: datetime, end: datetime) -> list[IncidentTimes]:
         """Incidents open at some moment of [start, end): opened before its end, not resolved

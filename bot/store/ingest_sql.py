@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, Table, bindparam, func, insert, select, update
 
 from bot.store.models import (
     AlertRow,
@@ -18,7 +18,7 @@ from bot.store.models import (
     TimelineEventRow,
     WebhookReceiptRow,
 )
-from bot.store.prepared import prepared
+from bot.store.sqlite.prepared import prepared
 
 INCIDENTS = cast(Table, IncidentRow.__table__)
 ALERTS = cast(Table, AlertRow.__table__)
@@ -51,17 +51,24 @@ ALERT_COUNTS = prepared(
         ALERTS.c.incident_id == bindparam("incident_id")
     )
 )
-NAMED_ALERTS = select(ALERTS.c.fingerprint, ALERTS.c.status, ALERTS.c.starts_at).where(
-    ALERTS.c.incident_id == bindparam("incident_id"),
-    ALERTS.c.fingerprint.in_(bindparam("fingerprints", expanding=True)),
-)
-# Whether the incident holds an alert outside a notification, and a firing one: two index
-# look-ups that stop at the first row, however many alerts the incident holds.
-OTHER_ALERT = select(ALERTS.c.id).where(
-    ALERTS.c.incident_id == bindparam("incident_id"),
-    ALERTS.c.fingerprint.not_in(bindparam("fingerprints", expanding=True)),
-)
-OTHER_ALERTS = select(OTHER_ALERT.exists(), OTHER_ALERT.where(ALERTS.c.status == "firing").exists())
+_KNOWN = (ALERTS.c.fingerprint, ALERTS.c.status, ALERTS.c.starts_at)
+_OF_INCIDENT = ALERTS.c.incident_id == bindparam("incident_id")
+
+
+def _others(named: ColumnElement[bool]) -> Select[bool, bool]:
+    """Whether the incident holds an alert outside a notification, and a firing one: two index
+    look-ups that stop at the first row, however many alerts the incident holds."""
+    other = select(ALERTS.c.id).where(_OF_INCIDENT, ~named)
+    return select(other.exists(), other.where(ALERTS.c.status == "firing").exists())
+
+
+# A notification of one alert (the common case) runs prepared; of several, with an IN list.
+_ONE = ALERTS.c.fingerprint == bindparam("fingerprint")
+_MANY = ALERTS.c.fingerprint.in_(bindparam("fingerprints", expanding=True))
+NAMED_ALERT = prepared(select(*_KNOWN).where(_OF_INCIDENT, _ONE))
+OTHER_ALERTS_THAN_ONE = prepared(_others(_ONE))
+NAMED_ALERTS = select(*_KNOWN).where(_OF_INCIDENT, _MANY)
+OTHER_ALERTS_THAN_MANY = _others(_MANY)
 INSERT_ALERTS = prepared(insert(ALERTS))
 UPDATE_ALERT = prepared(
     update(ALERTS)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.store.models import LeaseRow
 from bot.store.repository import Database
+from bot.store.sessions import StoreSession
 
 
 class LeaseStore:
@@ -20,7 +22,8 @@ class LeaseStore:
 
     async def acquire(self, name: str, holder: str, *, now: datetime, ttl: timedelta) -> bool:
         """Take the lease (or keep it) until now + ttl, unless someone else holds it live."""
-        async with self.db.session() as session:
+
+        async def extend(session: StoreSession) -> bool:
             result = await session.execute(
                 update(LeaseRow)
                 .where(
@@ -33,20 +36,23 @@ class LeaseStore:
                     acquired_at=case((LeaseRow.holder == holder, LeaseRow.acquired_at), else_=now),
                 )
             )
-            if getattr(result, "rowcount", 0):
-                return True
+            return bool(getattr(result, "rowcount", 0))
+
+        async def insert(session: StoreSession) -> None:
+            session.add(LeaseRow(name=name, holder=holder, acquired_at=now, expires_at=now + ttl))
+
+        if await self.db.write(extend):
+            return True
         try:
-            async with self.db.session() as session:
-                session.add(
-                    LeaseRow(name=name, holder=holder, acquired_at=now, expires_at=now + ttl)
-                )
+            await self.db.write(insert)
         except IntegrityError:
             return False  # someone else holds it (or took it first)
         return True
 
     async def renew(self, name: str, holder: str, *, now: datetime, ttl: timedelta) -> bool:
         """Extend a lease this holder still holds; False when it was lost (taken over)."""
-        async with self.db.session() as session:
+
+        async def work(session: StoreSession) -> Any:
             result = await session.execute(
                 update(LeaseRow)
                 .where(LeaseRow.name == name, LeaseRow.holder == holder)
@@ -54,12 +60,17 @@ class LeaseStore:
             )
             return bool(getattr(result, "rowcount", 0))
 
+        return await self.db.write(work)
+
     async def release(self, name: str, holder: str) -> None:
         """Give the lease up (a clean stop), so the next holder need not wait for it to expire."""
-        async with self.db.session() as session:
+
+        async def work(session: StoreSession) -> None:
             await session.execute(
                 delete(LeaseRow).where(LeaseRow.name == name, LeaseRow.holder == holder)
             )
+
+        await self.db.write(work)
 
     async def holder(self, name: str, *, now: datetime) -> str | None:
         """Who holds the lease now, if anyone does."""

@@ -17,6 +17,7 @@ from bot.domain.views import ALERTS_SHOWN, AlertLine, IncidentView
 from bot.store import ingest_sql as sql
 from bot.store.models import IncidentRow, TimelineEventRow, TimerRow
 from bot.store.repository import Database, enqueue_jobs, incident_from_row
+from bot.store.sessions import StoreSession
 
 LEASE = timedelta(seconds=30)
 CHANNEL_GIVEN_UP = "the incident's channel could not be created"
@@ -115,7 +116,8 @@ class OutboxStore:
         """Take jobs for this worker in one statement; the ids of those no one took first."""
         if not jobs:
             return set()
-        async with self.db.session() as session:
+
+        async def work(session: StoreSession) -> Any:
             result = await session.execute(
                 update(sql.OUTBOX)
                 .where(
@@ -135,14 +137,19 @@ class OutboxStore:
             )
             return set(result.scalars())
 
+        return await self.db.write(work)
+
     async def release_all(self, now: datetime) -> None:
         """Hand back running jobs of a previous run of this (single) process."""
-        async with self.db.session() as session:
+
+        async def work(session: StoreSession) -> None:
             await session.execute(
                 update(sql.OUTBOX)
                 .where(J.state == "running")
                 .values(state="pending", lease_until=None, not_before=now, updated_at=now)
             )
+
+        await self.db.write(work)
 
     async def complete(self, job: Job, outcome: JobOutcome, now: datetime) -> None:
         """Mark a job done and apply its effects, in one transaction."""
@@ -152,7 +159,8 @@ class OutboxStore:
         """Mark jobs of one incident done together (one Slack call did them all) and apply the
         call's effects, in one transaction."""
         job = jobs[0]
-        async with self.db.session() as session:
+
+        async def work(session: StoreSession) -> None:
             await session.execute(
                 update(sql.OUTBOX)
                 .where(J.id.in_([j.id for j in jobs]))
@@ -183,15 +191,20 @@ class OutboxStore:
             if outcome.next_level_now is not None and job.incident_id is not None:
                 await _next_level_now(session, job.incident_id, outcome.next_level_now, now)
 
+        await self.db.write(work)
+
     async def record_steps(self, job: Job) -> None:
         """Keep what a running job has done so far (its payload's `steps`): a retry resumes
         after them instead of repeating a call."""
-        async with self.db.session() as session:
+
+        async def work(session: StoreSession) -> None:
             await session.execute(
                 update(sql.OUTBOX)
                 .where(J.id == job.id, J.state == "running")
                 .values(payload=job.payload)
             )
+
+        await self.db.write(work)
 
     async def retry(
         self,
@@ -215,7 +228,8 @@ class OutboxStore:
         values["attempts"] = job.attempts + 1 if count_attempt else job.attempts
         if payload is not None:
             values["payload"] = payload
-        async with self.db.session() as session:
+
+        async def work(session: StoreSession) -> None:
             if error.startswith(WAITING) and job.incident_id is not None:
                 # Waiting jobs are woken when the channel or card is recorded (complete). If that
                 # happened while this one ran on an older view, it is due now, not at `at`.
@@ -231,6 +245,8 @@ class OutboxStore:
                     values.update(state="failed", last_error=CHANNEL_GIVEN_UP)
             await session.execute(update(sql.OUTBOX).where(J.id == job.id).values(**values))
 
+        await self.db.write(work)
+
     async def fail(
         self,
         job: Job,
@@ -242,7 +258,8 @@ class OutboxStore:
     ) -> None:
         """Give a job up for good, saying why on the incident's timeline (and with `notice`,
         queued in the same transaction, wherever else it must be said)."""
-        async with self.db.session() as session:
+
+        async def work(session: StoreSession) -> None:
             if notice is not None:
                 await enqueue_jobs(session, [notice], at=now)
             await session.execute(
@@ -268,6 +285,8 @@ class OutboxStore:
                         data=event.data,
                     )
                 )
+
+        await self.db.write(work)
 
     async def depth(self) -> int:
         """Jobs not yet done or failed."""

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,24 +20,21 @@ from bot.domain.oncall import Override
 from bot.domain.outbox import OutboxJob
 from bot.domain.timers import Timer
 from bot.errors import StoreConflict
-from bot.ports import AlertWrite
+from bot.ports import AlertWrite, IncidentTransaction
 from bot.store import ingest_sql as sql
-from bot.store.checkpoint import INTERVAL as CHECKPOINT_INTERVAL
-from bot.store.checkpoint import WalCheckpointer
-from bot.store.engine import (
-    SessionFactory,
-    create_session_factory,
-    create_sync_sqlite_engine,
-    is_sqlite,
-    no_autocheckpoint,
-)
+from bot.store.engine import SessionFactory, create_session_factory, is_sqlite
 from bot.store.models import (
     IncidentRow,
     OnCallOverrideRow,
     TimelineEventRow,
     TimerRow,
 )
-from bot.store.sessions import StoreSession, SyncSession, sync_session_factory
+from bot.store.sessions import StoreSession
+from bot.store.sqlite.checkpoint import INTERVAL as CHECKPOINT_INTERVAL
+from bot.store.sqlite.locks import LOCK_WAIT
+from bot.store.sqlite.writers import SqliteWriters
+
+T = TypeVar("T")
 
 
 def incident_from_row(row: IncidentRow | Any) -> Incident:
@@ -180,15 +175,19 @@ class SqlIncidentTransaction:
         self, incident_id: int, fingerprints: Sequence[str]
     ) -> AlertsOnRecord:
         """The incident's alerts of these fingerprints, and whether any other one fires."""
-        params = {"incident_id": incident_id, "fingerprints": list(fingerprints)}
-        rows = await self.session.execute(sql.NAMED_ALERTS, params)
+        distinct = sorted(set(fingerprints))
+        if len(distinct) == 1:
+            params: dict[str, Any] = {"incident_id": incident_id, "fingerprint": distinct[0]}
+            named_sql, others_sql = sql.NAMED_ALERT, sql.OTHER_ALERTS_THAN_ONE
+        else:
+            params = {"incident_id": incident_id, "fingerprints": distinct}
+            named_sql, others_sql = sql.NAMED_ALERTS, sql.OTHER_ALERTS_THAN_MANY
+        rows = await self.session.execute(named_sql, params)
         named = {
             fp: KnownAlert(fingerprint=fp, status=AlertStatus(status), starts_at=starts_at)
             for fp, status, starts_at in cast(list[tuple[str, str, datetime]], rows.all())
         }
-        others: tuple[Any, ...] = tuple(
-            (await self.session.execute(sql.OTHER_ALERTS, params)).one()
-        )
+        others: tuple[Any, ...] = tuple((await self.session.execute(others_sql, params)).one())
         return AlertsOnRecord(
             named=named, others_firing=bool(others[1]), any_before=bool(named or others[0])
         )
@@ -404,38 +403,33 @@ def _alert_values(incident_id: int, write: AlertWrite) -> dict[str, Any]:
 
 
 class Database:
-    """The engine and its sessions; on SQLite, sync sessions on the loop, one writer at a time."""
+    """The engine and its sessions. On SQLite, reads run on aiosqlite and writes one at a time
+    through SqliteWriters: none of its I/O runs on the event loop."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, lock_wait: float = LOCK_WAIT) -> None:
         self.engine = engine
         self._async_sessions: SessionFactory = create_session_factory(engine)
-        sqlite = is_sqlite(str(engine.url))
-        self._sync_engine = (
-            create_sync_sqlite_engine(engine.url.render_as_string(hide_password=False))
-            if sqlite
+        self._sqlite = (
+            SqliteWriters(engine.url.render_as_string(hide_password=False), lock_wait=lock_wait)
+            if is_sqlite(str(engine.url))
             else None
         )
-        self._sync_sessions = sync_session_factory(self._sync_engine) if self._sync_engine else None
-        self._write_lock = asyncio.Lock() if sqlite else None
-        self._checkpointer: WalCheckpointer | None = None
         # Transactions that can usefully write at once: SQLite has one writer; Postgres runs a
         # few side by side (fewer than the pool, which readers and the outbox share).
-        self.writers = 1 if sqlite else 4
+        self.writers = 1 if self._sqlite else 4
 
     def sessions(self) -> AbstractAsyncContextManager[StoreSession]:
-        """A session for reading (or for a caller that manages its own transaction)."""
-        if self._sync_sessions is not None:
-            return SyncSession(self._sync_sessions())
+        """A session for reading."""
         return cast(AbstractAsyncContextManager[StoreSession], self._async_sessions())
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[StoreSession]:
         """A session whose transaction commits when the block exits without error."""
-        if self._write_lock is None:
-            async with self.sessions() as session, session.begin():
+        if self._sqlite is not None:
+            async with self._sqlite.session() as session:
                 yield session
             return
-        async with self._write_lock, self.sessions() as session, session.begin():
+        async with self.sessions() as session, session.begin():
             yield session
 
     @asynccontextmanager
@@ -447,23 +441,34 @@ class Database:
         except IntegrityError as exc:
             raise StoreConflict(str(exc.orig)) from exc
 
-    def checkpoint_in_background(self, interval: float = CHECKPOINT_INTERVAL) -> None:
-        """On a SQLite file, checkpoint the WAL from a thread instead of inside commits on the
-        event loop (a serving process; see bot.store.checkpoint). Nothing on Postgres."""
-        if self._sync_engine is None or self._checkpointer is not None:
-            return
-        database = self._sync_engine.url.database
-        if not database or database == ":memory:":
-            return
-        event.listen(self._sync_engine, "connect", no_autocheckpoint)
-        self._sync_engine.dispose()  # connections opened before would still checkpoint
-        self._checkpointer = WalCheckpointer(Path(database), interval=interval)
-        self._checkpointer.start()
+    async def run(self, work: Callable[[IncidentTransaction], Coroutine[Any, Any, T]]) -> T:
+        """IncidentStore: `work` as one unit of work (see `write`)."""
+
+        async def unit(session: StoreSession) -> T:
+            return await work(SqlIncidentTransaction(session))
+
+        try:
+            return await self.write(unit)
+        except IntegrityError as exc:
+            raise StoreConflict(str(exc.orig)) from exc
+
+    async def write(self, work: Callable[[StoreSession], Coroutine[Any, Any, T]]) -> T:
+        """`work` in one transaction, committed when it returns. It only reads and writes
+        through its session (it awaits nothing else), so on SQLite it runs whole on the store's
+        thread: one hand-over, however many statements, and never a statement on the loop."""
+        if self._sqlite is not None:
+            return await self._sqlite.run(work)
+        async with self.session() as session:
+            return await work(session)
+
+    async def checkpoint_in_background(self, interval: float = CHECKPOINT_INTERVAL) -> None:
+        """On a SQLite file, checkpoint the WAL from a thread instead of inside commits (a
+        serving process; see bot.store.sqlite.checkpoint). Nothing on Postgres."""
+        if self._sqlite is not None:
+            await self._sqlite.checkpoint_in_background(self.engine, interval)
 
     async def dispose(self) -> None:
         """Close every pooled connection (after a last checkpoint, when checkpointing)."""
-        if self._sync_engine is not None:
-            self._sync_engine.dispose()
+        if self._sqlite is not None:
+            await self._sqlite.dispose()
         await self.engine.dispose()
-        if self._checkpointer is not None:
-            await asyncio.to_thread(self._checkpointer.stop)

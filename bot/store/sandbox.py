@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 
 from bot.store.models import SandboxSnapshotRow
 from bot.store.repository import Database
+from bot.store.sessions import StoreSession
 
 DEFAULT = "default"
 
@@ -38,7 +39,8 @@ class SandboxStore:
     async def save(self, state: dict[str, Any], *, revision: int, at: datetime) -> None:
         """Replace the saved workspace."""
         text = json.dumps(state, separators=(",", ":"))
-        async with self.db.session() as session:
+
+        async def work(session: StoreSession) -> None:
             result = await session.execute(
                 update(SandboxSnapshotRow)
                 .where(SandboxSnapshotRow.name == self.name)
@@ -48,3 +50,5 @@ class SandboxStore:
                 session.add(
                     SandboxSnapshotRow(name=self.name, state=text, revision=revision, saved_at=at)
                 )
+
+        await self.db.write(work)

@@ -10,6 +10,7 @@ from sqlalchemy import func, or_, select, update
 from bot.domain.timers import DueTimer
 from bot.store.models import TimerRow
 from bot.store.repository import Database, SqlIncidentTransaction
+from bot.store.sessions import StoreSession
 
 LEASE = timedelta(seconds=30)
 LONG_LEASE = timedelta(minutes=5)  # slow timer work: a playbook's steps time out well before
@@ -42,7 +43,8 @@ class TimerStore:
     async def claim(self, timer: DueTimer, now: datetime, *, long: bool = False) -> bool:
         """Take a timer; False when another process has it."""
         lease = LONG_LEASE if long else LEASE
-        async with self.db.session() as session:
+
+        async def work(session: StoreSession) -> Any:
             result = await session.execute(
                 update(TimerRow)
                 .where(
@@ -55,6 +57,8 @@ class TimerStore:
                 .values(state="firing", lease_until=now + lease)
             )
             return bool(getattr(result, "rowcount", 0) == 1)
+
+        return await self.db.write(work)
 
     async def overdue(self, now: datetime) -> int:
         """Timers due but not yet fired (waiting or running)."""
@@ -92,9 +96,12 @@ class TimerStore:
 
     async def release(self, timer: DueTimer) -> None:
         """Give a claimed timer back after its work failed."""
-        async with self.db.session() as session:
+
+        async def work(session: StoreSession) -> None:
             await session.execute(
                 update(TimerRow)
                 .where(TimerRow.id == timer.id)
                 .values(state="pending", lease_until=None)
             )
+
+        await self.db.write(work)

@@ -48,7 +48,7 @@ def store_at(path: Path) -> Database:
 
 async def test_commits_leave_the_log_to_the_checkpoint_thread(path: Path) -> None:
     db = store_at(path)
-    db.checkpoint_in_background(interval=3600)  # only the last one, at stop
+    await db.checkpoint_in_background(interval=3600)  # only the last one, at stop
     try:
         async with db.sessions() as session:
             assert await session.scalar(text("PRAGMA wal_autocheckpoint")) == 0
@@ -63,7 +63,7 @@ async def test_commits_leave_the_log_to_the_checkpoint_thread(path: Path) -> Non
 
 async def test_the_thread_keeps_the_log_short_while_serving(path: Path) -> None:
     db = store_at(path)
-    db.checkpoint_in_background(interval=0.02)
+    await db.checkpoint_in_background(interval=0.02)
     try:
         await write_rows(db, 300)
         await asyncio.sleep(0.2)
