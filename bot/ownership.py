@@ -17,7 +17,7 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from bot.store.lease import LeaseStore
 
@@ -58,20 +58,29 @@ class Ownership:
         self.holder = holder or new_holder()
         self.name = name
         self.holding = False
+        self._expires_at = datetime.min.replace(tzinfo=UTC)
         self._stopping = asyncio.Event()
 
     async def try_once(self) -> bool:
         """Take or renew the lease now; start or stop the loops if that changed anything."""
+        now = self.now()
         try:
             if self.holding:
-                kept = await self.leases.renew(self.name, self.holder, now=self.now(), ttl=self.ttl)
+                kept = await self.leases.renew(self.name, self.holder, now=now, ttl=self.ttl)
             else:
-                kept = await self.leases.acquire(
-                    self.name, self.holder, now=self.now(), ttl=self.ttl
-                )
+                kept = await self.leases.acquire(self.name, self.holder, now=now, ttl=self.ttl)
         except Exception:
-            log.exception("the %s lease could not be renewed or taken", self.name)
-            kept = False
+            # The store could not be asked (busy, down). A lease not yet expired is still this
+            # process's: no one else can have taken it, so keep working until it runs out.
+            kept = self.holding and self.now() < self._expires_at
+            log.exception(
+                "the %s lease could not be renewed or taken%s",
+                self.name,
+                "; it holds until it expires" if kept else "",
+            )
+        else:
+            if kept:
+                self._expires_at = now + self.ttl
         if kept and not self.holding:
             self.holding = True
             log.info("this process (%s) now drains the outbox", self.holder)

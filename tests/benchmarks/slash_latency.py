@@ -5,7 +5,9 @@ Slack's documented rate limits, so its outbox is busy pacing Slack calls. The sc
 correctly signed `/incident list` and `/incident help` commands through the emulator's helper and
 measures the HTTP round trip of each (what Slack's 3-second deadline applies to), first on an
 idle bot, then while 2,000 alerts in 100 groups (and repeats of them) pour into the webhook from
-a separate process, as fast as 16 connections can post them.
+a separate process, as fast as 16 connections can post them, and last while another process
+holds SQLite's write lock for `--lock-seconds` (default 10; as `tocsin db upgrade` or a backup
+would), with a webhook posted every 0.2 s meanwhile (answered once the lock is let go, or 503).
 
 Prints one JSON object. Run from the repository root:
 
@@ -148,6 +150,66 @@ async def storm(url: str, connections: int, stop: asyncio.Event) -> dict[str, An
     return {"posts": posted, "errors": errors, "posts_per_second": round(posted / seconds, 1)}
 
 
+HOLD_LOCK = """
+import sqlite3, sys, time
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("BEGIN IMMEDIATE")
+connection.execute("UPDATE alembic_version SET version_num = version_num")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+connection.execute("COMMIT")
+"""
+
+
+async def while_locked(
+    emulator: SlackEmulator, url: str, database: Path, seconds: float
+) -> dict[str, Any]:
+    """Commands, and a webhook every 0.2 s, while another process holds the write lock."""
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        HOLD_LOCK,
+        str(database),
+        str(seconds),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert holder.stdout is not None
+    assert await holder.stdout.readline() == b"locked\n"
+    stop = asyncio.Event()
+    statuses: Counter[int] = Counter()
+
+    async def webhooks() -> None:
+        async with aiohttp.ClientSession() as session:
+            n = 0
+            tasks = []
+            while not stop.is_set():
+                body = make_payload([make_alert("Locked", instance=f"l{n}")], group="Locked")
+                tasks.append(asyncio.ensure_future(post(session, json.dumps(body).encode())))
+                n += 1
+                await asyncio.sleep(0.2)
+            await asyncio.gather(*tasks)
+
+    async def post(session: aiohttp.ClientSession, body: bytes) -> None:
+        async with session.post(
+            f"{url}/webhooks/alertmanager",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        ) as response:
+            statuses[response.status] += 1
+
+    posting = asyncio.ensure_future(webhooks())
+    commands = asyncio.ensure_future(send_commands(emulator, url, 10_000, 0.05, stop))
+    await holder.wait()
+    stop.set()
+    figures = await commands
+    await posting
+    return {
+        "lock_held_seconds": seconds,
+        **figures,
+        "webhook_statuses": {str(k): v for k, v in sorted(statuses.items())},
+    }
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     """Run both phases against one Tocsin process."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -176,6 +238,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     storm_run.add_done_callback(lambda _: stop.set())
                     loaded = await send_commands(emulator, serve.url, args.commands, 0.05, stop)
                     storm_figures = await storm_run
+                locked = await while_locked(
+                    emulator, serve.url, folder / "tocsin.db", args.lock_seconds
+                )
             finally:
                 serve.stop()
         return {
@@ -184,6 +249,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "idle": idle,
             "during_storm": loaded,
             "storm": storm_figures,
+            "while_another_process_holds_the_write_lock": locked,
             "slack_429s": sum(1 for c in emulator.calls if c.status == 429),
             "slack_429s_by_method": dict(
                 Counter(c.method for c in emulator.calls if c.status == 429).most_common()
@@ -196,5 +262,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--commands", type=int, default=300)
     parser.add_argument("--storm-connections", type=int, default=16)
+    parser.add_argument("--lock-seconds", type=float, default=10.0)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2))

@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from bot.clock import FakeClock
+from bot.errors import StoreBusy
+from bot.ownership import Ownership
 from bot.store.lease import LeaseStore
 from bot.store.repository import Database
 
@@ -37,3 +40,38 @@ async def test_many_trying_at_once_give_one_holder(db: Database) -> None:
         *(leases.acquire("outbox", f"p{i}", now=NOW, ttl=TTL) for i in range(8))
     )
     assert won.count(True) == 1
+
+
+class BusyLeases(LeaseStore):
+    """The store answers, until it is busy (another process holds its write lock)."""
+
+    busy = False
+
+    async def renew(self, name: str, holder: str, *, now: datetime, ttl: timedelta) -> bool:
+        if self.busy:
+            raise StoreBusy("the SQLite store stayed locked for 8 s")
+        return await super().renew(name, holder, now=now, ttl=ttl)
+
+
+async def test_a_busy_store_keeps_the_loops_until_the_lease_would_expire(db: Database) -> None:
+    clock = FakeClock(NOW)
+    started: list[str] = []
+    leases = BusyLeases(db)
+    ownership = Ownership(
+        leases=leases,
+        now=clock.now,
+        on_acquired=lambda: _note(started, "start"),
+        on_lost=lambda: _note(started, "stop"),
+        ttl=TTL,
+    )
+    assert await ownership.try_once()
+    leases.busy = True
+    clock.advance(seconds=4)
+    assert await ownership.try_once()  # renewal failed, but the lease runs 2 s more
+    clock.advance(seconds=3)
+    assert not await ownership.try_once()  # expired: another process may hold it now
+    assert started == ["start", "stop"]
+
+
+async def _note(into: list[str], what: str) -> None:
+    into.append(what)

@@ -8,22 +8,29 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-# How long a statement waits for another connection's lock before it fails. Short: a writer
-# that fails to begin gives the event loop back and tries again (bot.store.sqlite.locks).
+# How long a writer's BEGIN waits for another connection's lock before it fails. Short: the
+# writer gives the event loop back and tries again (bot.store.sqlite.locks).
 BUSY_TIMEOUT_MS = 50
+# Readers (and migrations, and the CLI) wait on aiosqlite's thread, never on the loop; in WAL a
+# reader waits only for a moment's lock (recovery, a checkpoint's end), a migration for writers.
+READER_BUSY_TIMEOUT_MS = 30_000
 
 
-def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL, synchronous=NORMAL, a short busy timeout, foreign keys."""
+def sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_ms: int = BUSY_TIMEOUT_MS) -> None:
+    """WAL, synchronous=NORMAL, a busy timeout, foreign keys."""
     cursor = dbapi_connection.cursor()
     for pragma in (
         "journal_mode=WAL",
         "synchronous=NORMAL",
-        f"busy_timeout={BUSY_TIMEOUT_MS}",
+        f"busy_timeout={busy_ms}",
         "foreign_keys=ON",
     ):
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
+
+
+def _reader_pragmas(dbapi_connection: Any, record: Any) -> None:
+    sqlite_pragmas(dbapi_connection, record, READER_BUSY_TIMEOUT_MS)
 
 
 def no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
@@ -34,7 +41,7 @@ def no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
 def reader_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An aiosqlite engine for reads (and migrations): its I/O runs on aiosqlite's thread."""
     engine = create_async_engine(url, echo=echo)
-    event.listen(engine.sync_engine, "connect", sqlite_pragmas)
+    event.listen(engine.sync_engine, "connect", _reader_pragmas)
     return engine
 
 
