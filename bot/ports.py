@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol, TypeVar
 
-from bot.domain.alerts import Alert, AlertGroup, AlertsOnRecord
+from bot.domain.alerts import AlertGroup, AlertsOnRecord
 from bot.domain.diagnostics import DiagnosticResult
 from bot.domain.digest import RunClaim
 from bot.domain.incidents import Incident, Severity, TimelineEvent
+from bot.domain.intake import AlertWrite as AlertWrite
 from bot.domain.kpi import IncidentTimes
 from bot.domain.oncall import Override
 from bot.domain.outbox import OutboxJob
@@ -26,15 +26,6 @@ class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""
         ...
-
-
-@dataclass(frozen=True)
-class AlertWrite:
-    """An alert to insert or update on an incident."""
-
-    alert: Alert
-    seen_at: datetime
-    is_new: bool = False
 
 
 class IncidentTransaction(Protocol):

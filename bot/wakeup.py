@@ -27,14 +27,24 @@ class Wakeup:
         self._event = asyncio.Event()
         self._now = False
         self._pass_started = -min_gap
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def set(self, *, now: bool = False) -> None:
-        """Wake the loop: after the gap, or at once with `now`."""
+        """Wake the loop: after the gap, or at once with `now`. Safe from any thread (a unit of
+        work on the store's thread wakes the scheduler this way)."""
+        loop = self._loop
+        if loop is not None and not _running(loop):
+            loop.call_soon_threadsafe(self._set, now)
+        else:
+            self._set(now)
+
+    def _set(self, now: bool) -> None:
         self._now = self._now or now
         self._event.set()
 
     async def wait(self, timeout: float) -> None:  # noqa: ASYNC109 - a poll interval, not a deadline
         """Return when woken (and the gap has passed) or after `timeout` seconds."""
+        self._loop = asyncio.get_running_loop()
         if not self._event.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._event.wait(), timeout=timeout)
@@ -46,6 +56,14 @@ class Wakeup:
             if gap > 0:
                 await asyncio.sleep(gap)
         self._pass_started = time.monotonic()
+
+
+def _running(loop: asyncio.AbstractEventLoop) -> bool:
+    """True when called on `loop`'s own thread, while it runs."""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 async def poll_until_stopped(

@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.incidents import Action, Incident, Severity
 from bot.domain.outbox import JobKind, OutboxJob, note_job
+from bot.domain.text import phrase, user
 from bot.errors import UserError
 from bot.services.container import Services
 from bot.slack import ids, render, render_lists
@@ -103,7 +104,8 @@ def _transition(action: Action, permission: str | None = None) -> Handler:
         incident = await _here(services, inv)
         if permission and not await services.permits(permission, inv.user, incident.id):
             return refused(services, permission)
-        outcome = await services.incidents.act(incident.id, action, actor=inv.user, note=inv.args)
+        note = render.from_slack(inv.args)
+        outcome = await services.incidents.act(incident.id, action, actor=inv.user, note=note)
         services.wake_outbox()
         return ephemeral(outcome.message)
 
@@ -113,7 +115,9 @@ def _transition(action: Action, permission: str | None = None) -> Handler:
 async def _sev(services: Services, inv: Invocation) -> Reply:
     severity = parse_severity(inv.args, USAGE["sev"])
     incident = await _here(services, inv)
-    text = f"Severity changed from {incident.severity.value} to {severity.value} by <@{inv.user}>"
+    text = phrase(
+        f"Severity changed from {incident.severity.value} to {severity.value} by ", user(inv.user)
+    )
     await services.incidents.update_fields(
         incident.id, actor=inv.user, kind="severity", text=text, severity=severity
     )
@@ -124,7 +128,7 @@ async def _sev(services: Services, inv: Invocation) -> Reply:
 async def _lead(services: Services, inv: Invocation) -> Reply:
     lead = parse_user(inv.args, USAGE["lead"])
     incident = await _here(services, inv)
-    text = f"<@{lead}> is now the incident lead (set by <@{inv.user}>)"
+    text = phrase(user(lead), " is now the incident lead (set by ", user(inv.user), ")")
     await services.incidents.update_fields(
         incident.id, actor=inv.user, kind="lead", text=text, lead=lead
     )
@@ -137,7 +141,7 @@ async def _note(services: Services, inv: Invocation) -> Reply:
         raise UserError(f"Write the note after the command. Usage: `{USAGE['note']}`")
     incident = await _here(services, inv)
     await services.incidents.record(
-        incident.id, actor=inv.user, kind="note", text=inv.args.strip()[:3000]
+        incident.id, actor=inv.user, kind="note", text=render.from_slack(inv.args.strip()[:3000])
     )
     return ephemeral("Noted on the timeline.")
 
@@ -170,7 +174,11 @@ async def _update(services: Services, inv: Invocation) -> Reply:
             )
         )
     await services.incidents.record(
-        incident.id, actor=inv.user, kind="update", text=text[:3000], jobs=tuple(jobs)
+        incident.id,
+        actor=inv.user,
+        kind="update",
+        text=render.from_slack(text[:3000]),
+        jobs=tuple(jobs),
     )
     services.wake_outbox()
     return ephemeral("Update posted.")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.domain.alerts import fingerprint_of
+from bot.domain.text import RefKind, Rich
 
 # shared/ lies beside the repository, for developers and CI alike.
 CONTRACTS = Path(__file__).resolve().parents[2] / "shared" / "contracts" / "payloads"
@@ -71,3 +72,22 @@ def make_payload(
 def utc(text: str) -> datetime:
     """A UTC datetime from an ISO string."""
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def with_tokens(text: Rich) -> str:
+    """Timeline text as tests compare it: plain, with each reference as Slack's token."""
+    tokens = {
+        RefKind.USER: "<@{}>",
+        RefKind.USERGROUP: "<!subteam^{}>",
+        RefKind.CHANNEL: "<#{}>",
+    }
+    return "".join(
+        piece
+        if ref is None
+        else (
+            f"<{ref.target}|{piece}>"
+            if ref.kind is RefKind.LINK
+            else tokens[ref.kind].format(ref.target)
+        )
+        for piece, ref in text.spans()
+    )

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from bot.domain.incidents import Incident
+from bot.domain.timers import ESCALATE, Timer
+
 
 class TargetKind(StrEnum):
     """What an escalation target names."""
@@ -88,3 +91,14 @@ def choose_policy(
         if policy.match and all(labels.get(k) == v for k, v in policy.match.items()):
             return policy
     return by_name.get(default) if default else None
+
+
+def escalation_timer(incident: Incident, step: Step, due: datetime, *, manual: bool) -> Timer:
+    """The timer that pages `step` at `due`; its key is new for each version of the incident."""
+    return Timer(
+        kind=ESCALATE,
+        idem_key=f"escalate:{incident.id}:v{incident.version}:{step.round}:{step.level}:{int(manual)}",
+        due_at=due,
+        incident_id=incident.id,
+        payload={"level": step.level, "round": step.round, "manual": manual},
+    )

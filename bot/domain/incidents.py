@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from bot.domain.text import Rich, phrase, rich, who
 from bot.errors import InvalidTransition
 
 
@@ -53,13 +53,18 @@ def severity_from_label(value: str | None) -> Severity:
 
 @dataclass(frozen=True)
 class TimelineEvent:
-    """One entry of an incident's timeline."""
+    """One entry of an incident's timeline: plain text, with its references (bot.domain.text)."""
 
     kind: str
     actor: str
     at: datetime
-    text: str
+    text: str  # a Rich keeps its references
     data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rich(self) -> Rich:
+        """The text with its references."""
+        return rich(self.text)
 
 
 @dataclass(frozen=True)
@@ -98,14 +103,6 @@ class Incident:
         return self.status is not IncidentStatus.RESOLVED
 
 
-_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
-
-
-def who(actor: str) -> str:
-    """How text names an actor: a chat mention for user ids, the name for systems."""
-    return f"<@{actor}>" if _USER_ID.fullmatch(actor) else actor
-
-
 class Action(StrEnum):
     """The state changes a person or the system can ask for."""
 
@@ -134,7 +131,7 @@ class Transition:
 
 
 def transition(
-    incident: Incident, action: Action, *, actor: str, now: datetime, note: str = ""
+    incident: Incident, action: Action, *, actor: str, now: datetime, note: str | Rich = ""
 ) -> Transition:
     """Apply an action to an incident, or raise InvalidTransition with a reason."""
     if incident.status not in _ALLOWED[action]:
@@ -142,7 +139,7 @@ def transition(
             f"Incident is {incident.status.value}; it cannot be {_PAST[action]} now."
         )
     changed = _apply(incident, action, actor=actor, now=now)
-    text = f"{_PAST[action].capitalize()} by {who(actor)}" + (f": {note}" if note else "")
+    text = phrase(f"{_PAST[action].capitalize()} by ", who(actor), *((": ", note) if note else ()))
     event = TimelineEvent(kind=action.value, actor=actor, at=now, text=text)
     return Transition(incident=changed, events=(event,))
 

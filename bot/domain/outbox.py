@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from bot.domain.text import Rich
+
 # A job put back until its incident's channel or card exists says so with this prefix; the
 # store makes such jobs due again the moment that channel or card is recorded.
 WAITING = "waiting: "
@@ -86,13 +88,17 @@ def topic_update_job(incident_id: int) -> OutboxJob:
     )
 
 
-def note_job(incident_id: int, idem: str, text: str) -> OutboxJob:
-    """Post a short note into the incident channel."""
+def note_job(incident_id: int, idem: str, text: Rich | str) -> OutboxJob:
+    """Post a short note into the incident channel: plain text with its references, or (a
+    string) text the Slack edge wrote with Slack's tokens."""
+    payload: dict[str, Any] = (
+        {"text": text.text, "refs": text.refs_data()} if isinstance(text, Rich) else {"text": text}
+    )
     return OutboxJob(
         kind=JobKind.POST_NOTE,
         idem_key=f"note:{incident_id}:{idem}",
         incident_id=incident_id,
-        payload={"text": text},
+        payload=payload,
     )
 
 

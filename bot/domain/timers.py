@@ -30,3 +30,13 @@ class DueTimer:
     incident_id: int | None
     due_at: datetime
     payload: dict[str, Any]
+
+
+def diagnostics_timer(incident_id: int, *, due: datetime, reason: str) -> Timer:
+    """Run the incident's playbook at `due` (now, usually), durably."""
+    return Timer(
+        kind=DIAGNOSTICS,
+        idem_key=f"diagnostics:{incident_id}:{reason}",
+        due_at=due,
+        incident_id=incident_id,
+    )

@@ -24,7 +24,7 @@ from bot.domain.playbooks import (
     choose_playbook,
     fill_labels,
 )
-from bot.domain.timers import DIAGNOSTICS, DueTimer, Timer
+from bot.domain.timers import DueTimer
 from bot.ports import (
     DatabaseHealth,
     ErrorTracker,
@@ -264,16 +264,6 @@ class DiagnosticsService:
                     DiagnosticResult.error(name.capitalize(), _MISSING[name], source=name)
                 )
         return results
-
-
-def diagnostics_timer(incident_id: int, *, due: datetime, reason: str) -> Timer:
-    """Run the incident's playbook at `due` (now, usually), durably."""
-    return Timer(
-        kind=DIAGNOSTICS,
-        idem_key=f"diagnostics:{incident_id}:{reason}",
-        due_at=due,
-        incident_id=incident_id,
-    )
 
 
 async def _context(

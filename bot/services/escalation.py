@@ -6,11 +6,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from bot.domain.escalation import FIRST, Policy, Step, TargetKind, choose_policy, next_step
-from bot.domain.incidents import Incident, IncidentStatus, TimelineEvent, who
+from bot.domain.escalation import (
+    FIRST,
+    Policy,
+    Step,
+    TargetKind,
+    choose_policy,
+    escalation_timer,
+    next_step,
+)
+from bot.domain.incidents import Incident, IncidentStatus, TimelineEvent
 from bot.domain.oncall import Rotation, on_call_at
 from bot.domain.outbox import JobKind, OutboxJob, card_update_job
-from bot.domain.timers import ESCALATE, DueTimer, Timer
+from bot.domain.text import Rich, join, phrase, user, usergroup, who
+from bot.domain.timers import ESCALATE, DueTimer
 from bot.errors import InvalidTransition, UserError
 from bot.ports import IncidentStore, IncidentTransaction
 
@@ -58,7 +67,7 @@ class EscalationService:
             ),
             at=now,
         )
-        await tx.schedule(_timer(saved, FIRST, now, manual=False), at=now)
+        await tx.schedule(escalation_timer(saved, FIRST, now, manual=False), at=now)
         self.on_scheduled()
         return saved
 
@@ -69,7 +78,9 @@ class EscalationService:
                 incident.id, [TimelineEvent("escalation_stopped", ACTOR, now, "Escalation stopped")]
             )
 
-    async def escalate_now(self, tx: IncidentTransaction, incident: Incident, *, actor: str) -> str:
+    async def escalate_now(
+        self, tx: IncidentTransaction, incident: Incident, *, actor: str
+    ) -> Rich:
         """Page the next level at once (the Escalate button); returns a line for the person."""
         now = self.now()
         if incident.status is IncidentStatus.RESOLVED:
@@ -82,8 +93,8 @@ class EscalationService:
         if step is None:
             raise UserError(f"Already at the last escalation level ({current.label}).")
         await tx.cancel_timers(incident.id, ESCALATE)
-        await tx.schedule(_timer(incident, step, now, manual=True), at=now)
-        text = f"Escalated by {who(actor)} to {step.label}"
+        await tx.schedule(escalation_timer(incident, step, now, manual=True), at=now)
+        text = phrase("Escalated by ", who(actor), f" to {step.label}")
         await tx.add_events(incident.id, [TimelineEvent("escalate", actor, now, text)])
         self.on_scheduled()
         return text
@@ -130,7 +141,7 @@ class EscalationService:
             )
             return
         due = now + policy.levels[step.level].timeout
-        await tx.schedule(_timer(incident, following, due, manual=False), at=now)
+        await tx.schedule(escalation_timer(incident, following, due, manual=False), at=now)
 
     async def _targets(
         self, tx: IncidentTransaction, policy: Policy, step: Step, now: datetime
@@ -149,20 +160,14 @@ class EscalationService:
         return list(dict.fromkeys(users)), groups
 
 
-def _timer(incident: Incident, step: Step, due: datetime, *, manual: bool) -> Timer:
-    return Timer(
-        kind=ESCALATE,
-        idem_key=f"escalate:{incident.id}:v{incident.version}:{step.round}:{step.level}:{int(manual)}",
-        due_at=due,
-        incident_id=incident.id,
-        payload={"level": step.level, "round": step.round, "manual": manual},
-    )
-
-
 def _paged_event(step: Step, users: list[str], groups: list[str], now: datetime) -> TimelineEvent:
-    who = ", ".join([f"<@{u}>" for u in users] + [f"<!subteam^{g}>" for g in groups]) or "nobody"
+    paged = join([user(u) for u in users] + [usergroup(g) for g in groups]) or "nobody"
     return TimelineEvent(
-        "paged", ACTOR, now, f"Paging {step.label}: {who}", {"users": users, "usergroups": groups}
+        "paged",
+        ACTOR,
+        now,
+        phrase(f"Paging {step.label}: ", paged),
+        {"users": users, "usergroups": groups},
     )
 
 

@@ -14,7 +14,6 @@ from bot.domain.incidents import (
     Severity,
     TimelineEvent,
     transition,
-    who,
 )
 from bot.domain.outbox import (
     OutboxJob,
@@ -23,6 +22,7 @@ from bot.domain.outbox import (
     open_channel_job,
     topic_update_job,
 )
+from bot.domain.text import Rich, phrase, who
 from bot.errors import InvalidTransition, StoreConflict, UserError
 from bot.ports import IncidentStore, IncidentTransaction
 from bot.services.escalation import EscalationService
@@ -36,7 +36,7 @@ class Outcome:
     """What an action did: the incident as it is now and a line for the person who asked."""
 
     incident: Incident
-    message: str
+    message: Rich | str
 
 
 class NotFound(UserError):
@@ -79,7 +79,11 @@ class IncidentService:
             )
             await tx.add_events(
                 incident.id,
-                [TimelineEvent("declared", actor, now, f"Declared by {who(actor)}: {title}")],
+                [
+                    TimelineEvent(
+                        "declared", actor, now, phrase("Declared by ", who(actor), f": {title}")
+                    )
+                ],
             )
             await tx.enqueue([open_channel_job(incident.id)], at=now)
             return await self.escalation.start(tx, incident, labels={}, now=now)
@@ -100,7 +104,9 @@ class IncidentService:
             raise NotFound(f"Incident #{incident_id} does not exist.")
         return incident
 
-    async def act(self, incident_id: int, action: Action, *, actor: str, note: str = "") -> Outcome:
+    async def act(
+        self, incident_id: int, action: Action, *, actor: str, note: Rich | str = ""
+    ) -> Outcome:
         """Acknowledge, mitigate, resolve or reopen; a stale action is explained, not applied."""
 
         async def work(tx: IncidentTransaction) -> Outcome | InvalidTransition:
@@ -131,7 +137,7 @@ class IncidentService:
         return result
 
     async def update_fields(
-        self, incident_id: int, *, actor: str, kind: str, text: str, **changes: object
+        self, incident_id: int, *, actor: str, kind: str, text: Rich | str, **changes: object
     ) -> Outcome:
         """Change severity, lead or title, with a timeline entry and a card update."""
 
@@ -156,7 +162,7 @@ class IncidentService:
         *,
         actor: str,
         kind: str,
-        text: str,
+        text: Rich | str,
         jobs: tuple[OutboxJob, ...] = (),
     ) -> None:
         """Add a timeline entry (a note, an update, a refusal) and any Slack work it needs."""
@@ -189,7 +195,10 @@ def _refused_event(incident: Incident, action: Action, actor: str, now: datetime
     """An action the state did not allow; an acknowledgement that lost to a resolution is kept."""
     if action is Action.ACKNOWLEDGE and incident.status is IncidentStatus.RESOLVED:
         return TimelineEvent(
-            "ack_after_resolve", actor, now, f"Acknowledged by {who(actor)} after it was resolved"
+            "ack_after_resolve",
+            actor,
+            now,
+            phrase("Acknowledged by ", who(actor), " after it was resolved"),
         )
     return TimelineEvent(
         "refused", actor, now, f"{action.value} refused: incident is {incident.status.value}"

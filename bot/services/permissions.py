@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
+from bot.domain.text import Rich, join, phrase, usergroup, who
+from bot.domain.text import user as user_ref
 from bot.services.incidents import IncidentService
 
 GroupMembers = Callable[[str], Awaitable[list[str]]]
@@ -29,11 +31,11 @@ class Permissions:
                 return True
         return False
 
-    def describe(self, action: str) -> str:
+    def describe(self, action: str) -> Rich:
         """Who may do it, for the refusal message."""
         allow = self.rules.get(action) or []
-        people = [f"<@{r}>" if not r.startswith("S") else f"<!subteam^{r}>" for r in allow]
-        return ", ".join(people) or "anyone"
+        people = [usergroup(r) if r.startswith("S") else user_ref(r) for r in allow]
+        return join(people) if people else Rich("anyone")
 
     async def _members(self, group: str) -> list[str]:
         cached = self._cache.get(group)
@@ -54,6 +56,6 @@ async def permitted(
         incident_id,
         actor=user,
         kind="refused",
-        text=f"{action} refused for <@{user}>: not permitted",
+        text=phrase(f"{action} refused for ", who(user), ": not permitted"),
     )
     return False

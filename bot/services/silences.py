@@ -6,8 +6,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from bot.domain.incidents import TimelineEvent, who
+from bot.domain.incidents import TimelineEvent
 from bot.domain.outbox import card_update_job, note_job
+from bot.domain.text import phrase, who
 from bot.errors import IntegrationError, UserError
 from bot.ports import IncidentStore, IncidentTransaction, Silencer
 from bot.services.incidents import Outcome, in_transaction
@@ -58,7 +59,9 @@ class SilenceService:
             )
         except IntegrationError as exc:
             raise UserError(f"Could not silence: {exc}") from None
-        text = f"Silenced by {who(actor)} until {until:%H:%M} UTC (silence {silence_id})"
+        text = phrase(
+            "Silenced by ", who(actor), f" until {until:%H:%M} UTC (silence {silence_id})"
+        )
 
         async def save(tx: IncidentTransaction) -> Outcome:
             current = await tx.get_incident(incident_id)
@@ -93,7 +96,7 @@ class SilenceService:
         except IntegrationError as exc:
             raise UserError(f"Could not lift the silence: {exc}") from None
         now = self.now()
-        text = f"Silence lifted by {who(actor)}"
+        text = phrase("Silence lifted by ", who(actor))
 
         async def save(tx: IncidentTransaction) -> Outcome:
             current = await tx.get_incident(incident_id)

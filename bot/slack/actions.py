@@ -9,10 +9,10 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.domain.incidents import Action, TimelineEvent
+from bot.domain.timers import diagnostics_timer
 from bot.errors import UserError
 from bot.ports import IncidentTransaction
 from bot.services.container import Services
-from bot.services.diagnostics import diagnostics_timer
 from bot.services.incidents import in_transaction
 from bot.slack import ids
 from bot.slack.replies import Reply, ephemeral, refused, run_safely

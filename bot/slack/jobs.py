@@ -23,6 +23,7 @@ from bot.domain.outbox import (
     card_update_job,
     channel_setup_jobs,
 )
+from bot.domain.text import RefKind, Rich, phrase, ref, refs_from_data
 from bot.domain.views import IncidentView
 from bot.errors import SlackCallError
 from bot.slack import ids, render
@@ -73,7 +74,7 @@ class JobContext:
             self.bot_user_id = str((await self.slack.call("auth.test"))["user_id"])
         return self.bot_user_id
 
-    def event(self, kind: str, text: str, **data: Any) -> TimelineEvent:
+    def event(self, kind: str, text: Rich | str, **data: Any) -> TimelineEvent:
         """A timeline event by Tocsin, now."""
         return TimelineEvent(kind=kind, actor=ACTOR, at=self.now(), text=text, data=data)
 
@@ -340,14 +341,17 @@ async def announce(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
 
         await ctx.once(job, "joined", join)
         await post_once(ctx, job, channel, history_optional=True, text=text)
-    return JobOutcome(events=[ctx.event("announced", f"Announced in <#{channel}>")])
+    announced = phrase("Announced in ", ref(RefKind.CHANNEL, channel, f"#{channel}"))
+    return JobOutcome(events=[ctx.event("announced", announced)])
 
 
 async def post_text_once(
     ctx: JobContext, job: Job, channel: str, *, history_optional: bool = False
 ) -> None:
-    """The job's plain `text` (mentions and links as Slack's tokens), escaped and posted once."""
-    text = render.mrkdwn(str(job.payload.get("text", "")))
+    """The job's `text` (with its `refs`, or with Slack's tokens), escaped and posted once."""
+    plain = str(job.payload.get("text", ""))
+    refs = job.payload.get("refs")
+    text = render.slack_text(Rich(plain, refs_from_data(refs)) if refs is not None else plain)
     await post_once(ctx, job, channel, history_optional=history_optional, text=text)
 
 

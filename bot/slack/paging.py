@@ -135,11 +135,19 @@ async def notify(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     if invites.reached:
         mentions = ", ".join(f"<@{u}>" for u in invites.reached)
         events.append(
-            ctx.event("page_reached", f"Paged {label}: {mentions}", users=invites.reached)
+            ctx.event(
+                "page_reached",
+                render.from_slack(f"Paged {label}: {mentions}"),
+                users=invites.reached,
+            )
         )
     if failed:
         events.append(
-            ctx.event("page_unreachable", f"{label}: not reached: {_reasons(failed)}", **failed)
+            ctx.event(
+                "page_unreachable",
+                render.from_slack(f"{label}: not reached: {_reasons(failed)}"),
+                **failed,
+            )
         )
     step = None
     if not invites.reached:
@@ -204,13 +212,17 @@ async def post_dm(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
         )
     except SlackCallError as exc:
         return _dm_failed(ctx, job, view, user, exc.code)
-    return JobOutcome(events=[ctx.event("dm_sent", f"Sent <@{user}> the card", user=user)])
+    return JobOutcome(
+        events=[ctx.event("dm_sent", render.from_slack(f"Sent <@{user}> the card"), user=user)]
+    )
 
 
 def _dm_failed(ctx: JobContext, job: Job, view: IncidentView, user: str, reason: str) -> JobOutcome:
     text = f":warning: Could not send <@{user}> a direct message: {reason}"
     return JobOutcome(
-        events=[ctx.event("dm_failed", text.removeprefix(":warning: "), user=user)],
+        events=[
+            ctx.event("dm_failed", render.from_slack(text.removeprefix(":warning: ")), user=user)
+        ],
         follow_ups=[note_job(view.incident.id, f"dm_failed:{job.idem_key}", text)],
     )
 
@@ -223,10 +235,14 @@ async def invite_oncall(ctx: JobContext, job: Job, view: IncidentView) -> JobOut
     events = []
     if invites.reached:
         mentions = ", ".join(f"<@{u}>" for u in invites.reached)
-        events.append(ctx.event("invited", f"Invited {mentions}", users=invites.reached))
+        events.append(
+            ctx.event("invited", render.from_slack(f"Invited {mentions}"), users=invites.reached)
+        )
     follow_ups = []
     if failed:
         text = f":warning: Could not invite on-call: {_reasons(failed)}"
-        events.append(ctx.event("invite_failed", text.removeprefix(":warning: "), **failed))
+        events.append(
+            ctx.event("invite_failed", render.from_slack(text.removeprefix(":warning: ")), **failed)
+        )
         follow_ups.append(note_job(view.incident.id, f"invite_failed:{job.idem_key}", text))
     return JobOutcome(events=events, follow_ups=follow_ups)

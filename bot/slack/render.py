@@ -18,6 +18,7 @@ from slack_sdk.models.blocks import (
 
 from bot.domain.alerts import AlertStatus
 from bot.domain.incidents import IncidentStatus
+from bot.domain.text import RefKind, Rich, phrase, ref
 from bot.domain.views import IncidentView
 from bot.slack import ids
 
@@ -59,6 +60,54 @@ def mrkdwn(text: str) -> str:
         start = token.end()
     parts.append(escape(text[start:]))
     return "".join(parts)
+
+
+_TOKEN = {
+    RefKind.USER: "<@{target}>",
+    RefKind.USERGROUP: "<!subteam^{target}>",
+    RefKind.CHANNEL: "<#{target}>",
+}
+
+
+def slack_text(text: Rich | str) -> str:
+    """Text with references as Slack mrkdwn: each reference its token, the rest escaped. A plain
+    string is taken as text with Slack's own tokens (`mrkdwn`)."""
+    if not isinstance(text, Rich):
+        return mrkdwn(text)
+    parts = []
+    for piece, span in text.spans():
+        if span is None:
+            parts.append(escape(piece))
+        elif span.kind is RefKind.LINK:
+            parts.append(f"<{span.target}|{escape(piece)}>")
+        else:
+            parts.append(_TOKEN[span.kind].format(target=span.target))
+    return "".join(parts)
+
+
+def from_slack(text: str) -> Rich:
+    """Plain text with Slack's tokens (a slash command's text, once unescaped) as text with
+    references: `<@U123|dana>` becomes "@dana" referring to U123."""
+    pieces: list[Rich | str] = []
+    start = 0
+    for token in _ENTITY.finditer(text):
+        pieces.append(text[start : token.start()])
+        pieces.append(_reference(token.group(0)[1:-1]))
+        start = token.end()
+    pieces.append(text[start:])
+    return phrase(*pieces)
+
+
+def _reference(inner: str) -> Rich:
+    target, _, label = inner.partition("|")
+    if target.startswith("@"):
+        return ref(RefKind.USER, target[1:], f"@{label or target[1:]}")
+    if target.startswith("#"):
+        return ref(RefKind.CHANNEL, target[1:], f"#{label or target[1:]}")
+    if target.startswith("!subteam^"):
+        group = target.removeprefix("!subteam^")
+        return ref(RefKind.USERGROUP, group, f"@{label or group}" if label[:1] != "@" else label)
+    return ref(RefKind.LINK, target, label or target)
 
 
 def unescape(text: str) -> str:

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from bot.domain.incidents import Incident, TimelineEvent
 from bot.domain.oncall import Shift
-from bot.slack.render import clip, escape, mrkdwn
+from bot.slack.render import clip, escape, slack_text
 
 TIMELINE_PAGE = 25
 
@@ -56,7 +56,7 @@ def timeline_page(events: Sequence[TimelineEvent], page: int) -> tuple[str, int]
     page = min(max(page, 1), pages)
     chunk = events[(page - 1) * TIMELINE_PAGE : page * TIMELINE_PAGE]
     lines = [f"*Timeline* (page {page}/{pages}, {len(events)} entries)"]
-    lines += [f"`{e.at:%Y-%m-%d %H:%M:%S}` {mrkdwn(clip(e.text, 200))}" for e in chunk]
+    lines += [f"`{e.at:%Y-%m-%d %H:%M:%S}` {slack_text(e.rich.clipped(200))}" for e in chunk]
     if page < pages:
         lines.append(f"_More: `/incident timeline {page + 1}`_")
     return clip("\n".join(lines), 3900), pages

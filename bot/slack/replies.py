@@ -6,19 +6,20 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bot.domain.text import Rich, phrase
 from bot.errors import UserError
 from bot.services.container import Services
-from bot.slack.render import mrkdwn
+from bot.slack.render import slack_text
 
 log = logging.getLogger(__name__)
 Reply = dict[str, Any] | None
 SORRY = ":warning: Something went wrong on our side; it has been logged. Try again in a moment."
 
 
-def ephemeral(text: str) -> dict[str, Any]:
-    """A reply only the person who asked sees, of plain text (mentions and links as Slack's
-    tokens): escaped for Slack here, once."""
-    return rendered(mrkdwn(text))
+def ephemeral(text: Rich | str) -> dict[str, Any]:
+    """A reply only the person who asked sees, of plain text (with references, or mentions and
+    links as Slack's tokens): escaped for Slack here, once."""
+    return rendered(slack_text(text))
 
 
 def rendered(text: str) -> dict[str, Any]:
@@ -29,7 +30,9 @@ def rendered(text: str) -> dict[str, Any]:
 def refused(services: Services, action: str) -> dict[str, Any]:
     """The reply to someone not allowed to `action`: who is."""
     allowed_people = services.permissions.describe(action)
-    return ephemeral(f":no_entry: You may not {action} incidents. Allowed: {allowed_people}.")
+    return ephemeral(
+        phrase(f":no_entry: You may not {action} incidents. Allowed: ", allowed_people, ".")
+    )
 
 
 async def run_safely(work: Callable[[], Awaitable[Reply]]) -> Reply:

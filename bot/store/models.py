@@ -114,7 +114,8 @@ class TimelineEventRow(Base):
     at: Mapped[datetime]
     kind: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str] = mapped_column(String(64))
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)  # plain text, no markup
+    refs: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=list)  # spans of text
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 

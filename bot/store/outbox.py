@@ -182,7 +182,8 @@ class OutboxStore:
                         at=e.at,
                         kind=e.kind,
                         actor=e.actor,
-                        text=e.text,
+                        text=e.rich.text,
+                        refs=e.rich.refs_data(),
                         data=e.data,
                     )
                     for e in outcome.events
@@ -281,7 +282,8 @@ class OutboxStore:
                         at=event.at,
                         kind=event.kind,
                         actor=event.actor,
-                        text=event.text,
+                        text=event.rich.text,
+                        refs=event.rich.refs_data(),
                         data=event.data,
                     )
                 )

@@ -18,6 +18,7 @@ from bot.domain.incidents import Incident, IncidentStatus, Severity, TimelineEve
 from bot.domain.incidents import severity_from_label as _severity
 from bot.domain.oncall import Override
 from bot.domain.outbox import OutboxJob
+from bot.domain.text import Rich, refs_from_data
 from bot.domain.timers import Timer
 from bot.errors import StoreConflict
 from bot.ports import AlertWrite, IncidentTransaction
@@ -221,7 +222,8 @@ class SqlIncidentTransaction:
                         "at": e.at,
                         "kind": e.kind,
                         "actor": e.actor,
-                        "text": e.text,
+                        "text": e.rich.text,
+                        "refs": e.rich.refs_data(),
                         "data": e.data,
                     }
                     for e in events
@@ -288,7 +290,16 @@ class SqlIncidentTransaction:
             .where(TimelineEventRow.incident_id == incident_id)
             .order_by(TimelineEventRow.at, TimelineEventRow.id)
         )
-        return [TimelineEvent(r.kind, r.actor, r.at, r.text, dict(r.data or {})) for r in rows]
+        return [
+            TimelineEvent(
+                r.kind,
+                r.actor,
+                r.at,
+                Rich(r.text, refs_from_data(r.refs or [])),
+                dict(r.data or {}),
+            )
+            for r in rows
+        ]
 
     async def schedule(self, timer: Timer, *, at: datetime) -> None:
         """Add a timer unless one with its idem key exists."""

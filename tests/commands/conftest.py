@@ -24,6 +24,7 @@ from bot.slack import ids
 from bot.slack.emulator import EmulatorReply, SlackEmulator
 from bot.slack.emulator_outbound import VERIFICATION_TOKEN, block_action_body, post_signed
 from bot.slack.emulator_state import Message
+from tests.builders import with_tokens
 from tests.harness import SIGNING_SECRET, RunningBot, eventually, running_bot, running_emulator
 
 ALICE = "U0ALICE1"
@@ -245,9 +246,10 @@ class Workspace:
         return await self.bot.app.services.incidents.get(incident_id)
 
     async def timeline(self, incident_id: int) -> list[tuple[str, str, str]]:
-        """(kind, actor, text) of every timeline entry, oldest first."""
+        """(kind, actor, text) of every timeline entry, oldest first; references as Slack's
+        tokens."""
         events = await self.bot.app.services.incidents.timeline(incident_id)
-        return [(e.kind, e.actor, e.text) for e in events]
+        return [(e.kind, e.actor, with_tokens(e.rich)) for e in events]
 
     async def wait_for_event(self, incident_id: int, kind: str) -> None:
         """Wait until the timeline has an entry of `kind`."""

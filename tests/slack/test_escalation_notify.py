@@ -10,7 +10,7 @@ from bot.config import Settings
 from bot.policy_config import EscalationConfig, LevelConfig, PolicyConfig
 from bot.slack import ids
 from bot.slack.emulator import SlackEmulator
-from tests.builders import make_alert, make_payload
+from tests.builders import make_alert, make_payload, with_tokens
 from tests.harness import RunningBot, eventually, running_bot, running_emulator
 
 ALICE, BOB, CAROL, DANA = "U0ALICE01", "U0BOB0001", "U0CAROL01", "U0DANA001"
@@ -84,7 +84,7 @@ async def dana_left(
 
 async def timeline_texts(bot: RunningBot) -> list[str]:
     incident = (await bot.app.services.incidents.open_incidents())[0]
-    return [e.text for e in await bot.app.services.incidents.timeline(incident.id)]
+    return [with_tokens(e.rich) for e in await bot.app.services.incidents.timeline(incident.id)]
 
 
 async def test_first_level_is_invited_mentioned_and_messaged(database_url: str) -> None:

@@ -1,0 +1,274 @@
+"""What an alert notification changes, decided in one pure step.
+
+`decide()` reads the newest incident of the notification's key and says what the notification
+does: open a new incident (and with which playbook, severity and auto-resolve), update or reopen
+the one there is, or nothing. `changes()` then takes that incident as the store holds it (the
+one just opened, or the existing one), the alerts of it the notification names, the
+notification and `now`, and returns everything to write: the incident's new state, alert
+writes, timeline events, outbox jobs, timers, and whether escalation stops. The service loads,
+calls, and applies the result in one transaction; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from bot.domain.alerts import Alert, AlertChange, AlertGroup, AlertsOnRecord, merge_alerts
+from bot.domain.escalation import FIRST, Policy, choose_policy, escalation_timer
+from bot.domain.incidents import (
+    Action,
+    GroupDecision,
+    Incident,
+    IncidentStatus,
+    Severity,
+    TimelineEvent,
+    decide_for_group,
+    transition,
+)
+from bot.domain.outbox import (
+    JobKind,
+    OutboxJob,
+    card_update_job,
+    note_job,
+    open_channel_job,
+    parked_until_channel,
+)
+from bot.domain.playbooks import Playbook, choose_playbook
+from bot.domain.timers import Timer, diagnostics_timer
+
+NOBODY_YET = AlertsOnRecord(named={}, others_firing=False, any_before=False)
+
+_CHANGE_TEXT = {
+    AlertChange.NEW: "firing",
+    AlertChange.REFIRED: "firing again",
+    AlertChange.RESOLVED: "resolved",
+}
+
+
+@dataclass(frozen=True)
+class IntakeRules:
+    """The settings intake decides by."""
+
+    reopen_window: timedelta
+    auto_resolve: bool
+    playbooks: Sequence[Playbook] = ()
+    escalation: Sequence[Policy] | None = None  # None: escalation is not configured
+    default_policy: str | None = None
+
+    def auto_resolve_for(self, playbook: Playbook | None, source: str) -> bool:
+        """The playbook decides; otherwise Sentry issues resolve with Sentry, others per config."""
+        if playbook is not None and playbook.auto_resolve is not None:
+            return playbook.auto_resolve
+        return True if source == "sentry" else self.auto_resolve
+
+
+@dataclass(frozen=True)
+class NewIncident:
+    """How to open the incident a notification starts."""
+
+    auto_resolve: bool
+    severity: Severity | None
+    playbook: Playbook | None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a notification does to the incidents of its key."""
+
+    decision: GroupDecision
+    new: NewIncident | None = None  # set when it opens one
+
+
+@dataclass(frozen=True)
+class AlertWrite:
+    """One alert to insert (new) or update (changed)."""
+
+    alert: Alert
+    seen_at: datetime
+    is_new: bool = False
+
+
+@dataclass(frozen=True)
+class Changes:
+    """Everything a notification changes about one incident."""
+
+    incident: Incident  # its state after the notification
+    save: bool  # the state changed (the store saves it, if nobody saved meanwhile)
+    alert_writes: tuple[AlertWrite, ...]
+    alerts_resolved_at: tuple[datetime | None] | None  # (value,) to record, None: unchanged
+    events: tuple[TimelineEvent, ...]
+    jobs: tuple[OutboxJob, ...]
+    timers: tuple[Timer, ...]
+    stop_escalation: bool
+
+
+def decide(
+    latest: Incident | None, group: AlertGroup, *, now: datetime, rules: IntakeRules
+) -> Decision:
+    """Open, update, reopen or ignore; for an opening, with which playbook."""
+    decision = decide_for_group(
+        latest, any_firing=group.any_firing, now=now, reopen_window=rules.reopen_window
+    )
+    if decision is not GroupDecision.OPEN:
+        return Decision(decision)
+    playbook = choose_playbook(rules.playbooks, group.common_labels, group.source)
+    return Decision(
+        decision,
+        NewIncident(
+            auto_resolve=rules.auto_resolve_for(playbook, group.source),
+            severity=playbook.severity if playbook else None,
+            playbook=playbook,
+        ),
+    )
+
+
+def changes(
+    decided: Decision,
+    incident: Incident,
+    record: AlertsOnRecord,
+    group: AlertGroup,
+    *,
+    now: datetime,
+    rules: IntakeRules,
+) -> Changes:
+    """What the notification changes about `incident` (just opened when `decided.new`)."""
+    events: list[TimelineEvent] = []
+    jobs: list[OutboxJob] = []
+    timers: list[Timer] = []
+    original = incident
+    starts_escalation = False  # opening and reopening page from the first level
+    requested: str | None = None  # a playbook's policy
+    if decided.new is not None:
+        playbook = decided.new.playbook
+        opened = f"Incident opened: {group.title}" + (
+            f" (playbook {playbook.name})" if playbook else ""
+        )
+        events.append(TimelineEvent("opened", group.source, now, opened))
+        jobs.append(open_channel_job(incident.id))
+        if playbook is not None and playbook.steps:
+            timers.append(diagnostics_timer(incident.id, due=now, reason="opened"))
+        starts_escalation, requested = True, playbook.escalation if playbook else None
+    elif decided.decision is GroupDecision.REOPEN:
+        moved = transition(
+            incident, Action.REOPEN, actor=group.source, now=now, note="alert fired again"
+        )
+        incident = moved.incident
+        events.extend(moved.events)
+        jobs.append(
+            note_job(
+                incident.id,
+                f"reopen:{now.isoformat()}",
+                ":rotating_light: Reopened: an alert fired again.",
+            )
+        )
+        starts_escalation = True
+    policy = None
+    if starts_escalation and rules.escalation is not None:
+        policy = choose_policy(
+            list(rules.escalation),
+            group.common_labels,
+            requested=requested,
+            default=rules.default_policy,
+        )
+    if policy is not None:
+        incident = replace(
+            incident, escalation_policy=policy.name, escalation_level=0, escalation_round=0
+        )
+    incident, alert_events, alert_jobs, writes, resolved_at, stop = _alert_changes(
+        incident, record, group, now=now
+    )
+    events += alert_events
+    jobs += alert_jobs
+    save = incident != original
+    if policy is not None:
+        # The store saves the incident once: the timer's key names the version it will have.
+        timers.append(
+            escalation_timer(
+                replace(incident, version=original.version + 1), FIRST, now, manual=False
+            )
+        )
+    if incident.channel_id is None:
+        jobs = [
+            parked_until_channel(job, now) if job.kind is JobKind.POST_NOTE else job for job in jobs
+        ]
+    return Changes(
+        incident=incident,
+        save=save,
+        alert_writes=tuple(writes),
+        alerts_resolved_at=resolved_at,
+        events=tuple(events),
+        jobs=tuple(jobs),
+        timers=tuple(timers),
+        stop_escalation=stop,
+    )
+
+
+def _alert_changes(
+    incident: Incident, record: AlertsOnRecord, group: AlertGroup, *, now: datetime
+) -> tuple[
+    Incident,
+    list[TimelineEvent],
+    list[OutboxJob],
+    list[AlertWrite],
+    tuple[datetime | None] | None,
+    bool,
+]:
+    by_change: dict[AlertChange, list[Alert]] = defaultdict(list)
+    for alert, change in merge_alerts(record.named, group.alerts):
+        by_change[change].append(alert)
+    writes = [
+        AlertWrite(alert=a, seen_at=now, is_new=change is AlertChange.NEW)
+        for change, alerts in by_change.items()
+        if change is not AlertChange.UNCHANGED
+        for a in alerts
+    ]
+    if not writes:
+        return incident, [], [], [], None, False
+    events = [
+        _alerts_event(change, text, by_change[change], now, group.source)
+        for change, text in _CHANGE_TEXT.items()
+        if by_change.get(change)
+    ]
+    jobs: list[OutboxJob] = []
+    resolved_at: tuple[datetime | None] | None = None
+    stop = False
+    if not record.still_firing({w.alert.fingerprint: w.alert.status for w in writes}):
+        resolved_at = (now,)
+        events.append(TimelineEvent("alerts_resolved", group.source, now, "All alerts resolved"))
+        if incident.auto_resolve and incident.status is not IncidentStatus.RESOLVED:
+            moved = transition(
+                incident, Action.RESOLVE, actor="tocsin", now=now, note="auto-resolve"
+            )
+            incident = moved.incident
+            events.extend(moved.events)
+            stop = True
+            text = ":white_check_mark: All alerts resolved; incident resolved automatically."
+        else:
+            text = ":white_check_mark: All alerts resolved. Resolve the incident when you are done."
+        jobs.append(note_job(incident.id, f"all_resolved:{now.isoformat()}", text))
+    elif record.any_before and (AlertChange.REFIRED in by_change or AlertChange.NEW in by_change):
+        resolved_at = (None,)
+    if incident.channel_id and (record.any_before or incident.card_ts):
+        # Without a channel there is no card yet: the card, posted once the channel is open,
+        # shows the alerts as they are then. (Under a storm channels wait minutes for Slack's
+        # pace; a card update per webhook meanwhile would be work for nothing.)
+        jobs.append(card_update_job(incident.id))
+    return incident, events, jobs, writes, resolved_at, stop
+
+
+def _alerts_event(
+    change: AlertChange, text: str, alerts: list[Alert], now: datetime, actor: str
+) -> TimelineEvent:
+    names = sorted({a.name for a in alerts})
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    count = len(alerts)
+    return TimelineEvent(
+        kind=f"alerts_{change.value}",
+        actor=actor,
+        at=now,
+        text=f"{count} alert{'s' if count != 1 else ''} {text}: {shown}",
+        data={"fingerprints": [a.fingerprint for a in alerts][:100]},
+    )
