@@ -25,7 +25,7 @@ from bot.domain.playbooks import Playbook
 from bot.domain.timers import DIAGNOSTICS, ESCALATE
 from bot.drill_web import drill_status_route
 from bot.errors import ConfigError, SchemaOutOfDate
-from bot.metrics import Metrics
+from bot.observability.metrics import Metrics
 from bot.ownership import Ownership
 from bot.playbook_config import load_dir
 from bot.ports import Clock

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from bot.domain.alerts import AlertGroup
 from bot.errors import InvalidPayload, StoreBusy
-from bot.metrics import CONTENT_TYPE, Metrics
+from bot.observability.metrics import CONTENT_TYPE, Metrics
 from bot.services.alerts import AlertIntake
 from integrations.alertmanager import parse_webhook
 from integrations.sentry_webhooks import parse_webhook as parse_sentry

@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import SlackCallError
-from bot.metrics import Metrics
+from bot.observability.metrics import Metrics
 from bot.retry_after import retry_after_seconds
 from bot.slack.ratelimit import PER_CHANNEL_METHODS, RateLimiter
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from bot.domain.outbox import JobKind
 from bot.errors import SlackCallError
-from bot.metrics import Metrics
+from bot.observability.metrics import Metrics
 from bot.slack.caller import RetryLater
 from bot.slack.diagnostic_jobs import BATCHES
 from bot.slack.job_table import FIRST_METHOD, failure_notice, posting_channel

@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"database at revision {schema.head_revision()}")
             return 0
         if args.command == "digest":
-            from bot.digest_cli import run_digest
+            from bot.cli.digest import run_digest
 
             return asyncio.run(run_digest(settings, post=args.now, name=args.name, day=args.day))
         if args.command == "drill":
@@ -121,7 +121,7 @@ def settle_heap() -> None:
 
 async def _serve(settings: Settings, host: str, port: int) -> int:
     from bot.main import build_app
-    from bot.observability import init_error_tracking
+    from bot.observability.error_tracking import init_error_tracking
 
     init_error_tracking(settings)
     if settings.webhook_token is None:
