@@ -15,7 +15,7 @@ from bot.errors import UserError
 from bot.services.container import Services
 from bot.services.diagnostics import incident_source
 from bot.slack import ids, render_diagnostics
-from bot.slack.replies import Reply, ephemeral, rendered, run_safely
+from bot.slack.replies import Reply, acknowledged, ephemeral, rendered
 
 HELP = """*`/diag` commands*
 • `prom <promql> [range]` — a query now (table), or over a range as a graph.
@@ -124,11 +124,7 @@ async def _incident_here(services: Services, channel: str) -> int | None:
 def register(app: AsyncApp, services: Services) -> None:
     """Wire /diag into the Bolt app."""
 
-    @app.command(ids.DIAG_COMMAND)
-    async def diag_command(ack: Any, command: dict[str, Any], respond: Any) -> None:
-        await ack()
-        reply = await run_safely(
-            lambda: handle(services, command.get("text", ""), command["channel_id"])
-        )
-        if reply is not None:
-            await respond(**reply)
+    async def diag_command(command: dict[str, Any], _client: Any) -> Reply:
+        return await handle(services, command.get("text", ""), command["channel_id"])
+
+    app.command(ids.DIAG_COMMAND)(acknowledged(diag_command))

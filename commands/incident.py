@@ -16,7 +16,7 @@ from bot.domain.text import phrase, user
 from bot.errors import UserError
 from bot.services.container import Services
 from bot.slack import ids, render, render_lists
-from bot.slack.replies import Reply, ephemeral, refused, rendered, run_safely
+from bot.slack.replies import Reply, acknowledged, ephemeral, refused, rendered
 from commands.parsing import parse_severity, parse_user, split_severity
 
 log = logging.getLogger(__name__)
@@ -247,11 +247,7 @@ def declare_modal() -> dict[str, Any]:
 def register(app: AsyncApp, services: Services) -> None:
     """Wire /incident and its modal into the Bolt app."""
 
-    @app.command(ids.INCIDENT_COMMAND)
-    async def incident_command(
-        ack: Any, command: dict[str, Any], respond: Any, client: AsyncWebClient
-    ) -> None:
-        await ack()
+    async def incident_command(command: dict[str, Any], client: AsyncWebClient) -> Reply:
         inv = Invocation(
             command["user_id"],
             command["channel_id"],
@@ -259,9 +255,9 @@ def register(app: AsyncApp, services: Services) -> None:
             command.get("trigger_id", ""),
             client,
         )
-        reply = await run_safely(lambda: handle(services, inv))
-        if reply is not None:
-            await respond(**reply)
+        return await handle(services, inv)
+
+    app.command(ids.INCIDENT_COMMAND)(acknowledged(incident_command))
 
     @app.view(ids.DECLARE_MODAL)
     async def declare_submitted(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:

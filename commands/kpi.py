@@ -13,7 +13,7 @@ from bot.services.container import Services
 from bot.slack import ids
 from bot.slack.render import escape
 from bot.slack.render_digest import change_text, render_digest, title
-from bot.slack.replies import Reply, ephemeral, rendered, run_safely
+from bot.slack.replies import Reply, acknowledged, ephemeral, rendered
 
 HELP = """*`/kpi` commands*
 • `/kpi` — yesterday's digest, only for you
@@ -80,9 +80,7 @@ def trend_text(value: KpiValue) -> str:
 def register(app: AsyncApp, services: Services) -> None:
     """Wire /kpi into the Bolt app."""
 
-    @app.command(ids.KPI_COMMAND)
-    async def kpi_command(ack: Any, command: dict[str, Any], respond: Any) -> None:
-        await ack()
-        reply = await run_safely(lambda: handle(services, command.get("text", "")))
-        if reply is not None:
-            await respond(**reply)
+    async def kpi_command(command: dict[str, Any], _client: Any) -> Reply:
+        return await handle(services, command.get("text", ""))
+
+    app.command(ids.KPI_COMMAND)(acknowledged(kpi_command))

@@ -16,7 +16,7 @@ from bot.services.container import Services
 from bot.services.incidents import in_transaction
 from bot.slack import ids
 from bot.slack.render_lists import mention, oncall_lines
-from bot.slack.replies import Reply, ephemeral, rendered, run_safely
+from bot.slack.replies import Reply, acknowledged, ephemeral, rendered
 from commands.parsing import parse_user
 
 USAGE = "/oncall override @user <duration, e.g. 4h> [rotation]"
@@ -95,11 +95,7 @@ async def handle(services: Services, text: str, actor: str) -> Reply:
 def register(app: AsyncApp, services: Services) -> None:
     """Wire /oncall into the Bolt app."""
 
-    @app.command(ids.ONCALL_COMMAND)
-    async def oncall_command(ack: Any, command: dict[str, Any], respond: Any) -> None:
-        await ack()
-        reply = await run_safely(
-            lambda: handle(services, command.get("text", ""), command["user_id"])
-        )
-        if reply is not None:
-            await respond(**reply)
+    async def oncall_command(command: dict[str, Any], _client: Any) -> Reply:
+        return await handle(services, command.get("text", ""), command["user_id"])
+
+    app.command(ids.ONCALL_COMMAND)(acknowledged(oncall_command))

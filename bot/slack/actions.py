@@ -15,7 +15,7 @@ from bot.ports import IncidentTransaction
 from bot.services.container import Services
 from bot.services.incidents import in_transaction
 from bot.slack import ids
-from bot.slack.replies import Reply, ephemeral, refused, run_safely
+from bot.slack.replies import Reply, acknowledged, ephemeral, refused
 
 Click = Callable[[Services, int, str], Awaitable[Reply]]
 
@@ -105,17 +105,9 @@ def register(app: AsyncApp, services: Services) -> None:
 
 
 def _listener(services: Services, click: Click) -> Any:
-    async def listener(ack: Any, body: dict[str, Any], respond: Any) -> None:
-        await ack()
-        user = body["user"]["id"]
+    async def work(body: dict[str, Any], _client: Any) -> Reply:
+        reply = await click(services, _incident_id(body), body["user"]["id"])
+        services.wake_outbox()
+        return reply
 
-        async def work() -> Reply:
-            reply = await click(services, _incident_id(body), user)
-            services.wake_outbox()
-            return reply
-
-        reply = await run_safely(work)
-        if reply is not None:
-            await respond(**reply)
-
-    return listener
+    return acknowledged(work)

@@ -44,3 +44,19 @@ async def run_safely(work: Callable[[], Awaitable[Reply]]) -> Reply:
     except Exception:
         log.exception("Slack request failed")
         return ephemeral(SORRY)
+
+
+Work = Callable[[dict[str, Any], Any], Awaitable[Reply]]
+
+
+def acknowledged(work: Work) -> Callable[..., Awaitable[None]]:
+    """A Bolt listener: acknowledge at once (Slack allows 3 s), then run `work(body, client)`
+    guarded by `run_safely`, then answer the person through the request's response_url."""
+
+    async def listener(ack: Any, body: dict[str, Any], respond: Any, client: Any) -> None:
+        await ack()
+        reply = await run_safely(lambda: work(body, client))
+        if reply is not None:
+            await respond(**reply)
+
+    return listener
