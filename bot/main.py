@@ -39,6 +39,7 @@ from bot.services.digest import DigestBuilder, DigestScheduler, KpiSources
 from bot.services.escalation import EscalationService
 from bot.services.group_commit import GroupCommit
 from bot.services.incidents import IncidentService
+from bot.services.oncall import OnCallService
 from bot.services.permissions import Permissions
 from bot.services.silences import SilenceService
 from bot.slack import actions
@@ -324,6 +325,7 @@ async def build_app(
             settings.permissions.model_dump(), group_members=_group_members(client)
         ),
         rotations=rotations,
+        oncall=OnCallService(store=db, rotations=rotations, now=clock.now),
         now=clock.now,
         alerts_channel=alerts_channel,
         wake_outbox=worker.wake,

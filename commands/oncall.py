@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
-from datetime import datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
 from bot.domain.durations import positive_duration
-from bot.domain.oncall import Override, current_and_next
 from bot.errors import UserError
-from bot.ports import IncidentTransaction
 from bot.services.container import Services
-from bot.services.incidents import in_transaction
 from bot.slack import ids
 from bot.slack.render_lists import mention, oncall_lines
 from bot.slack.replies import Reply, acknowledged, ephemeral, rendered
@@ -28,13 +23,7 @@ HELP = (
 
 async def show(services: Services) -> Reply:
     """Now and next for every rotation."""
-    now = services.now()
-    rows = []
-    for rotation in services.rotations.values():
-        overrides = await in_transaction(services.db, _overrides_of(rotation.name, now))
-        current, upcoming = current_and_next(rotation, now, overrides)
-        rows.append((rotation.name, current, upcoming))
-    return rendered(oncall_lines(rows))
+    return rendered(oncall_lines(await services.oncall.now_and_next()))
 
 
 async def override(services: Services, args: list[str], actor: str) -> Reply:
@@ -46,38 +35,14 @@ async def override(services: Services, args: list[str], actor: str) -> Reply:
         duration = positive_duration(args[1])
     except ValueError as exc:
         raise UserError(f"{exc}. Usage: `{USAGE}`") from None
-    rotation = _rotation(services, args[2] if len(args) > 2 else None)
-    now = services.now()
+    rotation = services.oncall.rotation(args[2] if len(args) > 2 else None)
     try:
-        entry = Override(rotation=rotation, user=user, starts_at=now, ends_at=now + duration)
+        entry = await services.oncall.override(rotation, user, duration, by=actor)
     except OverflowError:
         raise UserError(f"Duration `{args[1]}` is too long. Usage: `{USAGE}`") from None
-    await in_transaction(services.db, lambda tx: tx.add_override(entry, by=actor, at=now))
     return ephemeral(
         f"{mention(user)} is on call for *{rotation}* until {entry.ends_at:%a %H:%M} UTC."
     )
-
-
-def _overrides_of(
-    rotation: str, now: datetime
-) -> Callable[[IncidentTransaction], Coroutine[Any, Any, list[Override]]]:
-    async def read(tx: IncidentTransaction) -> list[Override]:
-        return await tx.overrides(rotation, now)
-
-    return read
-
-
-def _rotation(services: Services, name: str | None) -> str:
-    names = list(services.rotations)
-    if name is None:
-        if len(names) == 1:
-            return names[0]
-        raise UserError(f"Name the rotation: one of {', '.join(names) or 'none configured'}.")
-    if name not in services.rotations:
-        raise UserError(
-            f"No rotation `{name}`. Rotations: {', '.join(names) or 'none configured'}."
-        )
-    return name
 
 
 async def handle(services: Services, text: str, actor: str) -> Reply:

@@ -13,6 +13,7 @@ from bot.services.diagnostics import DiagnosticsService
 from bot.services.digest import DigestScheduler
 from bot.services.escalation import EscalationService
 from bot.services.incidents import IncidentService
+from bot.services.oncall import OnCallService
 from bot.services.permissions import Permissions, permitted
 from bot.services.silences import SilenceService
 
@@ -27,6 +28,7 @@ class Services:
     silences: SilenceService
     permissions: Permissions
     rotations: Mapping[str, Rotation]
+    oncall: OnCallService
     now: Callable[[], datetime]
     alerts_channel: str | None
     wake_outbox: Callable[[], None]
