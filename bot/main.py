@@ -293,6 +293,7 @@ async def build_app(
         playbooks=playbooks,
         now=clock.now,
         on_posted=worker.wake,
+        on_scheduled=scheduler.wake,
     )
     scheduler.tasks[DIAGNOSTICS] = diagnostics.fire
     digests = build_digests(

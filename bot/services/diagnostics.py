@@ -24,7 +24,7 @@ from bot.domain.playbooks import (
     choose_playbook,
     fill_labels,
 )
-from bot.domain.timers import DueTimer
+from bot.domain.timers import DueTimer, diagnostics_timer
 from bot.ports import (
     DatabaseHealth,
     ErrorTracker,
@@ -32,7 +32,7 @@ from bot.ports import (
     IncidentTransaction,
     MetricsSource,
 )
-from bot.services.incidents import in_transaction
+from bot.services.incidents import NotFound, in_transaction
 
 log = logging.getLogger(__name__)
 ACTOR = "tocsin"
@@ -74,6 +74,7 @@ class DiagnosticsService:
         playbooks: Sequence[Playbook],
         now: Callable[[], datetime],
         on_posted: Callable[[], None] = lambda: None,
+        on_scheduled: Callable[[], None] = lambda: None,
         gather: float = GATHER,
     ) -> None:
         self.store = store
@@ -81,7 +82,25 @@ class DiagnosticsService:
         self.playbooks = list(playbooks)
         self.now = now
         self.on_posted = on_posted
+        self.on_scheduled = on_scheduled
         self.gather = gather
+
+    async def request(self, incident_id: int, *, actor: str) -> None:
+        """Run the incident's playbook now, durably (a timer), and note who asked."""
+        now = self.now()
+        timer = diagnostics_timer(incident_id, due=now, reason=uuid.uuid4().hex)
+
+        async def work(tx: IncidentTransaction) -> None:
+            if await tx.get_incident(incident_id) is None:
+                raise NotFound(f"Incident #{incident_id} does not exist.")
+            await tx.schedule(timer, at=now)
+            await tx.add_events(
+                incident_id,
+                [TimelineEvent("diagnostics_requested", actor, now, "Diagnostics requested")],
+            )
+
+        await in_transaction(self.store, work)
+        self.on_scheduled()
 
     def playbook_for(self, labels: Mapping[str, str], source: str) -> Playbook | None:
         """The playbook that applies to these labels."""

@@ -78,6 +78,17 @@ class EscalationService:
                 incident.id, [TimelineEvent("escalation_stopped", ACTOR, now, "Escalation stopped")]
             )
 
+    async def escalate(self, incident_id: int, *, actor: str) -> Rich:
+        """Page the next level now (a person pressed Escalate); the line to show them."""
+
+        async def work(tx: IncidentTransaction) -> Rich:
+            incident = await tx.get_incident(incident_id)
+            if incident is None:
+                raise UserError(f"Incident #{incident_id} does not exist.")
+            return await self.escalate_now(tx, incident, actor=actor)
+
+        return await self.store.run(work)
+
     async def escalate_now(
         self, tx: IncidentTransaction, incident: Incident, *, actor: str
     ) -> Rich:

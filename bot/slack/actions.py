@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.domain.incidents import Action, TimelineEvent
-from bot.domain.timers import diagnostics_timer
+from bot.domain.incidents import Action
 from bot.errors import UserError
-from bot.ports import IncidentTransaction
 from bot.services.container import Services
-from bot.services.incidents import in_transaction
 from bot.slack import ids
 from bot.slack.replies import Reply, acknowledged, ephemeral, refused
 
@@ -44,10 +40,7 @@ async def _escalate(services: Services, incident_id: int, user: str) -> Reply:
     incident = await services.incidents.get(incident_id)
     if not await services.permits("escalate", user, incident.id):
         return refused(services, "escalate")
-    text = await in_transaction(
-        services.db, lambda tx: services.escalation.escalate_now(tx, incident, actor=user)
-    )
-    return ephemeral(text)
+    return ephemeral(await services.escalation.escalate(incident.id, actor=user))
 
 
 async def _silence(services: Services, incident_id: int, user: str) -> Reply:
@@ -67,25 +60,8 @@ async def _unsilence(services: Services, incident_id: int, user: str) -> Reply:
 
 
 async def _diagnostics(services: Services, incident_id: int, user: str) -> Reply:
-    await schedule_diagnostics(services, incident_id, actor=user)
+    await services.diagnostics.request(incident_id, actor=user)
     return ephemeral("Running diagnostics: results appear in the channel as they arrive.")
-
-
-async def schedule_diagnostics(services: Services, incident_id: int, *, actor: str) -> None:
-    """Run the incident's playbook now, durably, and note who asked."""
-    await services.incidents.get(incident_id)
-    now = services.now()
-    timer = diagnostics_timer(incident_id, due=now, reason=uuid.uuid4().hex)
-
-    async def work(tx: IncidentTransaction) -> None:
-        await tx.schedule(timer, at=now)
-        await tx.add_events(
-            incident_id,
-            [TimelineEvent("diagnostics_requested", actor, now, "Diagnostics requested")],
-        )
-
-    await in_transaction(services.db, work)
-    services.wake_timers()
 
 
 CLICKS: dict[str, Click] = {
