@@ -118,6 +118,10 @@ class IncidentTransaction(Protocol):
         """The incident's (group labels, common labels)."""
         ...
 
+    async def mark_timer_fired(self, timer_id: int, *, at: datetime) -> None:
+        """A timer's work is done: it never fires again (in the transaction of that work)."""
+        ...
+
     async def schedule(self, timer: Timer, *, at: datetime) -> None:
         """Add a durable timer unless its idem key exists."""
         ...

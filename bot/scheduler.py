@@ -9,14 +9,14 @@ from datetime import datetime
 
 from bot.domain.timers import DueTimer
 from bot.errors import StoreConflict
-from bot.store.repository import Database, SqlIncidentTransaction
+from bot.ports import IncidentStore, IncidentTransaction
 from bot.store.timers import TimerStore
 from bot.wakeup import Wakeup, poll_until_stopped
 
 log = logging.getLogger(__name__)
 # Every webhook commit wakes the scheduler; it looks for due timers at most this often for them.
 WAKE_GAP = 0.02
-Fire = Callable[[SqlIncidentTransaction, DueTimer], Awaitable[None]]
+Fire = Callable[[IncidentTransaction, DueTimer], Awaitable[None]]
 Task = Callable[[DueTimer], Awaitable[None]]
 
 
@@ -26,7 +26,7 @@ class TimerScheduler:
     def __init__(
         self,
         *,
-        db: Database,
+        db: IncidentStore,
         store: TimerStore,
         handlers: dict[str, Fire],
         now: Callable[[], datetime],
@@ -95,8 +95,7 @@ class TimerScheduler:
             await task(timer)
         except Exception:
             log.exception("timer task %s (%s) failed", timer.id, timer.kind)
-        async with self.db.transaction() as tx:
-            await self.store.mark_fired(tx, timer, self.now())
+        await self.db.run(lambda tx: tx.mark_timer_fired(timer.id, at=self.now()))
         self.after_fire()
 
     async def drain(self) -> None:
@@ -107,10 +106,14 @@ class TimerScheduler:
     async def _fire(self, timer: DueTimer) -> bool:
         handler = self.handlers.get(timer.kind)
         try:
-            async with self.db.transaction() as tx:
+
+            async def work(tx: IncidentTransaction) -> None:
                 if handler is not None:
                     await handler(tx, timer)
-                await self.store.mark_fired(tx, timer, self.now())
+                await tx.mark_timer_fired(timer.id, at=self.now())
+
+            # Store-only work: on SQLite it runs whole on the store's thread.
+            await self.db.run(work)
             return True
         except StoreConflict:
             await self.store.release(timer)

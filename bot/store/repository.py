@@ -301,6 +301,14 @@ class SqlIncidentTransaction:
             for r in rows
         ]
 
+    async def mark_timer_fired(self, timer_id: int, *, at: datetime) -> None:
+        """A timer's work is done: it never fires again."""
+        await self.session.execute(
+            update(TimerRow)
+            .where(TimerRow.id == timer_id)
+            .values(state="fired", fired_at=at, lease_until=None)
+        )
+
     async def schedule(self, timer: Timer, *, at: datetime) -> None:
         """Add a timer unless one with its idem key exists."""
         exists = await self.session.scalar(

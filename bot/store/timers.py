@@ -9,7 +9,7 @@ from sqlalchemy import func, or_, select, update
 
 from bot.domain.timers import DueTimer
 from bot.store.models import TimerRow
-from bot.store.repository import Database, SqlIncidentTransaction
+from bot.store.repository import Database
 from bot.store.sessions import StoreSession
 
 LEASE = timedelta(seconds=30)
@@ -85,14 +85,6 @@ class TimerStore:
                 .limit(1)
             )
             return found  # type: ignore[no-any-return]
-
-    async def mark_fired(self, tx: SqlIncidentTransaction, timer: DueTimer, now: datetime) -> None:
-        """Mark a timer fired inside the transaction that did its work."""
-        await tx.session.execute(
-            update(TimerRow)
-            .where(TimerRow.id == timer.id)
-            .values(state="fired", fired_at=now, lease_until=None)
-        )
 
     async def release(self, timer: DueTimer) -> None:
         """Give a claimed timer back after its work failed."""
