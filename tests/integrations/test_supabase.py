@@ -183,12 +183,11 @@ async def test_size_reports_database_and_largest_tables(scratch: str) -> None:
 async def test_size_threshold_and_a_locked_table(scratch: str, connect: Connect) -> None:
     holder = await connect()
     await holder.execute(f"BEGIN; LOCK TABLE {scratch} IN ACCESS EXCLUSIVE MODE")
-    started = time.monotonic()
     result = await SupabaseDiagnostics(
-        db_url=PG, timeout=3, thresholds=Thresholds(size_warn_bytes=1)
+        db_url=PG, timeout=30, thresholds=Thresholds(size_warn_bytes=1)
     ).size()
-    # The database size still comes back; the lock costs only the table list, not the check.
-    assert time.monotonic() - started < 2.5
+    # The database size still comes back; the lock costs only the table list, not the check
+    # (had the check waited for the lock, it would be an error: "no answer within 30s").
     assert result.status is Status.WARN, result
     assert result.text.endswith("table sizes unavailable (a table is locked)")
     await holder.execute("ROLLBACK")
@@ -280,10 +279,10 @@ async def test_not_configured() -> None:
     ],
 )
 async def test_connection_errors_are_short_and_secret_free(dsn: str) -> None:
-    started = time.monotonic()
-    result = await SupabaseDiagnostics(db_url=dsn, timeout=1).connections()
-    assert time.monotonic() - started < 2
+    result = await SupabaseDiagnostics(db_url=dsn, timeout=30).connections()
     assert result.status is Status.ERROR
+    # The cause, at once: not the timeout's "no answer within 30s".
+    assert "no answer" not in result.text, result.text
     assert "s3cretpw" not in result.text and "\n" not in result.text
     assert "Traceback" not in result.text
 
@@ -306,9 +305,7 @@ async def test_stalled_database_times_out(stalled_port: int) -> None:
     diag = SupabaseDiagnostics(
         db_url=f"postgresql://postgres:s3cretpw@127.0.0.1:{stalled_port}/test", timeout=1
     )
-    started = time.monotonic()
     result = await diag.locks()
-    assert time.monotonic() - started < 2
     assert (result.status, result.text) == (Status.ERROR, "no answer within 1s")
 
 
@@ -316,10 +313,8 @@ async def test_stalled_http_times_out(stalled_port: int) -> None:
     diag = SupabaseDiagnostics(
         db_url=None, rest_url=f"http://127.0.0.1:{stalled_port}", key=KEY, timeout=1
     )
-    started = time.monotonic()
     results = await asyncio.gather(diag.rest_health(), diag.auth_health())
-    assert time.monotonic() - started < 2
-    assert [r.status for r in results] == [Status.ERROR, Status.ERROR]
+    assert [(r.status, r.text) for r in results] == [(Status.ERROR, "no answer within 1s")] * 2
     assert all(KEY not in r.text for r in results)
 
 

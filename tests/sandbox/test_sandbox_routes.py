@@ -14,7 +14,9 @@ from aiohttp import web
 
 from bot.config import load_settings
 from bot.main import SANDBOX_USER, Tocsin, build_app
-from tests.harness import eventually
+from bot.sandbox import routes as sandbox_routes
+from bot.sandbox.routes import SandboxDeps
+from tests.harness import eventually, suspended_in
 from tests.realservers import free_port
 
 
@@ -140,17 +142,22 @@ async def test_drill_button_command_and_restart_keep_the_workspace(database_url:
         assert "acknowledged by" in (await state(url, channel["id"]))["channel"]["pins"]
 
 
-async def test_state_long_poll_answers_when_the_workspace_changes(database_url: str) -> None:
+async def test_state_long_poll_answers_when_the_workspace_changes(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sandbox_routes, "LONG_POLL", 3600.0)  # only a change can answer it
     async with sandbox_bot(database_url) as (url, _app):
         first = await state(url)
         waiting = asyncio.create_task(state(url, first["channel"]["id"], first["revision"]))
-        await asyncio.sleep(0.3)
+        # The poll has reached the server and waits there for a change: answered before one,
+        # it would carry the first revision.
+        await eventually(lambda: suspended_in(SandboxDeps.changed_after), what="the long poll held")
         assert not waiting.done()
         status, _ = await call(
             "POST", f"{url}/sandbox/command", {"channel": first["channel"]["id"], "text": "hi <b>"}
         )
         assert status == 200
-        changed = await asyncio.wait_for(waiting, 5)
+        changed = await asyncio.wait_for(waiting, 30)  # a hang guard only
         assert changed["revision"] > first["revision"]
         assert "hi &lt;b&gt;" in changed["channel"]["messages"]
 

@@ -6,7 +6,7 @@ import asyncio
 import json
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from bot.domain.incidents import GroupDecision
 from bot.services.alerts import AlertIntake, IntakePolicy
@@ -21,6 +21,7 @@ from bot.store.outbox import JobOutcome, OutboxStore
 from bot.store.repository import Database
 from integrations.alertmanager import parse_webhook
 from tests.builders import contract_payload, make_alert, make_payload, utc
+from tests.harness import eventually, suspended_in
 
 NOW = utc("2026-11-26T15:36:00Z")
 
@@ -196,14 +197,40 @@ async def test_recording_the_channel_waits_for_a_webhook_in_flight(db: Database)
         recording = asyncio.create_task(
             store.complete(open_channel, JobOutcome(incident_patch={"channel_id": "C1"}), NOW)
         )
-        await asyncio.sleep(0.3)
-        assert not recording.done()
-    await asyncio.wait_for(recording, timeout=10)
-    async with db.sessions() as session:
-        channel = await session.scalar(
-            select(IncidentRow.channel_id).where(IncidentRow.id == opened.incident_id)
+        await eventually(
+            lambda: recording_waits(db, recording), what="the recording waiting for the webhook"
         )
-    assert channel == "C1"
+        assert not recording.done()
+        assert await channel_of(db, opened.incident_id) is None
+    await asyncio.wait_for(recording, timeout=30)  # a hang guard only
+    assert await channel_of(db, opened.incident_id) == "C1"
+
+
+async def channel_of(db: Database, incident_id: int) -> str | None:
+    """The incident's channel as committed (read outside any open transaction)."""
+    async with db.sessions() as session:
+        channel: str | None = await session.scalar(
+            select(IncidentRow.channel_id).where(IncidentRow.id == incident_id)
+        )
+    return channel
+
+
+async def recording_waits(db: Database, recording: asyncio.Task[None]) -> bool:
+    """The recording is held back by the open transaction (or, wrongly, already done): on
+    Postgres its statement waits for the row lock; on SQLite it waits for the store's one
+    writer, which the transaction holds."""
+    if recording.done():
+        return True
+    if db.engine.dialect.name == "sqlite":
+        return suspended_in(asyncio.Lock.acquire, [recording])
+    async with db.sessions() as session:
+        waiting = await session.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+    return bool(waiting)
 
 
 async def test_a_note_for_an_incident_without_a_channel_waits_for_it(db: Database) -> None:

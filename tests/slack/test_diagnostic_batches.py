@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import time
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import aiohttp
-
+from bot.clock import FakeClock
 from bot.domain.diagnostics import DiagnosticResult, Status, Table
 from bot.slack import ids
 from bot.slack.emulator import RecordedCall, SlackEmulator
 from bot.store import schema
+from tests.end_to_end.test_diagnostics_e2e import Posted, alert_payload, diagnostic_messages
 from tests.harness import (
     RunningBot,
     ServeProcess,
@@ -28,8 +27,8 @@ from tests.harness import (
     post_webhook,
     running_bot,
     running_emulator,
+    settled,
 )
-from tests.integration.test_diagnostics_e2e import Posted, alert_payload, diagnostic_messages
 from tests.realservers import free_port
 
 # The shipped HighErrorRate playbook, with no source configured: three instant error results.
@@ -112,28 +111,50 @@ async def test_results_ready_together_are_one_message_below_the_card(database_ur
         assert sorted(e.text.split(": error")[0] for e in events) == sorted(PLAYBOOK_TITLES)
 
 
+async def step(bot: RunningBot, clock: FakeClock, seconds: float) -> None:
+    """Move time on, and wait until the outbox has done everything that became due: two looks
+    at the queue that started nothing (one may have begun before the clock moved)."""
+    worker = bot.app.worker
+    looks = worker.idle_looks
+    clock.advance(seconds=seconds)
+    bot.app.scheduler.wake()
+    worker.wake()
+    await eventually(lambda: worker.idle_looks >= looks + 2, what="the outbox to go quiet")
+
+
 async def test_a_result_arriving_mid_slot_joins_the_others_at_the_slot(database_url: str) -> None:
+    clock = FakeClock(datetime.now(UTC))  # Slack's pace (a post a second) is paced by it too
     async with (
         running_emulator() as (emulator, url),
-        running_bot(database_url, emulator, url) as bot,
+        running_bot(database_url, emulator, url, clock=clock) as bot,
     ):
         status, _ = await bot.post_alerts(alert_payload())
         assert status == 200
-        channel, card_ts = await opened(bot)
-        card_at = card_call(emulator, channel, card_ts).at
-        # The playbook's three results wait for the slot after the card; a fourth comes
-        # half-way through that second (someone ran /diag, say).
-        await asyncio.sleep(max(0.0, card_at + 0.5 - time.monotonic()))
+        channel, _card_ts = await opened(bot)
+
+        async def results_queued() -> bool:
+            events = await bot.app.services.incidents.timeline(1)
+            return len([e for e in events if e.kind == "diagnostic"]) == 3
+
+        await eventually(results_queued, what="the playbook's three results queued")
+        # The card took the channel's slot: the three results wait for the next, a second on.
+        await step(bot, clock, 0)
+        assert diagnostic_posts(emulator, channel) == []
+        # Half-way through that second a fourth comes (someone ran /diag, say).
+        await step(bot, clock, 0.5)
+        assert diagnostic_posts(emulator, channel) == []
         late = DiagnosticResult("Late check", Status.OK, "fine", source="prometheus")
         await bot.app.services.diagnostics.publish_all(1, [late])
-        await eventually(lambda: len(diagnostic_messages(emulator, channel)) >= 4, timeout=20)
+        await step(bot, clock, 0)
+        assert diagnostic_posts(emulator, channel) == []
 
+        # At the slot, and with no more time passing, one message with all four.
+        await step(bot, clock, 0.5)
         (post,) = diagnostic_posts(emulator, channel)
-        # One message with all four; which was queued first depends on the machine's speed.
+        # Which was queued first depends on the machine's speed.
         titles = [p.title for p in results_of(emulator, post)]
         assert sorted(titles) == sorted([*PLAYBOOK_TITLES, "Late check"])
-        # At the slot, not a poll later.
-        assert post.at - card_at < 1.35, post.at - card_at
+        assert len(diagnostic_messages(emulator, channel)) == 4
 
 
 def big_result(number: int, *, png: bytes | None = None) -> DiagnosticResult:
@@ -219,7 +240,12 @@ async def test_a_post_cut_off_by_a_crash_is_not_posted_again(tmp_path: Path) -> 
             )
         finally:
             first.kill()
-        await asyncio.sleep(2.5)  # Slack completes the post the dead process never heard of
+        # Slack completes the post the dead process never heard of.
+        await eventually(
+            lambda: emulator.in_flight("chat.postMessage") == 0,
+            timeout=30,
+            what="the cut-off chat.postMessage completed by Slack",
+        )
         channel = next(c.id for c in emulator.state.channels.values() if c.name.startswith("inc-"))
         assert len(diagnostic_messages(emulator, channel)) == 3
 
@@ -237,10 +263,3 @@ async def test_a_post_cut_off_by_a_crash_is_not_posted_again(tmp_path: Path) -> 
         # The second process looked before it would have posted.
         history = emulator.calls_to("conversations.history")
         assert any(c.params.get("channel") == channel for c in history)
-
-
-async def settled(url: str) -> bool:
-    """Every Slack job done, as /readyz reports it."""
-    async with aiohttp.ClientSession() as session, session.get(f"{url}/readyz") as response:
-        report: dict[str, Any] = await response.json()
-    return bool(report["checks"]["outbox"]["depth"] == 0 and report["checks"]["timers"]["due"] == 0)

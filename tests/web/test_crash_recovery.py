@@ -5,21 +5,21 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from bot.slack import ids
 from bot.store import schema
 from tests.builders import contract_payload
-from tests.harness import ServeProcess, bot_env, eventually, post_webhook, running_emulator
+from tests.harness import (
+    ServeProcess,
+    bot_env,
+    eventually,
+    post_webhook,
+    readiness,
+    running_emulator,
+    settled,
+)
 from tests.realservers import free_port
-
-
-async def settled(url: str) -> bool:
-    """Every Slack job done (diagnostics included), as /readyz reports it."""
-    async with aiohttp.ClientSession() as session, session.get(f"{url}/readyz") as response:
-        report = await response.json()
-    return bool(report["checks"]["outbox"]["depth"] == 0 and report["checks"]["timers"]["due"] == 0)
 
 
 def inc_channels(emulator) -> list[str]:  # type: ignore[no-untyped-def]
@@ -55,7 +55,12 @@ async def test_killed_process_resumes_without_loss_or_duplicates(
                 )
         finally:
             first.kill()
-        await asyncio.sleep(create_latency + 0.5)
+        # Slack finishes the create the dead process never heard of (none is left otherwise).
+        await eventually(
+            lambda: emulator.in_flight("conversations.create") == 0,
+            timeout=30,
+            what="the cut-off conversations.create completed by Slack",
+        )
 
         second = ServeProcess(env, port, tmp_path / "second.log")
         second.env["TOCSIN_CONFIG"] = str(config)
@@ -81,7 +86,14 @@ async def test_killed_process_resumes_without_loss_or_duplicates(
         third.env["TOCSIN_CONFIG"] = str(config)
         await third.start()
         try:
-            await asyncio.sleep(2)
+            # It sends to Slack, and all it set in motion at start-up is done: the outbox
+            # drained, no timer due.
+            async def quiet() -> bool:
+                return bool((await readiness(third.url))["outbox"]["sends"]) and await settled(
+                    third.url
+                )
+
+            await eventually(quiet, timeout=30, what="the restarted outbox drained")
         finally:
             third.stop()
         # Only reads: the bot's identity, and the alerts channel's ID from its name in the config.
