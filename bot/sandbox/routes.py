@@ -20,7 +20,7 @@ from bot.drill import drill_playbooks
 from bot.drill_client import DrillFailed, pick_playbook, run_drill
 from bot.sandbox.view import Viewer, page_state
 from bot.slack.emulator import SlackEmulator
-from bot.slack.emulator_outbound import EmulatorReply
+from bot.slack.emulator.outbound import EmulatorReply
 from bot.web import problem
 
 LONG_POLL = 20.0

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.sandbox.blocks import blocks
 from bot.sandbox.mrkdwn import plain, to_html
-from bot.slack.emulator_state import Channel, EmulatorState, Message
+from bot.slack.emulator.state import Channel, EmulatorState, Message
 
 MAX_MESSAGES = 300  # the newest; a long drill history stays fast to render
 

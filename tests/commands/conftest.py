@@ -22,8 +22,8 @@ from bot.domain.incidents import Incident
 from bot.services.incidents import NotFound
 from bot.slack import ids
 from bot.slack.emulator import EmulatorReply, SlackEmulator
-from bot.slack.emulator_outbound import VERIFICATION_TOKEN, block_action_body, post_signed
-from bot.slack.emulator_state import Message
+from bot.slack.emulator.outbound import VERIFICATION_TOKEN, block_action_body, post_signed
+from bot.slack.emulator.state import Message
 from tests.builders import with_tokens
 from tests.harness import SIGNING_SECRET, RunningBot, eventually, running_bot, running_emulator
 

@@ -15,7 +15,7 @@ import pytest
 
 from bot.domain.incidents import Severity
 from bot.slack import ids
-from bot.slack.emulator_outbound import block_action_body, post_signed
+from bot.slack.emulator.outbound import block_action_body, post_signed
 from commands.incident import declare_modal
 from tests.commands.conftest import ALICE, Workspace
 from tests.harness import SIGNING_SECRET, eventually

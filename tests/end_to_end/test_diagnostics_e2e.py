@@ -42,7 +42,7 @@ from bot.config import SHIPPED_PLAYBOOKS, Settings
 from bot.domain.incidents import TimelineEvent
 from bot.slack import ids
 from bot.slack.emulator import SlackEmulator
-from bot.slack.emulator_state import Message
+from bot.slack.emulator.state import Message
 from bot.slack.render_diagnostics import EMOJI
 from integrations.sentry import SentryClient
 from tests.builders import make_alert, make_payload

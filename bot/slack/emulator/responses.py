@@ -6,9 +6,9 @@ import json
 import secrets
 from typing import Any
 
-from bot.slack.emulator_chat import Content, bot_message, parse_blocks, update_message
-from bot.slack.emulator_params import Ctx, SlackError
-from bot.slack.emulator_state import ResponsePost, ResponseUrl
+from bot.slack.emulator.methods.chat import Content, bot_message, parse_blocks, update_message
+from bot.slack.emulator.params import Ctx, SlackError
+from bot.slack.emulator.state import ResponsePost, ResponseUrl
 
 MAX_USES = 5  # "usable up to 5 times within 30 minutes" (contracts 1.4)
 MAX_AGE = 30 * 60.0

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.slack.emulator_state import Channel, EmulatorState, Message, StoredFile, User
+from bot.slack.emulator.state import Channel, EmulatorState, Message, StoredFile, User
 
 PERMALINK_BASE = "https://emulator.slack.local"
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from bot.slack.emulator_blocks import fill_ids, validate_view
-from bot.slack.emulator_chat import Content, bot_message
-from bot.slack.emulator_conversations import Handler, member_channel
-from bot.slack.emulator_params import Ctx, Params, SlackError, missing
-from bot.slack.emulator_render import PERMALINK_BASE
-from bot.slack.emulator_state import StoredFile, View, new_id
+from bot.slack.emulator.blocks import fill_ids, validate_view
+from bot.slack.emulator.methods.chat import Content, bot_message
+from bot.slack.emulator.methods.conversations import Handler, member_channel
+from bot.slack.emulator.params import Ctx, Params, SlackError, missing
+from bot.slack.emulator.render import PERMALINK_BASE
+from bot.slack.emulator.state import StoredFile, View, new_id
 
 TRIGGER_TTL = 3.0  # seconds a trigger_id stays usable (contracts 1.4)
 

@@ -14,7 +14,7 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 
-from bot.slack.emulator_state import EmulatorState, Message, View
+from bot.slack.emulator.state import EmulatorState, Message, View
 
 ACK_TIMEOUT = 3.0  # Slack shows a timeout error if the bot has not answered by then
 SEND_TIMEOUT = 30.0

@@ -6,11 +6,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.slack.emulator_blocks import fill_ids, validate_blocks
-from bot.slack.emulator_conversations import Handler, member_channel, visible_channel
-from bot.slack.emulator_params import Ctx, Params, SlackError, missing
-from bot.slack.emulator_render import permalink
-from bot.slack.emulator_state import Message, Pin
+from bot.slack.emulator.blocks import fill_ids, validate_blocks
+from bot.slack.emulator.methods.conversations import Handler, member_channel, visible_channel
+from bot.slack.emulator.params import Ctx, Params, SlackError, missing
+from bot.slack.emulator.render import permalink
+from bot.slack.emulator.state import Message, Pin
 
 MAX_TEXT = 40_000
 

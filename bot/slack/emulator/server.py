@@ -18,11 +18,18 @@ from urllib.parse import parse_qsl
 
 from aiohttp import BodyPartReader, web
 
-from bot.slack.emulator_chat import METHODS as CHAT_METHODS
-from bot.slack.emulator_conversations import METHODS as CONVERSATION_METHODS
-from bot.slack.emulator_conversations import Handler
-from bot.slack.emulator_misc import METHODS as MISC_METHODS
-from bot.slack.emulator_outbound import (
+from bot.slack.emulator.limits import (
+    DEFAULT_BURST,
+    TIER_METHODS,
+    RateLimit,
+    RateLimiter,
+    documented_rate_limits,
+)
+from bot.slack.emulator.methods.chat import METHODS as CHAT_METHODS
+from bot.slack.emulator.methods.conversations import METHODS as CONVERSATION_METHODS
+from bot.slack.emulator.methods.conversations import Handler
+from bot.slack.emulator.methods.misc import METHODS as MISC_METHODS
+from bot.slack.emulator.outbound import (
     Click,
     EmulatorReply,
     block_action_body,
@@ -35,17 +42,10 @@ from bot.slack.emulator_outbound import (
     view_ack_update,
     view_submission_payload,
 )
-from bot.slack.emulator_params import Ctx, Params, SlackError, read_params
-from bot.slack.emulator_ratelimit import (
-    DEFAULT_BURST,
-    TIER_METHODS,
-    RateLimit,
-    RateLimiter,
-    documented_rate_limits,
-)
-from bot.slack.emulator_responses import ack_body, apply_response, open_response_url
-from bot.slack.emulator_socket import SocketHub
-from bot.slack.emulator_state import (
+from bot.slack.emulator.params import Ctx, Params, SlackError, read_params
+from bot.slack.emulator.responses import ack_body, apply_response, open_response_url
+from bot.slack.emulator.socket_mode import SocketHub
+from bot.slack.emulator.state import (
     Channel,
     EmulatorState,
     Message,

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from bot.slack.emulator_outbound import SEND_TIMEOUT, EmulatorReply
+from bot.slack.emulator.outbound import SEND_TIMEOUT, EmulatorReply
 
 MAX_CONNECTIONS = 10  # an app may hold at most 10 (BOLT issues #448, #579)
 

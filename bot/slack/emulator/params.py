@@ -8,8 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.slack.emulator_render import Renderer
-from bot.slack.emulator_state import EmulatorState
+from bot.slack.emulator.render import Renderer
+from bot.slack.emulator.state import EmulatorState
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 TRUE_VALUES = ("1", "true", "True", "TRUE")

@@ -9,8 +9,8 @@ import string
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from bot.slack.emulator_params import Ctx, Params, SlackError, missing
-from bot.slack.emulator_state import Channel, Message, new_id, ts_micros
+from bot.slack.emulator.params import Ctx, Params, SlackError, missing
+from bot.slack.emulator.state import Channel, Message, new_id, ts_micros
 
 T = TypeVar("T")
 Handler = Callable[[Ctx, Params], dict[str, Any]]

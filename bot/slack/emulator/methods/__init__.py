@@ -1,0 +1,1 @@
+"""The Web API methods the emulator answers, by family."""
