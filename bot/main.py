@@ -21,13 +21,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import SystemClock
 from bot.config import Settings
+from bot.config.playbooks import load_dir
 from bot.domain.playbooks import Playbook
 from bot.domain.timers import DIAGNOSTICS, ESCALATE
 from bot.drill_web import drill_status_route
 from bot.errors import ConfigError, SchemaOutOfDate
 from bot.observability.metrics import Metrics
 from bot.ownership import Ownership
-from bot.playbook_config import load_dir
 from bot.ports import Clock
 from bot.sandbox.routes import SandboxDeps, add_sandbox_routes
 from bot.sandbox.saver import SandboxSaver, open_sandbox

@@ -15,8 +15,8 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.config import Settings, load_settings
+from bot.config.playbooks import load_dir
 from bot.errors import ConfigError, SchemaOutOfDate
-from bot.playbook_config import load_dir
 from bot.store import schema
 
 log = logging.getLogger("tocsin")

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from bot.digest_config import DigestConfig
+from bot.config.digest import DigestConfig
 from bot.domain.diagnostics import DiagnosticResult, one_line
 from bot.domain.digest import Digest
 from bot.domain.digest_schedule import latest_due, next_due

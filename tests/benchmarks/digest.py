@@ -54,7 +54,7 @@ import asyncpg  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bot.digest_config import DigestConfig, DigestSettings  # noqa: E402
+from bot.config.digest import DigestConfig, DigestSettings  # noqa: E402
 from bot.domain.digest import Digest  # noqa: E402
 from bot.domain.incidents import Severity  # noqa: E402
 from bot.services.digest import DigestBuilder, KpiSources  # noqa: E402

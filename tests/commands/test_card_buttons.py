@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from bot.config import Settings
+from bot.config.policies import EscalationConfig, LevelConfig, PermissionsConfig, PolicyConfig
 from bot.domain.incidents import IncidentStatus
-from bot.policy_config import EscalationConfig, LevelConfig, PermissionsConfig, PolicyConfig
 from bot.slack import ids
 from tests.commands.conftest import ALICE, BOB, CAROL, Launch, Workspace, card_text
 from tests.harness import eventually

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.config import Settings
-from bot.digest_config import DigestConfig, DigestSettings, KpiConfig
+from bot.config.digest import DigestConfig, DigestSettings, KpiConfig
 from bot.domain.digest import Digest
 from bot.domain.incidents import Severity
 from bot.domain.kpi import IncidentStats, KpiDef, KpiValue, Unit

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from bot.config import Settings
-from bot.policy_config import LayerConfig, RotationConfig
+from bot.config.policies import LayerConfig, RotationConfig
 from bot.slack import ids
 from tests.commands.conftest import ALICE, BOB, CAROL, Launch, Tweak, Workspace, shown
 

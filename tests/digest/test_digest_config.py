@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import load_settings
-from bot.digest_config import DigestSettings
+from bot.config.digest import DigestSettings
 from bot.domain.kpi import Good, Unit
 from bot.errors import ConfigError
 

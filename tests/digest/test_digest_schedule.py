@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from bot.clock import FakeClock
-from bot.digest_config import DigestConfig
+from bot.config.digest import DigestConfig
 from bot.domain.digest import Digest
 from bot.domain.digest_schedule import latest_due, next_due, scheduled_at
 from bot.domain.kpi import KpiDef, Unit

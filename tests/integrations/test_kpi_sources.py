@@ -21,7 +21,7 @@ import asyncpg
 import pytest
 from pydantic import ValidationError
 
-from bot.digest_config import DigestConfig, DigestSettings, KpiConfig
+from bot.config.digest import DigestConfig, DigestSettings, KpiConfig
 from bot.domain.incidents import IncidentStatus, Severity
 from bot.domain.kpi import KpiDef, Level, Unit, day_windows
 from bot.errors import IntegrationError

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from bot.config import SHIPPED_PLAYBOOKS, load_settings
+from bot.config.playbooks import SUPABASE_CHECKS, PlaybookProblem, load_dir, load_file
 from bot.domain.incidents import Severity
 from bot.domain.playbooks import (
     Playbook,
@@ -25,7 +26,6 @@ from bot.domain.playbooks import (
 )
 from bot.errors import ConfigError
 from bot.main import load_playbooks
-from bot.playbook_config import SUPABASE_CHECKS, PlaybookProblem, load_dir, load_file
 from bot.store import schema
 from tests.realservers import free_port, require_binaries
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from bot.config import Settings
-from bot.policy_config import EscalationConfig, LevelConfig, PolicyConfig
+from bot.config.policies import EscalationConfig, LevelConfig, PolicyConfig
 from bot.slack import ids
 from bot.slack.emulator import SlackEmulator
 from tests.builders import make_alert, make_payload, with_tokens

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from bot.clock import FakeClock
 from bot.config import Settings
-from bot.policy_config import EscalationConfig, LevelConfig, PolicyConfig
+from bot.config.policies import EscalationConfig, LevelConfig, PolicyConfig
 from bot.slack.emulator import SlackEmulator
 from bot.slack.ids import CARD_METADATA_EVENT
 from bot.store.models import OutboxJobRow

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from bot.domain.kpi import INCIDENT_STATS, Good, KpiDef, Unit, parse_amount
 
-SHIPPED_KPIS = Path(__file__).resolve().parent.parent / "playbooks" / "digest" / "kpis.yml"
+SHIPPED_KPIS = Path(__file__).resolve().parents[2] / "playbooks" / "digest" / "kpis.yml"
 _SQL_START = re.compile(r"^\s*(select|with)\b", re.IGNORECASE)
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 

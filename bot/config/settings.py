@@ -12,16 +12,16 @@ import yaml
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from bot.digest_config import DigestSettings
-from bot.domain.durations import config_duration
-from bot.errors import ConfigError
-from bot.policy_config import (
+from bot.config.digest import DigestSettings
+from bot.config.policies import (
     EscalationConfig,
     PermissionsConfig,
     RotationConfig,
 )
+from bot.domain.durations import config_duration
+from bot.errors import ConfigError
 
-SHIPPED_PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
+SHIPPED_PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 
 
 def _env(name: str) -> Any:
