@@ -5,7 +5,7 @@ TocsinError
 │   ├── InvalidTransition   the incident's state does not allow the action
 │   ├── PermissionDenied    the person may not do this
 │   ├── NotFound            no such incident (bot.services.incidents)
-│   └── DrillFailed         a drill could not run (bot.drill_client)
+│   └── DrillFailed         a drill could not run (bot.drills.client)
 ├── InvalidPayload       a webhook body failed validation (HTTP 400)
 ├── IntegrationError     an outside system failed (Slack, Prometheus, Sentry, ...)
 │   ├── SlackCallError      Slack answered `ok: false` with an error code (bot.slack.caller)

@@ -24,14 +24,14 @@ from bot.config import Settings
 from bot.config.playbooks import load_dir
 from bot.domain.playbooks import Playbook
 from bot.domain.timers import DIAGNOSTICS, ESCALATE
-from bot.drill_web import drill_status_route
+from bot.drills.progress import drill_status_route
 from bot.errors import ConfigError, SchemaOutOfDate
+from bot.loops.ownership import Ownership
+from bot.loops.timers import TimerScheduler
 from bot.observability.metrics import Metrics
-from bot.ownership import Ownership
 from bot.ports import Clock
 from bot.sandbox.routes import SandboxDeps, add_sandbox_routes
 from bot.sandbox.saver import SandboxSaver, open_sandbox
-from bot.scheduler import TimerScheduler
 from bot.services.alerts import AlertIntake, IntakePolicy
 from bot.services.container import Services
 from bot.services.diagnostics import DiagnosticSources, DiagnosticsService

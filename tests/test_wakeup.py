@@ -1,6 +1,6 @@
 """The polling loops' wake-up: a storm of wakes costs one pass per gap, urgent wakes none.
 
-Time is a virtual clock the test moves: `bot.wakeup` reads it for its gaps and sleeps on it,
+Time is a virtual clock the test moves: `bot.loops.wakeup` reads it for its gaps and sleeps on it,
 so what is asserted is which wakes start a pass, never how long anything took.
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import pytest
 
-import bot.wakeup
-from bot.wakeup import Wakeup
+import bot.loops.wakeup
+from bot.loops.wakeup import Wakeup
 
 # Binary fractions, so virtual instants add up exactly.
 GAP = 1 / 16
@@ -21,7 +21,8 @@ HOUR = 3600.0  # a wait's timeout no test reaches: only a wake can end it
 
 
 class VirtualTime:
-    """time.monotonic and asyncio.sleep for `bot.wakeup`: sleeps end when the test moves time."""
+    """time.monotonic and asyncio.sleep for `bot.loops.wakeup`; sleeps end when the test moves
+    time."""
 
     def __init__(self) -> None:
         self.now = 0.0
@@ -68,13 +69,13 @@ class TrackedEvent(asyncio.Event):
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> VirtualTime:
     virtual = VirtualTime()
-    monkeypatch.setattr(bot.wakeup, "time", virtual)
-    monkeypatch.setattr(bot.wakeup, "asyncio", VirtualAsyncio(virtual))
+    monkeypatch.setattr(bot.loops.wakeup, "time", virtual)
+    monkeypatch.setattr(bot.loops.wakeup, "asyncio", VirtualAsyncio(virtual))
     return virtual
 
 
 class VirtualAsyncio(types.SimpleNamespace):
-    """asyncio as `bot.wakeup` sees it: its sleeps and events are the virtual clock's."""
+    """asyncio as `bot.loops.wakeup` sees it: its sleeps and events are the virtual clock's."""
 
     def __init__(self, clock: VirtualTime) -> None:
         super().__init__(Event=lambda: TrackedEvent(clock), sleep=clock.sleep)

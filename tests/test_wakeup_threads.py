@@ -6,7 +6,7 @@ import asyncio
 import threading
 import time
 
-from bot.wakeup import Wakeup
+from bot.loops.wakeup import Wakeup
 
 
 async def test_a_wake_from_another_thread_ends_the_wait() -> None:

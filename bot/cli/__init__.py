@@ -94,7 +94,7 @@ def check_playbooks(folder: Path | None) -> int:
 
 def _drill(settings: Settings, alertname: str | None, url: str, wait: float) -> int:
     from bot.clock import SystemClock
-    from bot.drill_client import drill_command
+    from bot.drills.client import drill_command
     from bot.main import load_playbooks
 
     token = settings.webhook_token.get_secret_value() if settings.webhook_token else None

@@ -16,8 +16,8 @@ from typing import Any
 from aiohttp import web
 
 from bot.domain.playbooks import Playbook
-from bot.drill import drill_playbooks
-from bot.drill_client import DrillFailed, pick_playbook, run_drill
+from bot.drills.alerts import drill_playbooks
+from bot.drills.client import DrillFailed, pick_playbook, run_drill
 from bot.sandbox.view import Viewer, page_state
 from bot.slack.emulator import SlackEmulator
 from bot.slack.emulator.outbound import EmulatorReply

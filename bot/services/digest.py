@@ -16,8 +16,8 @@ from bot.domain.digest_schedule import latest_due, next_due
 from bot.domain.kpi import IncidentStats, KpiDef, KpiValue, day_windows, incident_stats, stat_value
 from bot.domain.outbox import OutboxJob
 from bot.errors import IntegrationError
+from bot.loops.wakeup import Wakeup, poll_until_stopped
 from bot.ports import DigestRuns, ErrorTracker, KpiDatabase, KpiMetrics
-from bot.wakeup import Wakeup, poll_until_stopped
 
 log = logging.getLogger(__name__)
 DAYS = 8  # the reported day and the seven before it: day-over-day, week-over-week, trend

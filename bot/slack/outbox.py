@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from bot.domain.outbox import JobKind
 from bot.errors import SlackCallError
+from bot.loops.wakeup import Wakeup
 from bot.observability.metrics import Metrics
 from bot.slack.caller import RetryLater
 from bot.slack.diagnostic_jobs import BATCHES
@@ -21,14 +22,13 @@ from bot.slack.jobs import Batching, Handler, JobContext, JobFailed, Rename
 from bot.slack.ratelimit import RateLimiter
 from bot.slack.workspace_jobs import WORKSPACE_HANDLERS, WorkspaceHandler
 from bot.store.outbox import Job, OutboxStore
-from bot.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 # Transient failures (5xx, timeouts, connection errors) are retried after 2, 4, 8 ... seconds,
 # at most this long, each wait shortened by up to half at random so that the jobs of a storm
 # that failed together do not all come back together.
 BACKOFF_CAP = 300.0
-# Commits wake the worker; it looks at the queue at most this often for them (bot.wakeup).
+# Commits wake the worker; it looks at the queue at most this often for them (bot.loops.wakeup).
 FILL_GAP = 0.02
 DEPTH_EVERY = 1.0
 

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from bot.config import load_settings
-from bot.drill import drill_payload
+from bot.drills.alerts import drill_payload
 from bot.main import load_playbooks
 from integrations.alertmanager import parse_webhook
 from tests.builders import make_alert, make_payload, utc

@@ -12,7 +12,7 @@ from bot.domain.escalation import Level, Policy, Target, TargetKind
 from bot.domain.incidents import Action
 from bot.domain.oncall import Layer, Override, Rotation
 from bot.domain.timers import ESCALATE
-from bot.scheduler import TimerScheduler
+from bot.loops.timers import TimerScheduler
 from bot.services.alerts import AlertIntake, IntakePolicy
 from bot.services.escalation import EscalationService
 from bot.services.incidents import IncidentService, in_transaction

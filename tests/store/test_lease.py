@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.clock import FakeClock
 from bot.errors import StoreBusy
-from bot.ownership import Ownership
+from bot.loops.ownership import Ownership
 from bot.store.lease import LeaseStore
 from bot.store.repository import Database
 

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 
 from bot.domain.playbooks import Playbook
-from bot.drill import drill_payload, drill_playbooks, new_drill_id
+from bot.drills.alerts import drill_payload, drill_playbooks, new_drill_id
 from bot.errors import UserError
 
 POLL = 0.2

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiohttp import web
 
 from bot.domain.playbooks import Playbook
-from bot.drill import DRILL_LABEL, drill_report
+from bot.drills.alerts import DRILL_LABEL, drill_report
 from bot.store.repository import Database
 from bot.web import bearer_ok, problem
 

@@ -9,9 +9,9 @@ from datetime import datetime
 
 from bot.domain.timers import DueTimer
 from bot.errors import StoreConflict
+from bot.loops.wakeup import Wakeup, poll_until_stopped
 from bot.ports import IncidentStore, IncidentTransaction
 from bot.store.timers import TimerStore
-from bot.wakeup import Wakeup, poll_until_stopped
 
 log = logging.getLogger(__name__)
 # Every webhook commit wakes the scheduler; it looks for due timers at most this often for them.
