@@ -24,7 +24,6 @@ from bot.config import Settings
 from bot.config.playbooks import load_dir
 from bot.domain.playbooks import Playbook
 from bot.domain.timers import DIAGNOSTICS, ESCALATE
-from bot.drills.progress import drill_status_route
 from bot.errors import ConfigError, SchemaOutOfDate
 from bot.loops.ownership import Ownership
 from bot.loops.timers import TimerScheduler
@@ -62,6 +61,7 @@ from bot.store.repository import Database
 from bot.store.sandbox import SandboxStore
 from bot.store.timers import TimerStore
 from bot.web import WebDeps, build_web_app
+from bot.web.drills import drill_status_route
 from commands import diag, incident, kpi, oncall
 from integrations.alertmanager import SilenceClient
 from integrations.prometheus import PrometheusDiagnostics

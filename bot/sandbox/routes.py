@@ -21,7 +21,7 @@ from bot.drills.client import DrillFailed, pick_playbook, run_drill
 from bot.sandbox.view import Viewer, page_state
 from bot.slack.emulator import SlackEmulator
 from bot.slack.emulator.outbound import EmulatorReply
-from bot.web import problem
+from bot.web.answers import problem
 
 LONG_POLL = 20.0
 STATIC = {"sandbox.js": "text/javascript", "sandbox.css": "text/css"}

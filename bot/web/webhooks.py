@@ -1,8 +1,8 @@
-"""The aiohttp application: webhooks, Slack events, health and metrics. Routes only convert."""
+"""POST /webhooks/alertmanager and /webhooks/sentry: validate, commit, then answer 200. Routes
+only convert: the intake service decides."""
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -13,8 +13,10 @@ from aiohttp import web
 
 from bot.domain.alerts import AlertGroup
 from bot.errors import InvalidPayload, StoreBusy
-from bot.observability.metrics import CONTENT_TYPE, Metrics
+from bot.observability.metrics import Metrics
 from bot.services.alerts import AlertIntake
+from bot.web.answers import bearer_ok, problem
+from bot.web.bodies import BodyTooLarge, read_body
 from integrations.alertmanager import parse_webhook
 from integrations.sentry_webhooks import parse_webhook as parse_sentry
 from integrations.sentry_webhooks import verify_signature
@@ -40,21 +42,6 @@ class WebDeps:
     sentry_secret: str | None = None
 
 
-def problem(status: int, reason: str) -> web.Response:
-    """A refusal with its reason, as every route answers one: `{"ok": false, "error": …}`."""
-    return web.json_response({"ok": False, "error": reason}, status=status)
-
-
-def bearer_ok(request: web.Request, token: str | None) -> bool:
-    """True when no token is required, or the request carries it (compared in constant time)."""
-    if token is None:
-        return True
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(
-        given.strip().encode(), token.encode()
-    )
-
-
 async def commit_group(deps: WebDeps, source: str, group: AlertGroup, body: bytes) -> web.Response:
     """Commit a validated alert group, count it, wake the workers if it gave them work, and say
     what it did."""
@@ -78,28 +65,6 @@ async def commit_group(deps: WebDeps, source: str, group: AlertGroup, body: byte
 
 
 BUSY_RETRY_AFTER = 5  # seconds
-
-
-class BodyTooLarge(Exception):
-    """The request's body is over the limit (announced, or counted while reading)."""
-
-
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """The whole body, however it arrives (in pieces, chunked, slowly), or BodyTooLarge.
-
-    `request.content.read(n)` answers with what is buffered so far, not the whole body, so
-    read until the end of the stream, counting as the pieces come.
-    """
-    if request.content_length is not None and request.content_length > limit:
-        raise BodyTooLarge
-    parts: list[bytes] = []
-    size = 0
-    while chunk := await request.content.readany():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        parts.append(chunk)
-    return b"".join(parts)
 
 
 class WebhookRoute:
@@ -173,51 +138,3 @@ class SentryRoute(WebhookRoute):
         if group is None:
             return web.json_response({"ok": True, "decision": "ignored"})
         return await commit_group(self.deps, "sentry", group, body)
-
-
-def build_web_app(deps: WebDeps) -> web.Application:
-    """The HTTP application of `tocsin serve`."""
-    app = web.Application(client_max_size=deps.max_body + 1, middlewares=[_no_stack_traces])
-    app.router.add_post("/webhooks/alertmanager", AlertmanagerRoute(deps).handle)
-    app.router.add_post("/webhooks/sentry", SentryRoute(deps).handle)
-    app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/readyz", _readyz(deps.readiness))
-    app.router.add_get("/metrics", _metrics(deps.metrics))
-    if deps.slack_handler is not None:
-        app.router.add_post("/slack/events", deps.slack_handler)
-    return app
-
-
-@web.middleware
-async def _no_stack_traces(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except web.HTTPException:
-        raise
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return problem(500, "internal error; it has been logged")
-
-
-async def _healthz(_request: web.Request) -> web.Response:
-    return web.json_response({"ok": True})
-
-
-def _readyz(check: ReadinessCheck) -> Callable[[web.Request], Awaitable[web.Response]]:
-    async def handler(_request: web.Request) -> web.Response:
-        report = await check()
-        ready = all(part.get("ok") for part in report.values())
-        return web.json_response({"ok": ready, "checks": report}, status=200 if ready else 503)
-
-    return handler
-
-
-def _metrics(metrics: Metrics) -> Callable[[web.Request], Awaitable[web.Response]]:
-    async def handler(_request: web.Request) -> web.Response:
-        response = web.Response(body=metrics.render())
-        response.headers["Content-Type"] = CONTENT_TYPE
-        return response
-
-    return handler

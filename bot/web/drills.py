@@ -9,7 +9,7 @@ from aiohttp import web
 from bot.domain.playbooks import Playbook
 from bot.drills.alerts import DRILL_LABEL, drill_report
 from bot.store.repository import Database
-from bot.web import bearer_ok, problem
+from bot.web.answers import bearer_ok, problem
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
