@@ -14,7 +14,8 @@ from bot.domain.playbooks import PrometheusCheck, SentryCheck, Step
 from bot.errors import UserError
 from bot.services.container import Services
 from bot.services.diagnostics import incident_source
-from bot.slack import ids, render_diagnostics
+from bot.slack import ids
+from bot.slack.render import diagnostics as render_diagnostics
 from bot.slack.replies import Reply, acknowledged, ephemeral, rendered
 
 HELP = """*`/diag` commands*

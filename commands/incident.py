@@ -15,7 +15,8 @@ from bot.domain.outbox import JobKind, OutboxJob, note_job
 from bot.domain.text import phrase, user
 from bot.errors import UserError
 from bot.services.container import Services
-from bot.slack import ids, render, render_lists
+from bot.slack import ids, render
+from bot.slack.render import lists as render_lists
 from bot.slack.replies import Reply, acknowledged, ephemeral, refused, rendered
 from commands.parsing import parse_severity, parse_user, split_severity
 

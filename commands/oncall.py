@@ -10,7 +10,7 @@ from bot.domain.durations import positive_duration
 from bot.errors import UserError
 from bot.services.container import Services
 from bot.slack import ids
-from bot.slack.render_lists import mention, oncall_lines
+from bot.slack.render.lists import mention, oncall_lines
 from bot.slack.replies import Reply, acknowledged, ephemeral, rendered
 from commands.parsing import parse_user
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from bot.clock import SystemClock
 from bot.config import Settings
 from bot.services.digest import DigestScheduler
-from bot.slack.render_digest import digest_text
+from bot.slack.render.digest import digest_text
 from bot.store.engine import create_engine
 from bot.store.models import OutboxJobRow
 from bot.store.repository import Database

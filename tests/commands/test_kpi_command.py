@@ -15,7 +15,7 @@ from bot.domain.incidents import Severity
 from bot.domain.kpi import IncidentStats, KpiDef, KpiValue, Unit
 from bot.slack import ids
 from bot.slack.emulator.blocks import validate_blocks
-from bot.slack.render_digest import render_digest
+from bot.slack.render.digest import render_digest
 from tests.commands.conftest import Launch, Workspace
 from tests.harness import eventually
 

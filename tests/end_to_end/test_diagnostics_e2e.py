@@ -7,7 +7,7 @@ Postgres as the Supabase database; Slack is the emulator. Tocsin runs in this pr
 
 What an on-call engineer sees is asserted from the emulator's workspace: one result per
 playbook step in the incident channel (status taken from the context line that
-``bot.slack.render_diagnostics.render_result`` writes; results ready together share a message),
+``bot.slack.render.diagnostics.render_result`` writes; results ready together share a message),
 the graph uploaded there as a PNG, and one ``diagnostic`` event per result on the incident's
 timeline.
 
@@ -43,7 +43,7 @@ from bot.domain.incidents import TimelineEvent
 from bot.slack import ids
 from bot.slack.emulator import SlackEmulator
 from bot.slack.emulator.state import Message
-from bot.slack.render_diagnostics import EMOJI
+from bot.slack.render.diagnostics import EMOJI
 from integrations.sentry import SentryClient
 from tests.builders import make_alert, make_payload
 from tests.fakes.sentry import FakeSentry

@@ -26,7 +26,7 @@ from bot.domain.incidents import IncidentStatus, Severity
 from bot.domain.kpi import KpiDef, Level, Unit, day_windows
 from bot.errors import IntegrationError
 from bot.services.digest import DigestBuilder, KpiSources
-from bot.slack.render_digest import render_digest
+from bot.slack.render.digest import render_digest
 from bot.store.digest import DigestStore
 from bot.store.repository import Database, SqlIncidentTransaction
 from integrations.prometheus import PrometheusDiagnostics

@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, text
 
 from bot.domain.text import RefKind
 from bot.slack.render import slack_text
-from bot.slack.render_lists import timeline_page
+from bot.slack.render.lists import timeline_page
 from bot.store import schema
 from bot.store.engine import create_engine
 from bot.store.models import UtcDateTime
