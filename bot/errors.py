@@ -8,7 +8,7 @@ TocsinError
 │   └── DrillFailed         a drill could not run (bot.drills.client)
 ├── InvalidPayload       a webhook body failed validation (HTTP 400)
 ├── IntegrationError     an outside system failed (Slack, Prometheus, Sentry, ...)
-│   ├── SlackCallError      Slack answered `ok: false` with an error code (bot.slack.caller)
+│   ├── SlackCallError      Slack answered `ok: false` with an error code (bot.slack.outbox.caller)
 │   ├── PrometheusError     (integrations.prometheus)
 │   ├── SentryError         (integrations.sentry)
 │   └── SilenceError        Alertmanager refused a silence (integrations.alertmanager)
@@ -17,8 +17,9 @@ TocsinError
 ├── ConfigError          a setting is missing or wrong; stops start-up
 └── SchemaOutOfDate      the database needs `tocsin db upgrade`
 
-Not errors, and never out of the outbox worker: `RetryLater` (bot.slack.caller: the call did
-not happen, try the job again later) and `JobFailed` (bot.slack.jobs: the job cannot succeed).
+Not errors, and never out of the outbox worker: `RetryLater` (bot.slack.outbox.caller: the call
+did not happen, try the job again later) and `JobFailed` (bot.slack.outbox.jobs: the job cannot
+succeed).
 """
 
 from __future__ import annotations

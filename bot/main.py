@@ -43,15 +43,15 @@ from bot.services.permissions import Permissions
 from bot.services.silences import SilenceService
 from bot.slack import actions
 from bot.slack.app import build_bolt_app, slack_route
-from bot.slack.caller import SlackCaller
 from bot.slack.channels import resolve_channel
 from bot.slack.emulator import SlackEmulator
 from bot.slack.ids import COMMANDS
-from bot.slack.job_table import HANDLERS
-from bot.slack.jobs import JobContext
 from bot.slack.outbox import OutboxWorker
-from bot.slack.ratelimit import RateLimiter
-from bot.slack.workspace_jobs import digest_jobs
+from bot.slack.outbox.caller import SlackCaller
+from bot.slack.outbox.job_table import HANDLERS
+from bot.slack.outbox.jobs import JobContext
+from bot.slack.outbox.ratelimit import RateLimiter
+from bot.slack.outbox.workspace_jobs import digest_jobs
 from bot.store import schema
 from bot.store.digest import DigestStore
 from bot.store.engine import create_engine

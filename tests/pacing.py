@@ -57,7 +57,7 @@ def scaled_server(
         shim = workdir / "shim"
         shim.mkdir(exist_ok=True)
         (shim / "sitecustomize.py").write_text(
-            "import bot.slack.ratelimit as _ratelimit\n"
+            "import bot.slack.outbox.ratelimit as _ratelimit\n"
             f"_ratelimit.WINDOW = {SLACK_WINDOW / scale!r}\n"
         )
         python_path.insert(0, str(shim))

@@ -58,7 +58,7 @@ from bot.config.digest import DigestConfig, DigestSettings  # noqa: E402
 from bot.domain.digest import Digest  # noqa: E402
 from bot.domain.incidents import Severity  # noqa: E402
 from bot.services.digest import DigestBuilder, KpiSources  # noqa: E402
-from bot.slack.workspace_jobs import digest_jobs  # noqa: E402
+from bot.slack.outbox.workspace_jobs import digest_jobs  # noqa: E402
 from bot.store import schema  # noqa: E402
 from bot.store.digest import DigestStore  # noqa: E402
 from bot.store.engine import create_engine  # noqa: E402

@@ -16,7 +16,7 @@ from bot.domain.digest_schedule import latest_due, next_due, scheduled_at
 from bot.domain.kpi import KpiDef, Unit
 from bot.domain.outbox import JobKind, OutboxJob
 from bot.services.digest import DigestBuilder, DigestScheduler, KpiSources
-from bot.slack.workspace_jobs import digest_jobs
+from bot.slack.outbox.workspace_jobs import digest_jobs
 from bot.store.digest import DigestStore
 from bot.store.engine import create_engine
 from bot.store.models import DigestRunRow, OutboxJobRow

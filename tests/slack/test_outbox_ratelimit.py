@@ -10,7 +10,7 @@ from sqlalchemy import select
 from bot.config import Settings
 from bot.domain.outbox import note_job
 from bot.slack.emulator import RateLimit
-from bot.slack.ratelimit import RateLimiter
+from bot.slack.outbox.ratelimit import RateLimiter
 from bot.store.models import OutboxJobRow
 from tests.builders import make_alert, make_payload
 from tests.harness import eventually, running_bot, running_emulator

@@ -27,8 +27,8 @@ from bot.domain.text import RefKind, Rich, phrase, ref, refs_from_data
 from bot.domain.views import IncidentView
 from bot.errors import SlackCallError
 from bot.slack import ids, render
-from bot.slack.caller import RetryLater, SlackCaller
 from bot.slack.channels import find_channel
+from bot.slack.outbox.caller import RetryLater, SlackCaller
 from bot.store.outbox import Job, JobOutcome, OutboxStore
 
 T = TypeVar("T")

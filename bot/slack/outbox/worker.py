@@ -15,12 +15,12 @@ from bot.domain.outbox import JobKind
 from bot.errors import SlackCallError
 from bot.loops.wakeup import Wakeup
 from bot.observability.metrics import Metrics
-from bot.slack.caller import RetryLater
-from bot.slack.diagnostic_jobs import BATCHES
-from bot.slack.job_table import FIRST_METHOD, failure_notice, posting_channel
-from bot.slack.jobs import Batching, Handler, JobContext, JobFailed, Rename
-from bot.slack.ratelimit import RateLimiter
-from bot.slack.workspace_jobs import WORKSPACE_HANDLERS, WorkspaceHandler
+from bot.slack.outbox.caller import RetryLater
+from bot.slack.outbox.diagnostic_jobs import BATCHES
+from bot.slack.outbox.job_table import FIRST_METHOD, failure_notice, posting_channel
+from bot.slack.outbox.jobs import Batching, Handler, JobContext, JobFailed, Rename
+from bot.slack.outbox.ratelimit import RateLimiter
+from bot.slack.outbox.workspace_jobs import WORKSPACE_HANDLERS, WorkspaceHandler
 from bot.store.outbox import Job, OutboxStore
 
 log = logging.getLogger(__name__)

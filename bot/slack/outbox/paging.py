@@ -18,7 +18,7 @@ from bot.domain.outbox import JobKind, OutboxJob, note_job
 from bot.domain.views import IncidentView
 from bot.errors import SlackCallError
 from bot.slack import render
-from bot.slack.jobs import JobContext, incident_channel, post_once
+from bot.slack.outbox.jobs import JobContext, incident_channel, post_once
 from bot.store.outbox import Job, JobOutcome
 
 INVITE_BATCH = 100  # users per conversations.invite (REF)

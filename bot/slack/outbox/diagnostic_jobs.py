@@ -13,7 +13,7 @@ from bot.domain.outbox import JobKind, OutboxJob
 from bot.domain.views import IncidentView
 from bot.services.diagnostics import result_from_payload
 from bot.slack import ids
-from bot.slack.jobs import Batching, JobContext, card_channel, jobs_metadata, posted_keys
+from bot.slack.outbox.jobs import Batching, JobContext, card_channel, jobs_metadata, posted_keys
 from bot.slack.render import diagnostics as render_diagnostics
 from bot.store.outbox import Job, JobOutcome
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from bot.domain.outbox import JobKind, OutboxJob
 from bot.domain.views import IncidentView
-from bot.slack.jobs import (
+from bot.slack.outbox.jobs import (
     Handler,
     announce,
     open_channel,
@@ -18,7 +18,7 @@ from bot.slack.jobs import (
     update_card,
     upload_image,
 )
-from bot.slack.paging import invite_oncall, notify, open_dm, post_dm
+from bot.slack.outbox.paging import invite_oncall, notify, open_dm, post_dm
 from bot.store.outbox import Job
 
 HANDLERS: Mapping[JobKind, Handler] = {

@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.errors import SlackCallError
 from bot.observability.metrics import Metrics
 from bot.retry_after import retry_after_seconds
-from bot.slack.ratelimit import PER_CHANNEL_METHODS, RateLimiter
+from bot.slack.outbox.ratelimit import PER_CHANNEL_METHODS, RateLimiter
 
 
 class RetryLater(Exception):

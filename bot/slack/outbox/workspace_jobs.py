@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.domain.digest import Digest
 from bot.domain.outbox import JobKind, OutboxJob
-from bot.slack.jobs import JobContext, post_once, post_text_once, upload_png
+from bot.slack.outbox.jobs import JobContext, post_once, post_text_once, upload_png
 from bot.slack.render.digest import digest_fallback, render_digest
 from bot.slack.render.digest_chart import render_trends
 from bot.store.outbox import Job, JobOutcome
