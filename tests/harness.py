@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from bot.clock import FakeClock
 from bot.config import Settings, load_settings
 from bot.main import Tocsin, build_app
 from bot.ports import Clock
@@ -217,3 +218,14 @@ class ServeProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+
+
+async def step(bot: RunningBot, clock: FakeClock, seconds: float) -> None:
+    """Move time on, and wait until the outbox has done everything that became due: two looks
+    at the queue that started nothing (one may have begun before the clock moved)."""
+    worker = bot.app.worker
+    looks = worker.idle_looks
+    clock.advance(seconds=seconds)
+    bot.app.scheduler.wake()
+    worker.wake()
+    await eventually(lambda: worker.idle_looks >= looks + 2, what="the outbox to go quiet")

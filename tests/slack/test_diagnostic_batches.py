@@ -28,6 +28,7 @@ from tests.harness import (
     running_bot,
     running_emulator,
     settled,
+    step,
 )
 from tests.realservers import free_port
 
@@ -109,17 +110,6 @@ async def test_results_ready_together_are_one_message_below_the_card(database_ur
 
         events = [e for e in await bot.app.services.incidents.timeline(1) if e.kind == "diagnostic"]
         assert sorted(e.text.split(": error")[0] for e in events) == sorted(PLAYBOOK_TITLES)
-
-
-async def step(bot: RunningBot, clock: FakeClock, seconds: float) -> None:
-    """Move time on, and wait until the outbox has done everything that became due: two looks
-    at the queue that started nothing (one may have begun before the clock moved)."""
-    worker = bot.app.worker
-    looks = worker.idle_looks
-    clock.advance(seconds=seconds)
-    bot.app.scheduler.wake()
-    worker.wake()
-    await eventually(lambda: worker.idle_looks >= looks + 2, what="the outbox to go quiet")
 
 
 async def test_a_result_arriving_mid_slot_joins_the_others_at_the_slot(database_url: str) -> None:

@@ -21,7 +21,7 @@ from bot.slack.emulator import SlackEmulator
 from bot.slack.ids import CARD_METADATA_EVENT
 from bot.store.models import OutboxJobRow
 from tests.builders import make_alert, make_payload
-from tests.harness import RunningBot, eventually, running_bot, running_emulator
+from tests.harness import RunningBot, eventually, running_bot, running_emulator, step
 
 ALICE, BOB, CAROL = "U0ALICE01", "U0BOB0001", "U0CAROL01"
 
@@ -47,17 +47,6 @@ async def jobs_in(bot: RunningBot, *states: str) -> int:
             select(func.count()).select_from(OutboxJobRow).where(OutboxJobRow.state.in_(states))
         )
         return int(count or 0)
-
-
-async def step(bot: RunningBot, clock: FakeClock, seconds: float) -> None:
-    """Move time on, and wait until the outbox has tried everything that became due: two looks
-    at the queue that started nothing (one may have begun before the clock moved)."""
-    worker = bot.app.worker
-    looks = worker.idle_looks
-    clock.advance(seconds=seconds)
-    bot.app.scheduler.wake()
-    worker.wake()
-    await eventually(lambda: worker.idle_looks >= looks + 2, what="the outbox to go quiet")
 
 
 async def webhook(bot: RunningBot, n: int) -> None:

@@ -12,16 +12,10 @@ serves it and every test trusts it, so it behaves as Slack documents (shared/con
 It imports nothing of Tocsin but the ids Slack's requests carry (an import contract).
 """
 
-from bot.slack.emulator.server import (
-    TIER_METHODS,
-    EmulatorReply,
-    EmulatorState,
-    RateLimit,
-    RecordedCall,
-    SlackEmulator,
-    documented_rate_limits,
-    sign_request,
-)
+from bot.slack.emulator.limits import TIER_METHODS, RateLimit, documented_rate_limits
+from bot.slack.emulator.outbound import EmulatorReply, sign_request
+from bot.slack.emulator.server import RecordedCall, SlackEmulator
+from bot.slack.emulator.state import EmulatorState
 
 __all__ = [
     "TIER_METHODS",

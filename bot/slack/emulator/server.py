@@ -20,10 +20,8 @@ from aiohttp import BodyPartReader, web
 
 from bot.slack.emulator.limits import (
     DEFAULT_BURST,
-    TIER_METHODS,
     RateLimit,
     RateLimiter,
-    documented_rate_limits,
 )
 from bot.slack.emulator.methods.chat import METHODS as CHAT_METHODS
 from bot.slack.emulator.methods.conversations import METHODS as CONVERSATION_METHODS
@@ -36,7 +34,6 @@ from bot.slack.emulator.outbound import (
     block_action_payload,
     new_trigger_id,
     post_signed,
-    sign_request,
     slash_command_body,
     view_ack_errors,
     view_ack_update,
@@ -54,17 +51,6 @@ from bot.slack.emulator.state import (
     Usergroup,
     new_id,
 )
-
-__all__ = [
-    "TIER_METHODS",
-    "EmulatorReply",
-    "EmulatorState",
-    "RateLimit",
-    "RecordedCall",
-    "SlackEmulator",
-    "documented_rate_limits",
-    "sign_request",
-]
 
 METHODS: dict[str, Handler] = {**CONVERSATION_METHODS, **CHAT_METHODS, **MISC_METHODS}
 DUMMY_BASE = "http://emulator.invalid/api/"  # used for response_url/upload_url when not started
