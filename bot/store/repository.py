@@ -448,8 +448,8 @@ class Database:
             async with self._sqlite.session() as session:
                 yield session
             return
-        async with self.sessions() as session, session.begin():
-            yield session
+        async with self._async_sessions() as postgres, postgres.begin():
+            yield cast(StoreSession, postgres)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlIncidentTransaction]:

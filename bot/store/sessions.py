@@ -4,7 +4,6 @@ SyncSession (bot.store.sqlite.sessions) behind the same protocol."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Result, ScalarResult
@@ -13,23 +12,8 @@ from sqlalchemy.sql import Executable
 T = TypeVar("T")
 
 
-class Transaction(Protocol):
-    """`async with session.begin():` commits on success, rolls back on error."""
-
-    async def __aenter__(self) -> Any: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> Any: ...
-
-
 class StoreSession(Protocol):
-    """The part of AsyncSession the store uses."""
-
-    def begin(self) -> Transaction: ...
+    """The part of AsyncSession the store uses inside a transaction someone else began."""
 
     async def execute(
         self, statement: Executable, params: Any = None, **kw: Any

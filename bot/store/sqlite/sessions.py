@@ -8,61 +8,24 @@ Session as usual.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from types import TracebackType
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Result, ScalarResult
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
-from bot.store.sessions import Transaction
 from bot.store.sqlite.prepared import run_prepared
 
 T = TypeVar("T")
 
 
-class _SyncTransaction:
-    def __init__(self, owner: SyncSession) -> None:
-        self._owner = owner
-
-    async def __aenter__(self) -> None:
-        self._owner._session.begin()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._owner._connection = None
-        if exc_type is None:
-            self._owner._session.commit()
-        else:
-            self._owner._session.rollback()
-
-
 class SyncSession:
-    """AsyncSession's API over a sync Session; its coroutines never suspend."""
+    """AsyncSession's API over a sync Session in a transaction the store's thread began; its
+    coroutines never suspend."""
 
     def __init__(self, session: Session) -> None:
         self._session = session
         self._connection: Connection | None = None  # the current transaction's, once asked for
-
-    async def __aenter__(self) -> SyncSession:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._connection = None
-        self._session.close()
-
-    def begin(self) -> Transaction:
-        """A transaction committed when the block exits without error."""
-        return _SyncTransaction(self)
 
     def _core_connection(self) -> Connection:
         """The connection of the session's transaction: Core statements run on it directly."""

@@ -29,7 +29,6 @@ class SqliteWriters:
     """Every write of one process to one SQLite file."""
 
     def __init__(self, url: str, *, lock_wait: float = LOCK_WAIT) -> None:
-        self.url = url
         self.lock_wait = lock_wait
         self.engine: AsyncEngine = writer_engine(url)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
