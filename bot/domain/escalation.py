@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -91,6 +91,23 @@ def choose_policy(
         if policy.match and all(labels.get(k) == v for k, v in policy.match.items()):
             return policy
     return by_name.get(default) if default else None
+
+
+def escalating(
+    incident: Incident,
+    policies: Sequence[Policy],
+    labels: Mapping[str, str],
+    *,
+    requested: str | None = None,
+    default: str | None = None,
+) -> Incident | None:
+    """The incident escalating from the first level under the policy its labels choose (see
+    `choose_policy`), or None when no policy applies. Once saved, its first timer is
+    `escalation_timer(saved, FIRST, now, manual=False)`."""
+    policy = choose_policy(policies, labels, requested=requested, default=default)
+    if policy is None:
+        return None
+    return replace(incident, escalation_policy=policy.name, escalation_level=0, escalation_round=0)
 
 
 def escalation_timer(incident: Incident, step: Step, due: datetime, *, manual: bool) -> Timer:

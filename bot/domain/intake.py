@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.domain.alerts import Alert, AlertChange, AlertGroup, AlertsOnRecord, merge_alerts
-from bot.domain.escalation import FIRST, Policy, choose_policy, escalation_timer
+from bot.domain.escalation import FIRST, Policy, escalating, escalation_timer
 from bot.domain.incidents import (
     Action,
     GroupDecision,
@@ -165,25 +165,23 @@ def changes(
             )
         )
         starts_escalation = True
-    policy = None
+    started = None
     if starts_escalation and rules.escalation is not None:
-        policy = choose_policy(
-            list(rules.escalation),
+        started = escalating(
+            incident,
+            rules.escalation,
             group.common_labels,
             requested=requested,
             default=rules.default_policy,
         )
-    if policy is not None:
-        incident = replace(
-            incident, escalation_policy=policy.name, escalation_level=0, escalation_round=0
-        )
+        incident = started or incident
     incident, alert_events, alert_jobs, writes, resolved_at, stop = _alert_changes(
         incident, record, group, now=now
     )
     events += alert_events
     jobs += alert_jobs
     save = incident != original
-    if policy is not None:
+    if started is not None:
         # The store saves the incident once: the timer's key names the version it will have.
         timers.append(
             escalation_timer(

@@ -11,7 +11,7 @@ from bot.domain.escalation import (
     Policy,
     Step,
     TargetKind,
-    choose_policy,
+    escalating,
     escalation_timer,
     next_step,
 )
@@ -56,17 +56,16 @@ class EscalationService:
         requested: str | None = None,
     ) -> Incident:
         """Choose the incident's policy and page its first level now."""
-        policy = choose_policy(
-            list(self.policies.values()), labels, requested=requested, default=self.default_policy
+        started = escalating(
+            incident,
+            list(self.policies.values()),
+            labels,
+            requested=requested,
+            default=self.default_policy,
         )
-        if policy is None:
+        if started is None:
             return incident
-        saved = await tx.save_incident(
-            replace(
-                incident, escalation_policy=policy.name, escalation_level=0, escalation_round=0
-            ),
-            at=now,
-        )
+        saved = await tx.save_incident(started, at=now)
         await tx.schedule(escalation_timer(saved, FIRST, now, manual=False), at=now)
         self.on_scheduled()
         return saved
