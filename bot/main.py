@@ -22,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.clock import SystemClock
 from bot.config import Settings
 from bot.config.playbooks import load_dir
+from bot.domain.intake import IntakeRules
 from bot.domain.playbooks import Playbook
 from bot.domain.timers import DIAGNOSTICS, ESCALATE
 from bot.errors import ConfigError, SchemaOutOfDate
@@ -31,7 +32,7 @@ from bot.observability.metrics import Metrics
 from bot.ports import Clock
 from bot.sandbox.routes import SandboxDeps, add_sandbox_routes
 from bot.sandbox.saver import SandboxSaver, open_sandbox
-from bot.services.alerts import AlertIntake, IntakePolicy
+from bot.services.alerts import AlertIntake
 from bot.services.container import Services
 from bot.services.diagnostics import DiagnosticSources, DiagnosticsService
 from bot.services.digest import DigestBuilder, DigestScheduler, KpiSources
@@ -306,7 +307,7 @@ async def build_app(
     )
     intake = AlertIntake(
         store=db,
-        policy=IntakePolicy(
+        rules=IntakeRules(
             reopen_window=settings.reopen_window,
             auto_resolve=settings.auto_resolve,
             playbooks=playbooks,

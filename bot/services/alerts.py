@@ -29,10 +29,6 @@ class IngestResult:
     escalates: bool = False  # an escalation timer was scheduled
 
 
-# The settings intake decides by (bot.domain.intake); the name the composition root knows.
-IntakePolicy = IntakeRules
-
-
 class AlertIntake:
     """Turns alert notifications into incidents; safe to replay and to run concurrently."""
 
@@ -40,7 +36,7 @@ class AlertIntake:
         self,
         *,
         store: IncidentStore,
-        policy: IntakeRules,
+        rules: IntakeRules,
         escalation: EscalationService | None = None,
         commits: GroupCommit | None = None,
     ):
@@ -48,12 +44,12 @@ class AlertIntake:
         self.escalation = escalation
         self.rules = (
             replace(
-                policy,
+                rules,
                 escalation=tuple(escalation.policies.values()),
                 default_policy=escalation.default_policy,
             )
             if escalation is not None
-            else policy
+            else rules
         )
         self.commits = commits or GroupCommit(store)
 
@@ -84,9 +80,8 @@ class AlertIntake:
         if decided.decision is GroupDecision.IGNORE:
             await tx.add_receipt(group, body=body, body_sha256=sha, at=now, incident_id=None)
             return IngestResult(decision=decided.decision, incident_id=None)
-        if decided.new is not None or latest is None:
-            new = decided.new
-            assert new is not None
+        new = decided.new
+        if new is not None:
             incident = await tx.open_incident(
                 group,
                 at=now,
@@ -97,6 +92,7 @@ class AlertIntake:
             )
             record = NOBODY_YET
         else:
+            assert latest is not None  # decide() opens an incident whenever there is none
             incident = latest
             fingerprints = [a.fingerprint for a in group.alerts]
             record = await tx.alerts_on_record(incident.id, fingerprints)

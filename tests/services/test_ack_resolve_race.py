@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from bot.clock import FakeClock
 from bot.domain.incidents import Action, IncidentStatus
+from bot.domain.intake import IntakeRules
 from bot.errors import InvalidTransition
-from bot.services.alerts import AlertIntake, IntakePolicy
+from bot.services.alerts import AlertIntake
 from bot.services.escalation import EscalationService
 from bot.services.incidents import IncidentService
 from bot.store.repository import Database
@@ -31,7 +32,7 @@ async def test_ack_and_auto_resolve_race_ends_resolved_with_the_ack_recorded(db:
     )
     intake = AlertIntake(
         store=db,
-        policy=IntakePolicy(timedelta(minutes=30), auto_resolve=True),
+        rules=IntakeRules(timedelta(minutes=30), auto_resolve=True),
         escalation=escalation,
     )
     incidents = IncidentService(store=db, now=clock.now, escalation=escalation)

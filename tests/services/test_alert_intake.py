@@ -9,7 +9,8 @@ from datetime import timedelta
 from sqlalchemy import func, select, text, update
 
 from bot.domain.incidents import GroupDecision
-from bot.services.alerts import AlertIntake, IntakePolicy
+from bot.domain.intake import IntakeRules
+from bot.services.alerts import AlertIntake
 from bot.store.models import (
     AlertRow,
     IncidentRow,
@@ -29,7 +30,7 @@ NOW = utc("2026-11-26T15:36:00Z")
 def intake(db: Database, auto_resolve: bool = False) -> AlertIntake:
     return AlertIntake(
         store=db,
-        policy=IntakePolicy(reopen_window=timedelta(minutes=30), auto_resolve=auto_resolve),
+        rules=IntakeRules(reopen_window=timedelta(minutes=30), auto_resolve=auto_resolve),
     )
 
 

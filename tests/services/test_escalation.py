@@ -10,10 +10,11 @@ from sqlalchemy import select
 from bot.clock import FakeClock
 from bot.domain.escalation import Level, Policy, Target, TargetKind
 from bot.domain.incidents import Action
+from bot.domain.intake import IntakeRules
 from bot.domain.oncall import Layer, Override, Rotation
 from bot.domain.timers import ESCALATE
 from bot.loops.timers import TimerScheduler
-from bot.services.alerts import AlertIntake, IntakePolicy
+from bot.services.alerts import AlertIntake
 from bot.services.escalation import EscalationService
 from bot.services.incidents import IncidentService, in_transaction
 from bot.store.models import OutboxJobRow, TimerRow
@@ -54,7 +55,7 @@ class World:
             db=db, store=TimerStore(db), handlers={ESCALATE: self.escalation.fire}, now=clock.now
         )
         self.intake = AlertIntake(
-            store=db, policy=IntakePolicy(timedelta(minutes=30), False), escalation=self.escalation
+            store=db, rules=IntakeRules(timedelta(minutes=30), False), escalation=self.escalation
         )
         self.incidents = IncidentService(store=db, now=clock.now, escalation=self.escalation)
 

@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.domain.incidents import GroupDecision
+from bot.domain.intake import IntakeRules
 from bot.errors import StoreConflict
 from bot.ports import IncidentTransaction
-from bot.services.alerts import AlertIntake, IntakePolicy
+from bot.services.alerts import AlertIntake
 from bot.services.group_commit import GroupCommit
 from bot.store.models import AlertRow, IncidentRow, TimelineEventRow, WebhookReceiptRow
 from bot.store.repository import Database
@@ -37,7 +38,7 @@ async def test_webhooks_sent_together_share_commits_and_each_is_durable_when_ans
 ) -> None:
     commits = GroupCommit(db)
     intake = AlertIntake(
-        store=db, policy=IntakePolicy(timedelta(minutes=30), auto_resolve=False), commits=commits
+        store=db, rules=IntakeRules(timedelta(minutes=30), auto_resolve=False), commits=commits
     )
     seen_committed: list[bool] = []
 
@@ -60,7 +61,7 @@ async def test_webhooks_sent_together_share_commits_and_each_is_durable_when_ans
 
 
 async def test_same_group_twice_in_one_batch_opens_once_and_joins(db: Database) -> None:
-    intake = AlertIntake(store=db, policy=IntakePolicy(timedelta(minutes=30), auto_resolve=False))
+    intake = AlertIntake(store=db, rules=IntakeRules(timedelta(minutes=30), auto_resolve=False))
     first, second = body_for("HighErrorRate", "a"), body_for("HighErrorRate", "b")
     results = await asyncio.gather(
         intake.ingest(parse_webhook(first.encode()), body=first, now=NOW),
@@ -76,7 +77,7 @@ async def test_same_group_twice_in_one_batch_opens_once_and_joins(db: Database) 
 
 
 async def test_a_failing_unit_fails_alone_and_the_rest_of_its_batch_commits(db: Database) -> None:
-    intake = AlertIntake(store=db, policy=IntakePolicy(timedelta(minutes=30), auto_resolve=False))
+    intake = AlertIntake(store=db, rules=IntakeRules(timedelta(minutes=30), auto_resolve=False))
     commits = intake.commits
 
     async def broken(tx: IncidentTransaction) -> None:

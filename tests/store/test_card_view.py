@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from bot.services.alerts import AlertIntake, IntakePolicy
+from bot.domain.intake import IntakeRules
+from bot.services.alerts import AlertIntake
 from bot.slack.render import render_incident_card
 from bot.store.outbox import OutboxStore
 from bot.store.repository import Database
@@ -27,7 +28,7 @@ def card_text(blocks: list[dict]) -> str:  # type: ignore[type-arg]
 
 
 async def test_the_card_counts_every_alert_and_lists_firing_ones_first(db: Database) -> None:
-    intake = AlertIntake(store=db, policy=IntakePolicy(timedelta(minutes=30), auto_resolve=False))
+    intake = AlertIntake(store=db, rules=IntakeRules(timedelta(minutes=30), auto_resolve=False))
     alerts = [
         make_alert("DiskFull", instance=f"db-{i:02d}", service="pg")
         if i % 5

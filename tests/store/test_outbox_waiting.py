@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+from bot.domain.intake import IntakeRules
 from bot.domain.outbox import WAITING, JobKind, note_job
-from bot.services.alerts import AlertIntake, IntakePolicy
+from bot.services.alerts import AlertIntake
 from bot.store.outbox import Job, JobOutcome, OutboxStore
 from bot.store.repository import Database
 from integrations.alertmanager import parse_webhook
@@ -19,7 +20,7 @@ LATER = NOW + timedelta(seconds=30)
 async def incident_with_note(db: Database) -> tuple[OutboxStore, Job, Job]:
     """An incident whose channel is not open yet, its open_channel job and a note job."""
     body = json.dumps(make_payload([make_alert("HighErrorRate")]))
-    intake = AlertIntake(store=db, policy=IntakePolicy(timedelta(minutes=30), auto_resolve=False))
+    intake = AlertIntake(store=db, rules=IntakeRules(timedelta(minutes=30), auto_resolve=False))
     incident_id = (
         await intake.ingest(parse_webhook(body.encode()), body=body, now=NOW)
     ).incident_id

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, select
 
+from bot.domain.intake import IntakeRules
 from bot.ports import IncidentTransaction
-from bot.services.alerts import AlertIntake, IntakePolicy
+from bot.services.alerts import AlertIntake
 from bot.store import ingest_sql as sql
 from bot.store.models import AlertRow, IncidentRow, OutboxJobRow, TimelineEventRow
 from bot.store.repository import Database
@@ -42,7 +43,7 @@ async def opened_incident(db: Database) -> int:
         make_alert("DiskFull", instance="db-2", status="resolved", ends_at="2026-11-26T10:05:00Z"),
     ]
     body = json.dumps(make_payload(alerts, group="DiskFull"))
-    intake = AlertIntake(store=db, policy=IntakePolicy(timedelta(minutes=30), auto_resolve=False))
+    intake = AlertIntake(store=db, rules=IntakeRules(timedelta(minutes=30), auto_resolve=False))
     result = await intake.ingest(parse_webhook(body.encode()), body=body, now=NOW)
     assert result.incident_id is not None
     return result.incident_id
