@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.domain.outbox import JobKind, OutboxJob, note_job
+from bot.domain.text import Piece, Rich, join, phrase, usergroup
+from bot.domain.text import user as person
 from bot.domain.views import IncidentView
 from bot.errors import SlackCallError
 from bot.slack import render
@@ -95,27 +97,32 @@ async def _people(
     return [u for u in dict.fromkeys(users) if u != me], failed
 
 
-def _who(ref: str) -> str:
-    return f"<!{ref}>" if ref.startswith("subteam^") else f"<@{ref}>"
+def _who(ref: str) -> Rich:
+    """A person, or a user group (`subteam^S…`, as `reach` names one)."""
+    return usergroup(ref.removeprefix("subteam^")) if ref.startswith("subteam^") else person(ref)
 
 
-def _reasons(failed: dict[str, str]) -> str:
-    return ", ".join(f"{_who(ref)} ({reason})" for ref, reason in failed.items())
+def _reasons(failed: dict[str, str]) -> Rich:
+    return join([phrase(_who(ref), f" ({reason})") for ref, reason in failed.items()])
 
 
-def page_text(label: str, reached: Sequence[str], failed: dict[str, str], then: str | None) -> str:
+def page_text(label: str, reached: Sequence[str], failed: dict[str, str], then: str | None) -> Rich:
     """The page's message in the incident channel: who is paged, and who could not be."""
     if not reached:
-        nobody = f":warning: Nobody at {label} could be paged"
-        nobody += f": {_reasons(failed)}." if failed else ": it names nobody."
+        why: tuple[Piece, ...] = (
+            (": ", _reasons(failed), ".") if failed else (": it names nobody.",)
+        )
         moving = f" Paging {then} now." if then else " The policy has no further level."
-        return nobody + moving
-    mentions = " ".join(f"<@{u}>" for u in reached)
-    lines = [f":rotating_light: Paging {label}: {mentions} — please acknowledge."]
-    lines += [
-        f":warning: {_who(ref)} could not be invited: {reason}" for ref, reason in failed.items()
+        return phrase(f":warning: Nobody at {label} could be paged", *why, moving)
+    mentions = join([person(u) for u in reached], " ")
+    lines: list[Piece] = [
+        phrase(f":rotating_light: Paging {label}: ", mentions, " — please acknowledge.")
     ]
-    return "\n".join(lines)
+    lines += [
+        phrase(":warning: ", _who(ref), f" could not be invited: {reason}")
+        for ref, reason in failed.items()
+    ]
+    return join(lines, "\n")
 
 
 async def notify(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
@@ -133,19 +140,15 @@ async def notify(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     follow_ups += [dm_job(ctx, incident_id, job.idem_key, user, label) for user in invites.reached]
     events = []
     if invites.reached:
-        mentions = ", ".join(f"<@{u}>" for u in invites.reached)
+        mentions = join([person(u) for u in invites.reached])
         events.append(
-            ctx.event(
-                "page_reached",
-                render.from_slack(f"Paged {label}: {mentions}"),
-                users=invites.reached,
-            )
+            ctx.event("page_reached", phrase(f"Paged {label}: ", mentions), users=invites.reached)
         )
     if failed:
         events.append(
             ctx.event(
                 "page_unreachable",
-                render.from_slack(f"{label}: not reached: {_reasons(failed)}"),
+                phrase(f"{label}: not reached: ", _reasons(failed)),
                 **failed,
             )
         )
@@ -213,17 +216,17 @@ async def post_dm(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     except SlackCallError as exc:
         return _dm_failed(ctx, job, view, user, exc.code)
     return JobOutcome(
-        events=[ctx.event("dm_sent", render.from_slack(f"Sent <@{user}> the card"), user=user)]
+        events=[ctx.event("dm_sent", phrase("Sent ", person(user), " the card"), user=user)]
     )
 
 
 def _dm_failed(ctx: JobContext, job: Job, view: IncidentView, user: str, reason: str) -> JobOutcome:
-    text = f":warning: Could not send <@{user}> a direct message: {reason}"
+    text = phrase("Could not send ", person(user), f" a direct message: {reason}")
     return JobOutcome(
-        events=[
-            ctx.event("dm_failed", render.from_slack(text.removeprefix(":warning: ")), user=user)
+        events=[ctx.event("dm_failed", text, user=user)],
+        follow_ups=[
+            note_job(view.incident.id, f"dm_failed:{job.idem_key}", phrase(":warning: ", text))
         ],
-        follow_ups=[note_job(view.incident.id, f"dm_failed:{job.idem_key}", text)],
     )
 
 
@@ -234,15 +237,12 @@ async def invite_oncall(ctx: JobContext, job: Job, view: IncidentView) -> JobOut
     failed = invites.failed
     events = []
     if invites.reached:
-        mentions = ", ".join(f"<@{u}>" for u in invites.reached)
-        events.append(
-            ctx.event("invited", render.from_slack(f"Invited {mentions}"), users=invites.reached)
-        )
+        mentions = join([person(u) for u in invites.reached])
+        events.append(ctx.event("invited", phrase("Invited ", mentions), users=invites.reached))
     follow_ups = []
     if failed:
-        text = f":warning: Could not invite on-call: {_reasons(failed)}"
-        events.append(
-            ctx.event("invite_failed", render.from_slack(text.removeprefix(":warning: ")), **failed)
-        )
-        follow_ups.append(note_job(view.incident.id, f"invite_failed:{job.idem_key}", text))
+        text = phrase("Could not invite on-call: ", _reasons(failed))
+        events.append(ctx.event("invite_failed", text, **failed))
+        note = phrase(":warning: ", text)
+        follow_ups.append(note_job(view.incident.id, f"invite_failed:{job.idem_key}", note))
     return JobOutcome(events=events, follow_ups=follow_ups)
