@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from aiohttp import web
 
+from bot.domain.incidents import Incident, TimelineEvent
 from bot.domain.playbooks import Playbook
 from bot.drills.alerts import DRILL_LABEL, drill_report
-from bot.store.repository import Database
+from bot.ports import IncidentStore, IncidentTransaction
 from bot.web.answers import bearer_ok, problem
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
-def drill_status_route(db: Database, playbooks: Sequence[Playbook], token: str | None) -> Handler:
+def drill_status_route(
+    db: IncidentStore, playbooks: Sequence[Playbook], token: str | None
+) -> Handler:
     """The handler; it answers for drill incidents only, behind the webhook's bearer token."""
     steps = {p.name: len(p.steps) for p in playbooks}
 
@@ -24,10 +27,15 @@ def drill_status_route(db: Database, playbooks: Sequence[Playbook], token: str |
         raw = request.match_info["incident"]
         if not raw.isdigit() or len(raw) > 18:
             return problem(400, "the incident must be a number")
-        async with db.transaction() as tx:
+
+        async def read(
+            tx: IncidentTransaction,
+        ) -> tuple[Incident | None, Mapping[str, str], list[TimelineEvent]]:
             incident = await tx.get_incident(int(raw))
             groups, _ = await tx.incident_labels(int(raw)) if incident else ({}, {})
-            events = await tx.timeline(incident.id) if incident else []
+            return incident, groups, await tx.timeline(incident.id) if incident else []
+
+        incident, groups, events = await db.run(read)
         if incident is None or DRILL_LABEL not in groups:
             return problem(404, f"no drill incident #{raw}")
         report = drill_report(incident, events, steps.get(incident.playbook or "", 0))
