@@ -30,10 +30,8 @@ import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
-import shutil  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
-import tempfile  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -47,6 +45,7 @@ from tests.benchmarks.ingest import (  # noqa: E402
     drive_in_child,
     machine,
     percentile,
+    report_of,
     start_server,
     stop_server,
 )
@@ -190,22 +189,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print its JSON report."""
-    args = parse_args(argv)
-    logging.basicConfig(
-        stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s"
-    )
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    workdir = Path(tempfile.mkdtemp(prefix="tocsin-bench-"))
-    try:
-        report = asyncio.run(run(args, workdir))
-    finally:
-        if args.keep_temp:
-            log.info("kept %s", workdir)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    json.dump(report, sys.stdout, indent=2)
-    sys.stdout.write("\n")
-    return 0
+    return report_of(run, parse_args(argv))
 
 
 if __name__ == "__main__":
