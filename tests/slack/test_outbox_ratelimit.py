@@ -186,3 +186,18 @@ def test_a_tier_window_counts_from_the_answer_so_it_never_ends_before_slacks() -
     assert limiter.wait_for("conversations.create") == pytest.approx(0.3)
     now[0] = 60.4
     assert limiter.try_acquire("conversations.create") == 0
+
+
+def test_a_channels_next_post_counts_from_the_answer_so_it_never_comes_early() -> None:
+    now = [0.0]
+    limiter = RateLimiter(
+        tier_per_minute={"3": 50}, per_channel_per_second=1.0, clock=lambda: now[0]
+    )
+    assert limiter.try_acquire("chat.postMessage", "C1") == 0
+    now[0] = 0.7  # a big message: Slack saw it arrive somewhere before this answer
+    limiter.settle("chat.postMessage", "C1")
+    now[0] = 1.0
+    assert limiter.wait_for("chat.postMessage", "C1") == pytest.approx(0.7)
+    assert limiter.wait_for("chat.postMessage", "C2") == 0  # other channels are not held
+    now[0] = 1.7
+    assert limiter.try_acquire("chat.postMessage", "C1") == 0

@@ -83,7 +83,7 @@ class SlackCaller:
             self.metrics.slack_calls.labels(method, "network_error").inc()
             raise RetryLater(2.0, f"{method}: {type(exc).__name__}", counts_attempt=True) from None
         finally:
-            self.limiter.settle(method)
+            self.limiter.settle(method, channel)
             self.metrics.slack_call_seconds.labels(method).observe(time.perf_counter() - started)
         self.metrics.slack_calls.labels(method, "ok").inc()
         return dict(response.data) if isinstance(response.data, dict) else {}

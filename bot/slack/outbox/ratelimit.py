@@ -100,18 +100,27 @@ class RateLimiter:
             self._channel_next[channel] = now + self._channel_gap
         return 0.0
 
-    def settle(self, method: str) -> None:
+    def settle(self, method: str, channel: str | None = None) -> None:
         """Date the call of `method` just answered by its answer, not by when it left.
 
         Slack counts a call when it arrives, after it left here; a window measured from the
         leaving could end a moment before Slack's and its next call be refused (429, and a
-        Retry-After of at least a second). The answer comes after the arrival, so a window
-        measured from it never ends early. Calls of a tier method go one at a time
-        (SlackCaller), so the newest recorded call is the one answered.
+        Retry-After of at least a second). A big message may take a while to arrive, and a
+        channel's next post measured from the leaving could reach Slack less than a second
+        after it. The answer comes after the arrival, so a window or a gap measured from it
+        never ends early. Calls of a tier method go one at a time (SlackCaller), so the
+        newest recorded call is the one answered; posts go one at a time per channel.
         """
+        now = self._clock()
+        if method in PER_CHANNEL_METHODS:
+            if channel is not None and channel in self._channel_next:
+                self._channel_next[channel] = max(
+                    self._channel_next[channel], now + self._channel_gap
+                )
+            return
         calls = self._calls.get(method)
-        if calls and method not in PER_CHANNEL_METHODS:
-            calls[-1] = max(calls[-1], self._clock())
+        if calls:
+            calls[-1] = max(calls[-1], now)
 
     def block(self, method: str, retry_after: float) -> None:
         """Obey a 429: no call of `method` until `retry_after` seconds from now."""
