@@ -70,10 +70,17 @@ def incident_from_row(row: IncidentRow | Any) -> Incident:
 
 
 class SqlIncidentTransaction:
-    """IncidentTransaction over one SQLAlchemy session."""
+    """IncidentTransaction over one SQLAlchemy session.
+
+    The newest incident of a key is read once per transaction: notifications that share a
+    commit (GroupCommit) mostly belong to one alert group, and its row, once read (and locked,
+    on Postgres), changes only through this transaction's own `open_incident` and
+    `save_incident`, which keep the remembered copy current.
+    """
 
     def __init__(self, session: StoreSession) -> None:
         self.session = session
+        self._latest: dict[str, Incident | None] = {}
 
     async def receipt_seen(self, source: str, body_sha256: str) -> bool:
         """True when this exact webhook body was stored before."""
@@ -105,9 +112,11 @@ class SqlIncidentTransaction:
 
     async def latest_incident(self, key: str) -> Incident | None:
         """The newest incident of a key."""
-        result = await self.session.execute(sql.LATEST_INCIDENT, {"key": key})
-        row = result.first()
-        return incident_from_row(row) if row else None
+        if key not in self._latest:
+            result = await self.session.execute(sql.LATEST_INCIDENT, {"key": key})
+            row = result.first()
+            self._latest[key] = incident_from_row(row) if row else None
+        return self._latest[key]
 
     async def open_incident(
         self,
@@ -142,7 +151,8 @@ class SqlIncidentTransaction:
         )
         self.session.add(row)
         await self.session.flush()
-        return incident_from_row(row)
+        opened = self._latest[group.key] = incident_from_row(row)
+        return opened
 
     async def save_incident(self, incident: Incident, *, at: datetime) -> Incident:
         """Persist the incident's state fields, or raise StoreConflict if someone saved first."""
@@ -170,7 +180,11 @@ class SqlIncidentTransaction:
         )
         if getattr(result, "rowcount", 0) != 1:
             raise StoreConflict(f"incident {incident.id} changed meanwhile")
-        return replace(incident, version=incident.version + 1)
+        saved = replace(incident, version=incident.version + 1)
+        remembered = self._latest.get(incident.key)
+        if remembered is not None and remembered.id == incident.id:
+            self._latest[incident.key] = saved
+        return saved
 
     async def alerts_on_record(
         self, incident_id: int, fingerprints: Sequence[str]

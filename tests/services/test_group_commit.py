@@ -119,3 +119,43 @@ async def test_a_conflict_that_never_clears_reaches_the_caller(db: Database) -> 
 
     with pytest.raises(StoreConflict, match="always"):
         await commits.run(hopeless)
+
+
+async def test_one_batch_opens_resolves_and_reopens_an_incident_in_one_commit(
+    db: Database,
+) -> None:
+    """Each unit of a batch sees what the units before it changed (the incident's new version)."""
+    commits = GroupCommit(db)
+    intake = AlertIntake(
+        store=db, rules=IntakeRules(timedelta(minutes=30), auto_resolve=True), commits=commits
+    )
+
+    def body(status: str, starts_at: str = "2026-11-26T10:00:00Z") -> str:
+        alert = make_alert("DiskFull", status=status, instance="a", starts_at=starts_at)
+        return json.dumps(make_payload([alert], group="DiskFull", status=status))
+
+    firing, resolved = body("firing"), body("resolved")
+    again = body("firing", starts_at="2026-11-26T15:35:00Z")  # it fired anew
+    results = await asyncio.gather(
+        *(
+            intake.ingest(parse_webhook(b.encode()), body=b, now=NOW)
+            for b in (firing, resolved, again)
+        )
+    )
+
+    assert [r.decision for r in results] == [
+        GroupDecision.OPEN,
+        GroupDecision.UPDATE,
+        GroupDecision.REOPEN,
+    ]
+    assert commits.batches == 1  # no unit saw a stale incident and had to be redone alone
+    async with db.sessions() as session:
+        incident = (await session.scalars(select(IncidentRow))).one()
+        kinds = (
+            await session.scalars(select(TimelineEventRow.kind).order_by(TimelineEventRow.id))
+        ).all()
+        alert = (await session.scalars(select(AlertRow))).one()
+    assert incident.status == "triggered"  # auto-resolved, then reopened by the refire
+    assert incident.version == 3  # opened at 1, resolved, reopened
+    assert kinds[-3:] == ["resolve", "reopen", "alerts_refired"]
+    assert alert.status == "firing"
