@@ -23,22 +23,15 @@ import aiohttp
 import asyncpg  # type: ignore[import-untyped]
 
 from bot.domain.diagnostics import DiagnosticResult, Status, Table, one_line, redact
-from bot.domain.playbooks import SUPABASE_TITLES
+from bot.domain.playbooks import SUPABASE_HTTP_CHECKS, SUPABASE_SQL_CHECKS, SUPABASE_TITLES
 from bot.errors import IntegrationError
 from integrations import supabase_checks as q
 from integrations.supabase_checks import Thresholds
 
 __all__ = ["CHECKS", "HTTP_CHECKS", "SupabaseDiagnostics", "Thresholds"]
 
-CHECKS: tuple[str, ...] = (
-    "connections",
-    "long_queries",
-    "locks",
-    "size",
-    "cache_hit",
-    "replication",
-)
-HTTP_CHECKS: tuple[str, ...] = ("rest", "auth")
+CHECKS = SUPABASE_SQL_CHECKS
+HTTP_CHECKS = SUPABASE_HTTP_CHECKS
 
 _TITLES = SUPABASE_TITLES
 _MAX_STATEMENT_S = 5.0

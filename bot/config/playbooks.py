@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot.domain.durations import config_duration
 from bot.domain.incidents import Severity
 from bot.domain.playbooks import (
+    SUPABASE_CHECKS,
     SUPABASE_TITLES,
     Check,
     Playbook,
@@ -20,17 +21,6 @@ from bot.domain.playbooks import (
     SentryCheck,
     Step,
     SupabaseCheck,
-)
-
-SUPABASE_CHECKS = (
-    "connections",
-    "long_queries",
-    "locks",
-    "size",
-    "cache_hit",
-    "replication",
-    "rest",
-    "auth",
 )
 
 
@@ -62,9 +52,14 @@ class SentrySpec(_Strict):
 
 class SupabaseSpec(_Strict):
     title: str | None = None
-    check: Literal[
-        "connections", "long_queries", "locks", "size", "cache_hit", "replication", "rest", "auth"
-    ]
+    check: str
+
+    @field_validator("check")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in SUPABASE_CHECKS:
+            raise ValueError(f"unknown check {value!r}; one of: {', '.join(SUPABASE_CHECKS)}")
+        return value
 
 
 class StepSpec(_Strict):

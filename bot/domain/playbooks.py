@@ -12,6 +12,18 @@ from bot.domain.incidents import Severity
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+# The fixed Supabase checks: those that ask Postgres, those that ask Supabase's HTTP services.
+SUPABASE_SQL_CHECKS: tuple[str, ...] = (
+    "connections",
+    "long_queries",
+    "locks",
+    "size",
+    "cache_hit",
+    "replication",
+)
+SUPABASE_HTTP_CHECKS: tuple[str, ...] = ("rest", "auth")
+SUPABASE_CHECKS = SUPABASE_SQL_CHECKS + SUPABASE_HTTP_CHECKS
+
 # The title of each fixed Supabase check, unless its playbook step names one.
 SUPABASE_TITLES: dict[str, str] = {
     "connections": "Supabase connections",

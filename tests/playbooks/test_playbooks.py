@@ -14,9 +14,10 @@ import pytest
 import yaml
 
 from bot.config import SHIPPED_PLAYBOOKS, load_settings
-from bot.config.playbooks import SUPABASE_CHECKS, PlaybookProblem, load_dir, load_file
+from bot.config.playbooks import PlaybookProblem, load_dir, load_file
 from bot.domain.incidents import Severity
 from bot.domain.playbooks import (
+    SUPABASE_CHECKS,
     Playbook,
     PrometheusCheck,
     SentryCheck,
