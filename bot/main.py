@@ -432,7 +432,7 @@ def build_digests(
     return DigestScheduler(
         builder=DigestBuilder(runs=runs, sources=sources, kpis=settings.digest.definitions()),
         runs=runs,
-        digests=settings.digest.digests,
+        digests=[d.scheduled() for d in settings.digest.digests],
         default_channel=default_channel,
         render=digest_jobs,
         now=now,

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bot.domain.digest_schedule import ScheduledDigest
 from bot.domain.kpi import INCIDENT_STATS, Good, KpiDef, Unit, parse_amount
 
 SHIPPED_KPIS = Path(__file__).resolve().parents[2] / "playbooks" / "digest" / "kpis.yml"
@@ -100,6 +101,19 @@ class DigestConfig(BaseModel):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def scheduled(self) -> ScheduledDigest:
+        """The digest as the digest service takes it."""
+        return ScheduledDigest(
+            name=self.name,
+            at=self.at,
+            zone=self.zone,
+            timezone=self.timezone,
+            channels=tuple(self.channels),
+            kpis=tuple(self.kpis),
+            sentry_project=self.sentry_project,
+            enabled=self.enabled,
+        )
 
 
 class DigestSettings(BaseModel):

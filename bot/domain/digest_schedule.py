@@ -14,6 +14,21 @@ LATE_AFTER = timedelta(minutes=10)  # a run claimed later than this after its ti
 
 
 @dataclass(frozen=True)
+class ScheduledDigest:
+    """One configured digest: posted once a day at `at` (local time in `zone`) to `channels`
+    (none: the alerts channel), with the KPIs named in `kpis` (none: all)."""
+
+    name: str = "daily"
+    at: time = time(9, 0)
+    zone: tzinfo = UTC
+    timezone: str = "UTC"  # the zone's IANA name, as the digest shows it
+    channels: tuple[str, ...] = ()
+    kpis: tuple[str, ...] = ()
+    sentry_project: str | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class DueRun:
     """The run of one local date."""
 

@@ -9,10 +9,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from bot.config.digest import DigestConfig
 from bot.domain.diagnostics import DiagnosticResult, one_line
 from bot.domain.digest import Digest
-from bot.domain.digest_schedule import latest_due, next_due
+from bot.domain.digest_schedule import ScheduledDigest, latest_due, next_due
 from bot.domain.kpi import IncidentStats, KpiDef, KpiValue, day_windows, incident_stats, stat_value
 from bot.domain.outbox import OutboxJob
 from bot.errors import IntegrationError
@@ -61,7 +60,7 @@ class DigestBuilder:
 
     async def build(
         self,
-        digest: DigestConfig,
+        digest: ScheduledDigest,
         day: date,
         *,
         late: bool = False,
@@ -91,7 +90,7 @@ class DigestBuilder:
             late=late,
         )
 
-    def _chosen(self, digest: DigestConfig) -> list[KpiDef]:
+    def _chosen(self, digest: ScheduledDigest) -> list[KpiDef]:
         if not digest.kpis:
             return self.kpis
         wanted = {n.lower() for n in digest.kpis}
@@ -131,7 +130,7 @@ class DigestBuilder:
             raise IntegrationError(NOT_CONFIGURED["supabase"])
         return await self.sources.database.values_for(kpi.query, windows)
 
-    async def _new_issues(self, digest: DigestConfig) -> DiagnosticResult | None:
+    async def _new_issues(self, digest: ScheduledDigest) -> DiagnosticResult | None:
         project = digest.sentry_project or self.sources.sentry_project
         if self.sources.errors is None or not project:
             return None
@@ -146,7 +145,7 @@ class DigestScheduler:
         *,
         builder: DigestBuilder,
         runs: DigestRuns,
-        digests: Sequence[DigestConfig],
+        digests: Sequence[ScheduledDigest],
         default_channel: str | None,
         render: Render,
         now: Callable[[], datetime],
@@ -164,19 +163,19 @@ class DigestScheduler:
         self._wakeup = Wakeup()
         self._stopping = False
 
-    def channels(self, digest: DigestConfig) -> list[str]:
+    def channels(self, digest: ScheduledDigest) -> list[str]:
         """Where a digest goes: its channels, else the alerts channel."""
         if digest.channels:
             return list(digest.channels)
         return [self.default_channel] if self.default_channel else []
 
-    def digest(self, name: str | None) -> DigestConfig:
+    def digest(self, name: str | None) -> ScheduledDigest:
         """A configured digest by name (the first when no name); KeyError when unknown."""
         for digest in self.digests:
             if name is None or digest.name == name:
                 return digest
         if name is None:
-            return DigestConfig()
+            return ScheduledDigest()
         raise KeyError(name)
 
     async def run_due(self) -> int:
@@ -188,7 +187,7 @@ class DigestScheduler:
             self.on_queued()
         return queued
 
-    async def _run_digest(self, digest: DigestConfig) -> int:
+    async def _run_digest(self, digest: ScheduledDigest) -> int:
         now = self.now()
         due = latest_due(now, digest.at, digest.zone)
         built: Digest | None = None

@@ -54,8 +54,9 @@ import asyncpg  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bot.config.digest import DigestConfig, DigestSettings  # noqa: E402
+from bot.config.digest import DigestSettings  # noqa: E402
 from bot.domain.digest import Digest  # noqa: E402
+from bot.domain.digest_schedule import ScheduledDigest  # noqa: E402
 from bot.domain.incidents import Severity  # noqa: E402
 from bot.services.digest import DigestBuilder, KpiSources  # noqa: E402
 from bot.slack.outbox.workspace_jobs import digest_jobs  # noqa: E402
@@ -217,7 +218,7 @@ async def bench(url: str, args: argparse.Namespace) -> dict[str, Any]:
         )
         log.info("loaded in %.1f s", load_s)
         kpis = DigestSettings().definitions()
-        config = DigestConfig()
+        config = ScheduledDigest()
         runs = DigestStore(db)
         plain = DigestBuilder(runs=runs, sources=KpiSources(), kpis=kpis)
         stub = InstantSources()

@@ -75,7 +75,7 @@ def scheduler(db: Database, clock: FakeClock, render: object, **digest: object) 
     return DigestScheduler(
         builder=DigestBuilder(runs=runs, sources=KpiSources(), kpis=[OPENED]),
         runs=runs,
-        digests=[config],
+        digests=[config.scheduled()],
         default_channel=None,
         render=render,  # type: ignore[arg-type]
         now=clock.now,

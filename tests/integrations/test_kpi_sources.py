@@ -21,7 +21,8 @@ import asyncpg
 import pytest
 from pydantic import ValidationError
 
-from bot.config.digest import DigestConfig, DigestSettings, KpiConfig
+from bot.config.digest import DigestSettings, KpiConfig
+from bot.domain.digest_schedule import ScheduledDigest
 from bot.domain.incidents import IncidentStatus, Severity
 from bot.domain.kpi import KpiDef, Level, Unit, day_windows
 from bot.errors import IntegrationError
@@ -394,7 +395,7 @@ async def test_digest_from_every_source(
         kpis=digest_kpis(messages),
     )
 
-    digest = await builder.build(DigestConfig(), (messages.end - timedelta(days=1)).date())
+    digest = await builder.build(ScheduledDigest(), (messages.end - timedelta(days=1)).date())
 
     by_name = {v.kpi.name: v for v in digest.values}
     assert all(v.error is None for v in digest.values), [v.error for v in digest.values]
@@ -424,7 +425,7 @@ async def test_a_failing_source_marks_only_its_kpis(
         kpis=digest_kpis(messages),
     )
 
-    digest = await builder.build(DigestConfig(), (messages.end - timedelta(days=1)).date())
+    digest = await builder.build(ScheduledDigest(), (messages.end - timedelta(days=1)).date())
 
     # Refused, not waited out: a timeout would read "timed out after 30s".
     failed = {v.kpi.name: v.error for v in digest.values if v.error is not None}
