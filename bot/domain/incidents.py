@@ -96,6 +96,9 @@ class Incident:
     version: int = 1
     playbook: str | None = None
     runbook: str | None = None
+    # When the last level's time ran out with nobody acknowledging (None: still escalating,
+    # or stopped by an acknowledgement).
+    escalation_exhausted_at: datetime | None = None
 
     @property
     def is_open(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from bot.domain.alerts import AlertStatus
 from bot.domain.incidents import Incident
@@ -20,6 +21,24 @@ class AlertLine:
     labels: Mapping[str, str]
     starts_at: datetime
     generator_url: str
+
+
+class CopyKind(StrEnum):
+    """Where a copy of the incident's state is shown, besides the card in its channel."""
+
+    DM = "dm"  # the card sent to a person paged
+    ANNOUNCEMENT = "announcement"  # the line in the alerts channel
+
+
+@dataclass(frozen=True)
+class CardCopy:
+    """A message that shows the incident and follows it: edited whenever the card is."""
+
+    kind: CopyKind
+    channel: str
+    ts: str
+    user: str | None = None
+    label: str | None = None  # a DM's page ("level 1")
 
 
 ALERTS_SHOWN = 10  # alerts listed on a card; the rest are counted
@@ -42,6 +61,7 @@ class IncidentView:
     alerts_resolved_at: datetime | None
     alert_count: int | None = None
     firing_count: int | None = None
+    copies: Sequence[CardCopy] = ()
 
     @property
     def total(self) -> int:
@@ -59,6 +79,10 @@ class IncidentView:
     def resolved(self) -> int:
         """How many alerts have resolved."""
         return self.total - self.firing
+
+    def announcement(self) -> CardCopy | None:
+        """The incident's line in the alerts channel, once posted."""
+        return next((c for c in self.copies if c.kind is CopyKind.ANNOUNCEMENT), None)
 
     def shown(self) -> list[AlertLine]:
         """The alerts to list: firing first, then by name; at most ALERTS_SHOWN."""

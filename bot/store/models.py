@@ -84,6 +84,25 @@ class IncidentRow(Base):
     escalation_round: Mapped[int] = mapped_column(default=0, server_default="0")
     playbook: Mapped[str | None] = mapped_column(String(100))
     runbook: Mapped[str | None] = mapped_column(String(1000))
+    escalation_exhausted_at: Mapped[datetime | None]
+
+
+class CardCopyRow(Base):
+    """A message besides the card that shows the incident: a page's DM, the announcement."""
+
+    __tablename__ = "card_copies"
+    __table_args__ = (Index("ix_card_copies_message", "channel_id", "ts", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    ts: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    label: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
 
 
 class AlertRow(Base):

@@ -66,6 +66,7 @@ def incident_from_row(row: IncidentRow | Any) -> Incident:
         version=row.version,
         playbook=row.playbook,
         runbook=row.runbook,
+        escalation_exhausted_at=row.escalation_exhausted_at,
     )
 
 
@@ -174,6 +175,7 @@ class SqlIncidentTransaction:
                 escalation_policy=incident.escalation_policy,
                 escalation_level=incident.escalation_level,
                 escalation_round=incident.escalation_round,
+                escalation_exhausted_at=incident.escalation_exhausted_at,
                 updated_at=at,
                 version=incident.version + 1,
             )
