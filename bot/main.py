@@ -22,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.clock import SystemClock
 from bot.config import Settings
 from bot.config.playbooks import load_dir
+from bot.domain.escalation import Target, TargetKind
 from bot.domain.intake import IntakeRules
 from bot.domain.playbooks import Playbook
 from bot.domain.timers import DIAGNOSTICS, ESCALATE
@@ -212,6 +213,14 @@ async def _has_tables(db: Database) -> bool:
         return bool(names)
 
 
+def _last_resort(settings: Settings) -> list[Target]:
+    """Who is paged when a policy that names no last resort runs out: the on-call user group,
+    else the on-call users (else nobody: the channel is told with @channel)."""
+    if settings.oncall.usergroup:
+        return [Target(TargetKind.USERGROUP, settings.oncall.usergroup)]
+    return [Target(TargetKind.USER, u) for u in settings.oncall.users]
+
+
 async def build_app(
     settings: Settings,
     *,
@@ -285,6 +294,7 @@ async def build_app(
         rotations=rotations,
         now=clock.now,
         on_scheduled=scheduler.wake,
+        last_resort=_last_resort(settings),
     )
     scheduler.handlers[ESCALATE] = escalation.fire
     diagnostic_sources, kpi_sources = build_sources(settings, http)

@@ -54,6 +54,18 @@ class PolicyConfig(BaseModel):
     levels: list[LevelConfig] = Field(min_length=1)
     repeat: int = Field(default=0, ge=0, le=10)
     match: dict[str, str] = Field(default_factory=dict)
+    last_resort: list[str] = Field(
+        default_factory=list,
+        description="paged when the last level goes unacknowledged (default: oncall.usergroup, "
+        "else oncall.users, else everyone in the incident channel)",
+    )
+
+    @field_validator("last_resort")
+    @classmethod
+    def _targets(cls, value: list[str]) -> list[str]:
+        for target in value:
+            parse_target(target)
+        return value
 
     def to_domain(self) -> Policy:
         """The domain policy."""
@@ -64,6 +76,7 @@ class PolicyConfig(BaseModel):
             ),
             repeat=self.repeat,
             match=dict(self.match),
+            last_resort=tuple(parse_target(t) for t in self.last_resort),
         )
 
 

@@ -37,12 +37,15 @@ class Level:
 
 @dataclass(frozen=True)
 class Policy:
-    """Levels in order; after the last, start again `repeat` more times."""
+    """Levels in order; after the last, start again `repeat` more times. When the last level's
+    timeout passes unacknowledged the policy is exhausted: `last_resort` is paged (none named:
+    whoever the deployment names, else everyone in the channel)."""
 
     name: str
     levels: tuple[Level, ...]
     repeat: int = 0
     match: Mapping[str, str] = field(default_factory=dict)
+    last_resort: tuple[Target, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,12 @@ def next_step(policy: Policy, current: Step) -> Step | None:
     if current.round < policy.repeat:
         return Step(level=0, round=current.round + 1)
     return None
+
+
+def exhausted_step(policy: Policy, last: Step) -> Step:
+    """The step after the policy's last: when it is due and nobody acknowledged, the policy is
+    exhausted."""
+    return Step(level=len(policy.levels), round=last.round)
 
 
 def due_at(policy: Policy, step: Step, notified_at: datetime) -> datetime:
@@ -107,7 +116,13 @@ def escalating(
     policy = choose_policy(policies, labels, requested=requested, default=default)
     if policy is None:
         return None
-    return replace(incident, escalation_policy=policy.name, escalation_level=0, escalation_round=0)
+    return replace(
+        incident,
+        escalation_policy=policy.name,
+        escalation_level=0,
+        escalation_round=0,
+        escalation_exhausted_at=None,
+    )
 
 
 def escalation_timer(incident: Incident, step: Step, due: datetime, *, manual: bool) -> Timer:

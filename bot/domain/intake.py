@@ -34,10 +34,17 @@ from bot.domain.outbox import (
     card_update_job,
     note_job,
     open_channel_job,
+    outcome_job,
     parked_until_channel,
+    topic_update_job,
 )
 from bot.domain.playbooks import Playbook, choose_playbook
+from bot.domain.text import phrase
 from bot.domain.timers import Timer, diagnostics_timer
+
+# Outcomes told in the alerts channel, in the announcement's thread.
+AUTO_RESOLVED = ":white_check_mark: Resolved automatically: every alert resolved."
+REOPENED_BY_ALERT = ":rotating_light: Reopened: an alert fired again."
 
 NOBODY_YET = AlertsOnRecord(named={}, others_firing=False, any_before=False)
 
@@ -164,6 +171,10 @@ def changes(
                 ":rotating_light: Reopened: an alert fired again.",
             )
         )
+        jobs += [
+            topic_update_job(incident.id),
+            outcome_job(incident.id, f"reopen:{now.isoformat()}", phrase(REOPENED_BY_ALERT)),
+        ]
         starts_escalation = True
     started = None
     if starts_escalation and rules.escalation is not None:
@@ -244,6 +255,10 @@ def _alert_changes(
             events.extend(moved.events)
             stop = True
             text = ":white_check_mark: All alerts resolved; incident resolved automatically."
+            jobs += [
+                topic_update_job(incident.id),
+                outcome_job(incident.id, f"auto_resolve:{now.isoformat()}", phrase(AUTO_RESOLVED)),
+            ]
         else:
             text = ":white_check_mark: All alerts resolved. Resolve the incident when you are done."
         jobs.append(note_job(incident.id, f"all_resolved:{now.isoformat()}", text))

@@ -14,6 +14,7 @@ from bot.domain.text import Rich
 WAITING = "waiting: "
 WAITING_FOR_CHANNEL = f"{WAITING}channel not created yet"
 WAITING_FOR_CARD = f"{WAITING}card not posted yet"
+WAITING_FOR_ANNOUNCEMENT = f"{WAITING}announcement not posted yet"
 # The store wakes a waiting job as soon as the channel or card is recorded, also when that
 # happened while the job ran: this delay is only a safety net, long enough that the jobs of
 # incidents still waiting for their channel in a storm cost few looks.
@@ -85,6 +86,23 @@ def topic_update_job(incident_id: int) -> OutboxJob:
         idem_key=f"set_topic:{incident_id}",
         incident_id=incident_id,
         coalesce_key=f"topic:{incident_id}",
+    )
+
+
+def state_changed_jobs(incident_id: int) -> list[OutboxJob]:
+    """What every change of an incident's state needs: its card (and every copy of it, in DMs
+    and the alerts channel) and its channel topic, re-rendered."""
+    return [card_update_job(incident_id), topic_update_job(incident_id)]
+
+
+def outcome_job(incident_id: int, idem: str, text: Rich) -> OutboxJob:
+    """An outcome (acknowledged, escalated, resolved, reopened) told in the thread of the
+    incident's announcement in the alerts channel."""
+    return OutboxJob(
+        kind=JobKind.POST_ALERTS_NOTE,
+        idem_key=f"outcome:{incident_id}:{idem}",
+        incident_id=incident_id,
+        payload={"text": text.text, "refs": text.refs_data(), "thread": True},
     )
 
 

@@ -21,6 +21,7 @@ class RefKind(StrEnum):
     USERGROUP = "usergroup"
     CHANNEL = "channel"
     LINK = "link"
+    EVERYONE = "everyone"  # everyone in the channel the text is posted in
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,11 @@ def user(user_id: str) -> Rich:
 def usergroup(group_id: str) -> Rich:
     """A user group, by id."""
     return ref(RefKind.USERGROUP, group_id, f"@{group_id}")
+
+
+def everyone() -> Rich:
+    """Everyone in the channel the text is posted in (Slack notifies them all)."""
+    return ref(RefKind.EVERYONE, "channel", "@channel")
 
 
 def who(actor: str) -> Piece:

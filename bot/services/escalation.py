@@ -10,15 +10,24 @@ from bot.domain.escalation import (
     FIRST,
     Policy,
     Step,
+    Target,
     TargetKind,
     escalating,
     escalation_timer,
+    exhausted_step,
     next_step,
 )
 from bot.domain.incidents import Incident, IncidentStatus, TimelineEvent
 from bot.domain.oncall import Rotation, on_call_at
-from bot.domain.outbox import JobKind, OutboxJob, card_update_job
-from bot.domain.text import Rich, join, phrase, user, usergroup, who
+from bot.domain.outbox import (
+    JobKind,
+    OutboxJob,
+    card_update_job,
+    note_job,
+    outcome_job,
+    state_changed_jobs,
+)
+from bot.domain.text import Rich, everyone, join, phrase, user, usergroup, who
 from bot.domain.timers import ESCALATE, DueTimer
 from bot.errors import InvalidTransition, UserError
 from bot.ports import IncidentStore, IncidentTransaction
@@ -38,8 +47,10 @@ class EscalationService:
         rotations: Mapping[str, Rotation],
         now: Callable[[], datetime],
         on_scheduled: Callable[[], None] = lambda: None,
+        last_resort: Sequence[Target] = (),
     ) -> None:
         self.store = store
+        self.last_resort = tuple(last_resort)  # for policies that name none
         self.policies = {p.name: p for p in policies}
         self.default_policy = default_policy
         self.rotations = rotations
@@ -106,6 +117,7 @@ class EscalationService:
         await tx.schedule(escalation_timer(incident, step, now, manual=True), at=now)
         text = phrase("Escalated by ", who(actor), f" to {step.label}")
         await tx.add_events(incident.id, [TimelineEvent("escalate", actor, now, text)])
+        await tx.enqueue([outcome_job(incident.id, f"escalate:v{incident.version}", text)], at=now)
         self.on_scheduled()
         return text
 
@@ -120,18 +132,23 @@ class EscalationService:
             return
         policy = self.policies.get(incident.escalation_policy or "")
         step = Step(int(timer.payload.get("level", 0)), int(timer.payload.get("round", 0)))
-        if policy is None or step.level >= len(policy.levels):
+        if policy is None:
+            return
+        if step.level >= len(policy.levels):
+            if incident.status is IncidentStatus.TRIGGERED and not incident.escalation_exhausted_at:
+                await self._exhausted(tx, incident, policy, step, now)
             return
         users, groups = await self._targets(tx, policy, step, now)
         saved = await tx.save_incident(
             replace(incident, escalation_level=step.level, escalation_round=step.round), at=now
         )
-        await tx.add_events(incident.id, [_paged_event(step, users, groups, now)])
+        paged = _paged_event(step, users, groups, now)
+        await tx.add_events(incident.id, [paged])
         following = next_step(policy, step)
-        await tx.enqueue(
-            [_notify_job(saved, step, users, groups, following), card_update_job(incident.id)],
-            at=now,
-        )
+        jobs = [_notify_job(saved, step, users, groups, following), card_update_job(incident.id)]
+        if step != FIRST:  # the first level is the announcement's own news
+            jobs.append(outcome_job(incident.id, f"paged:v{saved.version}", paged.rich))
+        await tx.enqueue(jobs, at=now)
         if saved.status is IncidentStatus.TRIGGERED:
             await self._schedule_next(tx, saved, policy, step, following, now)
 
@@ -144,21 +161,49 @@ class EscalationService:
         following: Step | None,
         now: datetime,
     ) -> None:
-        if following is None:
-            text = f"Escalation policy {policy.name} exhausted; nobody acknowledged"
-            await tx.add_events(
-                incident.id, [TimelineEvent("escalation_exhausted", ACTOR, now, text)]
-            )
-            return
         due = now + policy.levels[step.level].timeout
-        await tx.schedule(escalation_timer(incident, following, due, manual=False), at=now)
+        after = following if following is not None else exhausted_step(policy, step)
+        await tx.schedule(escalation_timer(incident, after, due, manual=False), at=now)
+
+    async def _exhausted(
+        self, tx: IncidentTransaction, incident: Incident, policy: Policy, step: Step, now: datetime
+    ) -> None:
+        """The last level's time ran out unacknowledged: say so loudly, in the channel and the
+        alerts channel, and page the last resort."""
+        saved = await tx.save_incident(replace(incident, escalation_exhausted_at=now), at=now)
+        targets = policy.last_resort or self.last_resort
+        users, groups = await self._people(tx, targets, now)
+        named = join([user(u) for u in users] + [usergroup(g) for g in groups])
+        text = phrase(
+            f":sos: Escalation exhausted: policy {policy.name} ran out of levels and nobody "
+            "acknowledged. ",
+            named if users or groups else everyone(),
+            ", please take this incident.",
+        )
+        event = TimelineEvent("escalation_exhausted", ACTOR, now, text)
+        await tx.add_events(incident.id, [event])
+        jobs = [
+            *state_changed_jobs(incident.id),
+            note_job(incident.id, f"exhausted:v{saved.version}", text),
+            outcome_job(incident.id, f"exhausted:v{saved.version}", text),
+        ]
+        if users or groups:
+            last = Step(level=step.level, round=step.round)
+            jobs.append(_notify_job(saved, last, users, groups, None, label="last resort"))
+        await tx.enqueue(jobs, at=now)
 
     async def _targets(
         self, tx: IncidentTransaction, policy: Policy, step: Step, now: datetime
     ) -> tuple[list[str], list[str]]:
+        return await self._people(tx, policy.levels[step.level].targets, now)
+
+    async def _people(
+        self, tx: IncidentTransaction, targets: Sequence[Target], now: datetime
+    ) -> tuple[list[str], list[str]]:
+        """The users and user groups `targets` name now (a rotation: who is on call)."""
         users: list[str] = []
         groups: list[str] = []
-        for target in policy.levels[step.level].targets:
+        for target in targets:
             if target.kind is TargetKind.USER:
                 users.append(target.ref)
             elif target.kind is TargetKind.USERGROUP:
@@ -182,7 +227,13 @@ def _paged_event(step: Step, users: list[str], groups: list[str], now: datetime)
 
 
 def _notify_job(
-    incident: Incident, step: Step, users: list[str], groups: list[str], following: Step | None
+    incident: Incident,
+    step: Step,
+    users: list[str],
+    groups: list[str],
+    following: Step | None,
+    *,
+    label: str | None = None,
 ) -> OutboxJob:
     return OutboxJob(
         kind=JobKind.NOTIFY,
@@ -191,7 +242,7 @@ def _notify_job(
         payload={
             "users": users,
             "usergroups": groups,
-            "label": step.label,
+            "label": label or step.label,
             "level": step.level,
             "round": step.round,
             "then": following.label if following else None,

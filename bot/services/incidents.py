@@ -17,10 +17,10 @@ from bot.domain.incidents import (
 )
 from bot.domain.outbox import (
     OutboxJob,
-    card_update_job,
     note_job,
     open_channel_job,
-    topic_update_job,
+    outcome_job,
+    state_changed_jobs,
 )
 from bot.domain.text import Rich, phrase, who
 from bot.errors import InvalidTransition, StoreConflict, UserError
@@ -120,14 +120,14 @@ class IncidentService:
                 return refused
             saved = await tx.save_incident(moved.incident, at=now)
             await tx.add_events(incident.id, moved.events)
-            jobs: list[OutboxJob] = [card_update_job(incident.id), topic_update_job(incident.id)]
+            jobs: list[OutboxJob] = state_changed_jobs(incident.id)
             if action in (Action.ACKNOWLEDGE, Action.RESOLVE):
                 await self.escalation.stop(tx, saved, now=now)
             if action is Action.REOPEN:
                 saved = await self.escalation.start(tx, saved, labels={}, now=now)
-            jobs.append(
-                note_job(incident.id, f"{action.value}:{saved.version}", moved.events[0].text)
-            )
+            said = moved.events[0].rich
+            jobs.append(note_job(incident.id, f"{action.value}:{saved.version}", said))
+            jobs.append(outcome_job(incident.id, f"{action.value}:{saved.version}", said))
             await tx.enqueue(jobs, at=now)
             return Outcome(saved, moved.events[0].text)
 
@@ -147,8 +147,7 @@ class IncidentService:
             saved = await tx.save_incident(replace(incident, **changes), at=now)  # type: ignore[arg-type]
             await tx.add_events(incident.id, [TimelineEvent(kind, actor, now, text)])
             jobs = [
-                card_update_job(incident.id),
-                topic_update_job(incident.id),
+                *state_changed_jobs(incident.id),
                 note_job(incident.id, f"{kind}:{saved.version}", text),
             ]
             await tx.enqueue(jobs, at=now)

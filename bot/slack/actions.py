@@ -13,7 +13,7 @@ from bot.services.container import Services
 from bot.slack import ids
 from bot.slack.replies import Reply, acknowledged, ephemeral, refused
 
-Click = Callable[[Services, int, str], Awaitable[Reply]]
+Click = Callable[[Services, int, str, str | None], Awaitable[Reply]]
 
 
 def _incident_id(body: dict[str, Any]) -> int:
@@ -26,24 +26,26 @@ def _incident_id(body: dict[str, Any]) -> int:
 
 
 def _transition(action: Action, permission: str | None) -> Click:
-    async def click(services: Services, incident_id: int, user: str) -> Reply:
+    async def click(services: Services, incident_id: int, user: str, where: str | None) -> Reply:
         incident = await services.incidents.get(incident_id)
         if permission and not await services.permits(permission, user, incident.id):
             return refused(services, permission)
-        await services.incidents.act(incident_id, action, actor=user)
-        return None
+        outcome = await services.incidents.act(incident_id, action, actor=user)
+        # In the incident's channel everyone, the clicker too, reads the channel's note; a
+        # click on a copy of the card (a DM) is answered where it was made.
+        return None if where == incident.channel_id else ephemeral(outcome.message)
 
     return click
 
 
-async def _escalate(services: Services, incident_id: int, user: str) -> Reply:
+async def _escalate(services: Services, incident_id: int, user: str, _where: str | None) -> Reply:
     incident = await services.incidents.get(incident_id)
     if not await services.permits("escalate", user, incident.id):
         return refused(services, "escalate")
     return ephemeral(await services.escalation.escalate(incident.id, actor=user))
 
 
-async def _silence(services: Services, incident_id: int, user: str) -> Reply:
+async def _silence(services: Services, incident_id: int, user: str, _where: str | None) -> Reply:
     incident = await services.incidents.get(incident_id)
     if not await services.permits("silence", user, incident.id):
         return refused(services, "silence")
@@ -51,7 +53,7 @@ async def _silence(services: Services, incident_id: int, user: str) -> Reply:
     return ephemeral(outcome.message)
 
 
-async def _unsilence(services: Services, incident_id: int, user: str) -> Reply:
+async def _unsilence(services: Services, incident_id: int, user: str, _where: str | None) -> Reply:
     incident = await services.incidents.get(incident_id)
     if not await services.permits("silence", user, incident.id):
         return refused(services, "silence")
@@ -59,7 +61,9 @@ async def _unsilence(services: Services, incident_id: int, user: str) -> Reply:
     return ephemeral(outcome.message)
 
 
-async def _diagnostics(services: Services, incident_id: int, user: str) -> Reply:
+async def _diagnostics(
+    services: Services, incident_id: int, user: str, _where: str | None
+) -> Reply:
     await services.diagnostics.request(incident_id, actor=user)
     return ephemeral("Running diagnostics: results appear in the channel as they arrive.")
 
@@ -67,6 +71,7 @@ async def _diagnostics(services: Services, incident_id: int, user: str) -> Reply
 CLICKS: dict[str, Click] = {
     ids.ACKNOWLEDGE: _transition(Action.ACKNOWLEDGE, None),
     ids.RESOLVE: _transition(Action.RESOLVE, "resolve"),
+    ids.REOPEN: _transition(Action.REOPEN, None),
     ids.ESCALATE: _escalate,
     ids.SILENCE_1H: _silence,
     ids.UNSILENCE: _unsilence,
@@ -82,7 +87,8 @@ def register(app: AsyncApp, services: Services) -> None:
 
 def _listener(services: Services, click: Click) -> Any:
     async def work(body: dict[str, Any], _client: Any) -> Reply:
-        reply = await click(services, _incident_id(body), body["user"]["id"])
+        where = (body.get("channel") or {}).get("id")
+        reply = await click(services, _incident_id(body), body["user"]["id"], where)
         services.wake_outbox()
         return reply
 

@@ -7,8 +7,12 @@ ESCALATE = "incident_escalate"
 RESOLVE = "incident_resolve"
 SILENCE_1H = "incident_silence_1h"
 RUN_DIAGNOSTICS = "incident_run_diagnostics"
+REOPEN = "incident_reopen"
 
+# The buttons of an open, triggered card, in order; an acknowledged card drops Acknowledge, a
+# resolved one offers Reopen (and diagnostics) only.
 CARD_ACTIONS: tuple[str, ...] = (ACKNOWLEDGE, ESCALATE, RESOLVE, SILENCE_1H, RUN_DIAGNOSTICS)
+RESOLVED_CARD_ACTIONS: tuple[str, ...] = (REOPEN, RUN_DIAGNOSTICS)
 CARD_BLOCK_ID = "incident_actions"
 CARD_METADATA_EVENT = "tocsin_incident_card"
 POST_METADATA_EVENT = "tocsin_post"  # any other message posted once (notes, pages, DMs, digest)

@@ -11,11 +11,17 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 
 from bot.domain.alerts import AlertStatus
 from bot.domain.incidents import TimelineEvent
-from bot.domain.outbox import WAITING, WAITING_FOR_CARD, JobKind, OutboxJob
+from bot.domain.outbox import (
+    WAITING,
+    WAITING_FOR_ANNOUNCEMENT,
+    WAITING_FOR_CARD,
+    JobKind,
+    OutboxJob,
+)
 from bot.domain.timers import ESCALATE
-from bot.domain.views import ALERTS_SHOWN, AlertLine, IncidentView
+from bot.domain.views import ALERTS_SHOWN, AlertLine, CardCopy, CopyKind, IncidentView
 from bot.store import ingest_sql as sql
-from bot.store.models import IncidentRow, TimelineEventRow, TimerRow
+from bot.store.models import CardCopyRow, IncidentRow, TimelineEventRow, TimerRow
 from bot.store.repository import Database, enqueue_jobs, incident_from_row
 from bot.store.sessions import StoreSession
 
@@ -47,6 +53,9 @@ class JobOutcome:
     # Nobody at this (level, round) could be paged: the next level's timer is due now, if the
     # incident is still unacknowledged at that step.
     next_level_now: tuple[int, int] | None = None
+    # Messages the job posted that show the incident (a DM's card, the announcement): every
+    # card update edits them too.
+    copies: list[CardCopy] = field(default_factory=list)
 
 
 # Core columns, not ORM attributes: the worker's statements run on the connection (no ORM step).
@@ -175,6 +184,8 @@ class OutboxStore:
                 await session.execute(
                     update(sql.OUTBOX).where(*_waiting_of(job.incident_id)).values(not_before=now)
                 )
+            if outcome.copies and job.incident_id is not None:
+                await _add_copies(session, job.incident_id, outcome.copies, now)
             if job.incident_id is not None:
                 session.add_all(
                     TimelineEventRow(
@@ -234,12 +245,15 @@ class OutboxStore:
             if error.startswith(WAITING) and job.incident_id is not None:
                 # Waiting jobs are woken when the channel or card is recorded (complete). If that
                 # happened while this one ran on an older view, it is due now, not at `at`.
-                column = (
-                    IncidentRow.card_ts if error == WAITING_FOR_CARD else IncidentRow.channel_id
-                )
-                waited_for = await session.scalar(
-                    select(column).where(IncidentRow.id == job.incident_id)
-                )
+                if error == WAITING_FOR_ANNOUNCEMENT:
+                    waited_for: Any = await _announced(session, job.incident_id) or None
+                else:
+                    column = (
+                        IncidentRow.card_ts if error == WAITING_FOR_CARD else IncidentRow.channel_id
+                    )
+                    waited_for = await session.scalar(
+                        select(column).where(IncidentRow.id == job.incident_id)
+                    )
                 if waited_for is not None:
                     values["not_before"] = values["updated_at"] = now or at
                 elif await _channel_given_up(session, job.incident_id):
@@ -331,6 +345,11 @@ class OutboxStore:
             params = {"incident_id": incident_id, "shown": ALERTS_SHOWN}
             alerts = await session.execute(sql.ALERTS_SHOWN, params)
             counts: tuple[Any, ...] = tuple((await session.execute(sql.ALERT_COUNTS, params)).one())
+            copies = await session.execute(
+                select(CardCopyRow)
+                .where(CardCopyRow.incident_id == incident_id)
+                .order_by(CardCopyRow.id)
+            )
             return IncidentView(
                 incident=incident_from_row(row),
                 slug_source=row.slug_source,
@@ -340,7 +359,13 @@ class OutboxStore:
                 alerts_resolved_at=row.alerts_resolved_at,
                 alert_count=int(counts[0]),
                 firing_count=int(counts[1]),
+                copies=[_copy(c) for c in copies.scalars()],
             )
+
+    async def announce_settled(self, incident_id: int) -> bool:
+        """True once the incident's announcement was posted, or given up."""
+        async with self.db.sessions() as session:
+            return await _announced(session, incident_id)
 
     async def incident_with_channel(self, channel_id: str) -> int | None:
         """The incident that owns a channel, if any."""
@@ -406,6 +431,56 @@ def _job(row: Any) -> Job:
         attempts=row.attempts,
         channel_id=getattr(row, "channel_id", None),
         created_at=row.created_at,
+    )
+
+
+async def _announced(session: Any, incident_id: int) -> bool:
+    """True when the incident's announcement job is done or failed: nothing to wait for."""
+    found = await session.scalar(
+        select(J.id).where(
+            J.incident_id == incident_id,
+            J.kind == JobKind.ANNOUNCE.value,
+            J.state.in_(("done", "failed")),
+        )
+    )
+    return found is not None
+
+
+async def _add_copies(
+    session: Any, incident_id: int, copies: Sequence[CardCopy], now: datetime
+) -> None:
+    """Record the copies not recorded yet (a retried job reports its message again)."""
+    for copy in copies:
+        known = await session.scalar(
+            select(CardCopyRow.id).where(
+                CardCopyRow.channel_id == copy.channel, CardCopyRow.ts == copy.ts
+            )
+        )
+        if known is None:
+            session.add(
+                CardCopyRow(
+                    incident_id=incident_id,
+                    kind=copy.kind.value,
+                    channel_id=copy.channel,
+                    ts=copy.ts,
+                    user_id=copy.user,
+                    label=copy.label,
+                    created_at=now,
+                )
+            )
+    # Outcomes that waited for the announcement (its thread) may go now.
+    await session.execute(
+        update(sql.OUTBOX).where(*_waiting_of(incident_id)).values(not_before=now)
+    )
+
+
+def _copy(row: CardCopyRow) -> CardCopy:
+    return CardCopy(
+        kind=CopyKind(row.kind),
+        channel=row.channel_id,
+        ts=row.ts,
+        user=row.user_id,
+        label=row.label,
     )
 
 

@@ -29,9 +29,15 @@ async def test_acknowledge_updates_the_card_in_place(ws: Workspace) -> None:
     await ws.wait_for_card(opened, lambda f: f["Status"] == f"acknowledged by <@{BOB}>")
     assert ws.card_fields(opened)["Severity"] == "sev2"
     updates = [c for c in ws.emulator.calls_to("chat.update") if c.response.get("ok")]
+    alerts = ws.emulator.state.channel("alerts")
+    assert alerts is not None
+    (announcement,) = [m for m in ws.emulator.state.channel_messages(alerts.id) if not m.thread_ts]
+    # The card in place, and the announcement in #alerts that follows it.
     assert {(c.params["channel"], c.params["ts"]) for c in updates} == {
-        (opened.channel, opened.card_ts)
+        (opened.channel, opened.card_ts),
+        (alerts.id, announcement.ts),
     }
+    assert f"acknowledged by <@{BOB}>" in announcement.text
     assert [m.ts for m in ws.messages_in(opened.channel) if m.blocks] == cards_before
     incident = await ws.incident(opened.id)
     assert (incident.status, incident.acknowledged_by) == (IncidentStatus.ACKNOWLEDGED, BOB)

@@ -87,7 +87,15 @@ async def test_captured_sequence_opens_one_incident_then_updates_and_resolves(db
         "resolve",
     ]
     assert await count(db, IncidentRow) == 1
-    assert await jobs(db) == ["open_channel", "update_card", "post_note"]
+    # Auto-resolved: the card and the topic follow, the channel hears it, and so does the
+    # announcement's thread in #alerts.
+    assert await jobs(db) == [
+        "open_channel",
+        "update_card",
+        "set_topic",
+        "post_alerts_note",
+        "post_note",
+    ]
 
 
 async def test_replaying_a_webhook_changes_nothing(db: Database) -> None:

@@ -87,11 +87,21 @@ async def test_levels_advance_on_timeouts_then_stop_when_exhausted(db: Database)
     # 03:05 UTC on Thursday: the Berlin rotation started Monday 2 Nov, week 4 -> second member.
     assert await world.pages() == [["U0FIRST01"], ["U0ROTA002"]]
 
-    clock.advance(minutes=10)
+    # Level 2 has ten minutes to acknowledge before the policy is exhausted.
+    clock.advance(minutes=9, seconds=59)
     assert await world.scheduler.run_due() == 0
     timeline = [e.kind for e in await world.incidents.timeline(incident)]
+    assert "escalation_exhausted" not in timeline
+    clock.advance(seconds=1)
+    assert await world.scheduler.run_due() == 1
+    timeline = [e.kind for e in await world.incidents.timeline(incident)]
     assert timeline.count("paged") == 2
-    assert "escalation_exhausted" in timeline
+    assert timeline.count("escalation_exhausted") == 1
+    exhausted = await world.incidents.get(incident)
+    assert exhausted.escalation_exhausted_at == clock.now()
+    assert await world.pages() == [["U0FIRST01"], ["U0ROTA002"]]  # no last resort named
+    clock.advance(hours=1)
+    assert await world.scheduler.run_due() == 0  # nothing more: it was said once
 
 
 async def test_repeat_starts_over_from_the_first_level(db: Database) -> None:
@@ -167,6 +177,6 @@ async def test_a_restart_neither_loses_nor_repeats_a_page(db: Database, database
         assert await second.pages() == [["U0FIRST01"], ["U0ROTA002"]]
         async with restarted_db.sessions() as session:
             states = sorted(await session.scalars(select(TimerRow.state)))
-        assert states == ["fired", "fired"]
+        assert states == ["fired", "fired", "pending"]  # the last: when the policy runs out
     finally:
         await restarted_db.dispose()

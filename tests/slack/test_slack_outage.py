@@ -119,6 +119,10 @@ async def test_a_long_outage_then_429s_lose_nothing_and_repeat_nothing(database_
             if m.channel in ids and (m.metadata or {}).get("event_type") == CARD_METADATA_EVENT
         ]
         assert sorted(m.channel for m in cards) == sorted(ids)  # one card per channel
+        for channel in ids:  # the card comes first, whatever Slack's outage reordered
+            posted = sorted(emulator.state.channel_messages(channel), key=lambda m: float(m.ts))
+            first = next(m for m in posted if m.subtype is None)
+            assert (first.metadata or {}).get("event_type") == CARD_METADATA_EVENT, first.text
         pages = texts(emulator, ":rotating_light: Paging level")
         assert set(pages.values()) == {1}
         assert {(ch, line.split(":")[2].strip()) for ch, line in pages} == {

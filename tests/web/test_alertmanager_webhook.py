@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -130,10 +131,16 @@ async def test_resolution_updates_the_card_in_place(bot: RunningBot) -> None:
     await bot.post_alerts(
         contract_payload("alertmanager-0.25-captured-3-resolved.json"), token=TOKEN
     )
-    await eventually(lambda: len(emulator.calls_to("chat.update")) >= 1, what="card update")
-    update = emulator.calls_to("chat.update")[-1]
-    pinned_ts = emulator.calls_to("pins.add")[0].params["timestamp"]
-    assert update.params["ts"] == pinned_ts
+    pinned = emulator.calls_to("pins.add")[0].params
+
+    def card_updates() -> list[Any]:
+        return [
+            c for c in emulator.calls_to("chat.update") if c.params["channel"] == pinned["channel"]
+        ]
+
+    await eventually(lambda: len(card_updates()) >= 1, what="card update")
+    update = card_updates()[-1]
+    assert update.params["ts"] == pinned["timestamp"]
     assert "All alerts resolved" in json.dumps(update.params["blocks"])
     assert len(incident_channels(bot)) == 1
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +17,7 @@ import aiohttp
 from bot.domain.channel_names import incident_channel_name, slugify, with_suffix
 from bot.domain.incidents import TimelineEvent
 from bot.domain.outbox import (
+    WAITING_FOR_ANNOUNCEMENT,
     WAITING_FOR_CARD,
     WAITING_FOR_CHANNEL,
     WAITING_POLL,
@@ -24,13 +27,14 @@ from bot.domain.outbox import (
     channel_setup_jobs,
 )
 from bot.domain.text import RefKind, Rich, phrase, ref, refs_from_data
-from bot.domain.views import IncidentView
+from bot.domain.views import CardCopy, CopyKind, IncidentView
 from bot.errors import SlackCallError
 from bot.slack import ids, render
 from bot.slack.channels import find_channel
 from bot.slack.outbox.caller import RetryLater, SlackCaller
 from bot.store.outbox import Job, JobOutcome, OutboxStore
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_NAME_ATTEMPTS = 20
 ACTOR = "tocsin"
@@ -312,14 +316,58 @@ async def update_card(ctx: JobContext, job: Job, view: IncidentView) -> JobOutco
         if not view.incident.channel_id:
             return JobOutcome()  # the card, posted later, will show the state as it is then
         raise _waiting(WAITING_FOR_CARD)
+    blocks = render.render_incident_card(view)
     await ctx.slack.call(
         "chat.update",
         channel=incident_channel(view),
         ts=view.incident.card_ts,
         text=render.card_text(view),
-        blocks=render.render_incident_card(view),
+        blocks=blocks,
     )
+    for copy in view.copies:
+        await _update_copy(ctx, job, view, copy, blocks)
     return JobOutcome()
+
+
+async def _update_copy(
+    ctx: JobContext, job: Job, view: IncidentView, copy: CardCopy, blocks: list[dict[str, Any]]
+) -> None:
+    """Edit one copy of the card to the incident's state. A copy that can no longer be edited
+    (the person deleted the DM, the channel was archived) is left alone."""
+    if copy.kind is CopyKind.DM:
+        message: dict[str, Any] = {
+            "text": render.dm_card_text(view, copy.label),
+            "blocks": blocks,
+        }
+    else:
+        message = {"text": render.announcement_text(view)}
+
+    async def edit() -> bool:
+        try:
+            await ctx.slack.call("chat.update", channel=copy.channel, ts=copy.ts, **message)
+        except SlackCallError as exc:
+            if exc.code not in _COPY_GONE:
+                raise
+            log.info(
+                "copy %s/%s of incident %s not edited: %s",
+                copy.channel,
+                copy.ts,
+                view.incident.id,
+                exc.code,
+            )
+        return True
+
+    # A retry (after a 429 on the third copy, say) does not make the same edit again; an
+    # update that found the incident changed since makes the new one.
+    content = hashlib.sha256(json.dumps(message, sort_keys=True).encode()).hexdigest()[:16]
+    await ctx.once(job, f"copy:{copy.channel}:{copy.ts}:{content}", edit)
+
+
+# chat.update's errors for a message that cannot be edited (contracts README: chat.update),
+# and for a channel that is gone.
+_COPY_GONE = frozenset(
+    {"message_not_found", "cant_update_message", "channel_not_found", "is_archived"}
+)
 
 
 async def announce(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
@@ -330,7 +378,7 @@ async def announce(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     channel = ctx.alerts_channel
     text = render.announcement_text(view)
     try:
-        await post_once(ctx, job, channel, history_optional=True, text=text)
+        ts, posted_in = await post_once(ctx, job, channel, history_optional=True, text=text)
     except SlackCallError as exc:
         if exc.code != "not_in_channel":
             raise
@@ -340,31 +388,49 @@ async def announce(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
             return True
 
         await ctx.once(job, "joined", join)
-        await post_once(ctx, job, channel, history_optional=True, text=text)
+        ts, posted_in = await post_once(ctx, job, channel, history_optional=True, text=text)
     announced = phrase("Announced in ", ref(RefKind.CHANNEL, channel, f"#{channel}"))
-    return JobOutcome(events=[ctx.event("announced", announced)])
+    return JobOutcome(
+        events=[ctx.event("announced", announced)],
+        copies=[CardCopy(CopyKind.ANNOUNCEMENT, posted_in, ts)],
+    )
 
 
 async def post_text_once(
-    ctx: JobContext, job: Job, channel: str, *, history_optional: bool = False
+    ctx: JobContext,
+    job: Job,
+    channel: str,
+    *,
+    history_optional: bool = False,
+    thread_ts: str | None = None,
 ) -> None:
-    """The job's `text` (with its `refs`, or with Slack's tokens), escaped and posted once."""
+    """The job's `text` (with its `refs`, or with Slack's tokens), escaped and posted once
+    (in the thread of `thread_ts`, when given)."""
     plain = str(job.payload.get("text", ""))
     refs = job.payload.get("refs")
     text = render.slack_text(Rich(plain, refs_from_data(refs)) if refs is not None else plain)
-    await post_once(ctx, job, channel, history_optional=history_optional, text=text)
+    thread = {"thread_ts": thread_ts} if thread_ts else {}
+    await post_once(ctx, job, channel, history_optional=history_optional, text=text, **thread)
 
 
 async def post_note(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
-    """A short message in the incident channel, once."""
-    await post_text_once(ctx, job, incident_channel(view))
+    """A short message in the incident channel, once; never above the card."""
+    await post_text_once(ctx, job, card_channel(view))
     return JobOutcome()
 
 
 async def post_alerts_note(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
-    """A message in the alerts channel (status updates), once."""
-    if ctx.alerts_channel:
-        await post_text_once(ctx, job, ctx.alerts_channel, history_optional=True)
+    """A message in the alerts channel, once: a status update, or an outcome in the thread of
+    the incident's announcement (which it waits for; announced nowhere, it goes top-level)."""
+    if not ctx.alerts_channel:
+        return JobOutcome()
+    thread = None
+    if job.payload.get("thread"):
+        announcement = view.announcement()
+        if announcement is None and not await ctx.store.announce_settled(view.incident.id):
+            raise _waiting(WAITING_FOR_ANNOUNCEMENT)
+        thread = announcement.ts if announcement is not None else None
+    await post_text_once(ctx, job, ctx.alerts_channel, history_optional=True, thread_ts=thread)
     return JobOutcome()
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from bot.domain.outbox import JobKind, OutboxJob, note_job
 from bot.domain.text import Piece, Rich, join, phrase, usergroup
 from bot.domain.text import user as person
-from bot.domain.views import IncidentView
+from bot.domain.views import CardCopy, CopyKind, IncidentView
 from bot.errors import SlackCallError
 from bot.slack import render
 from bot.slack.outbox.jobs import JobContext, incident_channel, post_once
@@ -203,20 +203,21 @@ async def post_dm(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     """The card in the person's DM, once; after an uncertain try, the DM's history says."""
     user = str(job.payload["user"])
     label = job.payload.get("label")
-    paged = f"You are paged ({label})" if label else "You are paged"
     try:
-        await post_once(
+        ts, channel = await post_once(
             ctx,
             job,
             str(job.payload["channel"]),
             history_optional=True,
-            text=f"{paged} for {render.card_text(view)} in <#{view.incident.channel_id}>",
+            text=render.dm_card_text(view, str(label) if label else None),
             blocks=render.render_incident_card(view),
         )
     except SlackCallError as exc:
         return _dm_failed(ctx, job, view, user, exc.code)
+    copy = CardCopy(CopyKind.DM, channel, ts, user=user, label=str(label) if label else None)
     return JobOutcome(
-        events=[ctx.event("dm_sent", phrase("Sent ", person(user), " the card"), user=user)]
+        events=[ctx.event("dm_sent", phrase("Sent ", person(user), " the card"), user=user)],
+        copies=[copy],
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -17,7 +18,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.domain.alerts import AlertStatus
-from bot.domain.incidents import IncidentStatus
+from bot.domain.incidents import Incident, IncidentStatus
 from bot.domain.text import RefKind, Rich, phrase, ref
 from bot.domain.views import IncidentView
 from bot.slack import ids
@@ -66,6 +67,7 @@ _TOKEN = {
     RefKind.USER: "<@{target}>",
     RefKind.USERGROUP: "<!subteam^{target}>",
     RefKind.CHANNEL: "<#{target}>",
+    RefKind.EVERYONE: "<!channel>",
 }
 
 
@@ -131,13 +133,8 @@ def render_incident_card(view: IncidentView) -> list[dict[str, Any]]:
             fields=[
                 MarkdownTextObject(text=f"*Status*\n{inc.status.value}{_who(view)}"),
                 MarkdownTextObject(text=f"*Severity*\n{inc.severity.value}"),
-                MarkdownTextObject(
-                    text=f"*Alerts*\n{view.firing} firing, {view.resolved} resolved"
-                ),
-                MarkdownTextObject(
-                    text=f"*Opened*\n<!date^{int(inc.opened_at.timestamp())}"
-                    f"^{{date_short_pretty}} {{time}}|{inc.opened_at:%Y-%m-%d %H:%M} UTC>"
-                ),
+                MarkdownTextObject(text=f"*Alerts*\n{_alert_counts(view)}"),
+                MarkdownTextObject(text=f"*Opened*\n{slack_date(inc.opened_at)}"),
             ]
         ),
         SectionBlock(text=MarkdownTextObject(text=_alert_lines(view))),
@@ -148,7 +145,7 @@ def render_incident_card(view: IncidentView) -> list[dict[str, Any]]:
         blocks.append(
             SectionBlock(text=MarkdownTextObject(text=":white_check_mark: *All alerts resolved.*"))
         )
-    blocks.append(_actions(view.incident.id, silenced=bool(view.incident.silence_id)))
+    blocks.append(_actions(inc))
     context = f"Incident #{inc.id}"
     if inc.runbook:
         context += f" · <{inc.runbook}|Runbook>"
@@ -163,9 +160,21 @@ def render_incident_card(view: IncidentView) -> list[dict[str, Any]]:
 def _state_lines(view: IncidentView) -> str:
     inc = view.incident
     lines = []
+    if inc.status is IncidentStatus.RESOLVED and inc.resolved_at is not None:
+        by = f" by {_actor(inc.resolved_by)}" if inc.resolved_by else ""
+        lines.append(
+            f":white_check_mark: *Resolved* {slack_date(inc.resolved_at)}{by}"
+            f" · lasted {lasted(inc.opened_at, inc.resolved_at)}"
+        )
     if inc.lead:
         lines.append(f"*Lead:* {_actor(inc.lead)}")
-    if inc.escalation_policy:
+    if inc.escalation_exhausted_at is not None and inc.status is IncidentStatus.TRIGGERED:
+        lines.append(
+            f":sos: *Escalation exhausted* — {escape(inc.escalation_policy or 'the policy')} "
+            f"ran out of levels {slack_date(inc.escalation_exhausted_at, '{time}')}; "
+            "nobody acknowledged"
+        )
+    elif inc.escalation_policy and inc.is_open:
         lines.append(
             f"*Escalation:* {escape(inc.escalation_policy)}, level {inc.escalation_level + 1}"
         )
@@ -173,6 +182,12 @@ def _state_lines(view: IncidentView) -> str:
         by = f" by {_actor(inc.silenced_by)}" if inc.silenced_by else ""
         lines.append(f":mute: *Silenced* until {inc.silenced_until:%H:%M} UTC{by}")
     return "\n".join(lines)
+
+
+def _alert_counts(view: IncidentView) -> str:
+    if view.incident.status is IncidentStatus.RESOLVED and view.firing:
+        return f"{view.firing} still firing in Alertmanager, {view.resolved} resolved"
+    return f"{view.firing} firing, {view.resolved} resolved"
 
 
 def _who(view: IncidentView) -> str:
@@ -212,33 +227,62 @@ def _alert_lines(view: IncidentView) -> str:
     return clip("\n".join(lines) or "No alerts.", 3000)
 
 
-def _actions(incident_id: int, *, silenced: bool) -> ActionsBlock:
-    value = str(incident_id)
-    return ActionsBlock(
-        block_id=ids.CARD_BLOCK_ID,
-        elements=[
+def _actions(inc: Incident) -> ActionsBlock:
+    """The buttons legal in the incident's state."""
+    value = str(inc.id)
+    diagnostics = ButtonElement(text="Run diagnostics", action_id=ids.RUN_DIAGNOSTICS, value=value)
+    unsilence = ButtonElement(text="Unsilence", action_id=ids.UNSILENCE, value=value)
+    if inc.status is IncidentStatus.RESOLVED:
+        reopen = ButtonElement(text="Reopen", action_id=ids.REOPEN, value=value, style="danger")
+        after = [reopen, *([unsilence] if inc.silence_id else []), diagnostics]
+        return ActionsBlock(block_id=ids.CARD_BLOCK_ID, elements=after)
+    elements: list[ButtonElement] = []
+    if inc.status is IncidentStatus.TRIGGERED:
+        elements.append(
             ButtonElement(
                 text="Acknowledge", action_id=ids.ACKNOWLEDGE, value=value, style="primary"
+            )
+        )
+    elements += [
+        ButtonElement(text="Escalate", action_id=ids.ESCALATE, value=value),
+        ButtonElement(
+            text="Resolve",
+            action_id=ids.RESOLVE,
+            value=value,
+            style="danger",
+            confirm=ConfirmObject(
+                title="Resolve the incident?",
+                text="Everyone in the channel will see it resolved.",
+                confirm="Resolve",
+                deny="Cancel",
             ),
-            ButtonElement(text="Escalate", action_id=ids.ESCALATE, value=value),
-            ButtonElement(
-                text="Resolve",
-                action_id=ids.RESOLVE,
-                value=value,
-                style="danger",
-                confirm=ConfirmObject(
-                    title="Resolve the incident?",
-                    text="Everyone in the channel will see it resolved.",
-                    confirm="Resolve",
-                    deny="Cancel",
-                ),
-            ),
-            ButtonElement(text="Unsilence", action_id=ids.UNSILENCE, value=value)
-            if silenced
-            else ButtonElement(text="Silence 1h", action_id=ids.SILENCE_1H, value=value),
-            ButtonElement(text="Run diagnostics", action_id=ids.RUN_DIAGNOSTICS, value=value),
-        ],
-    )
+        ),
+        unsilence
+        if inc.silence_id
+        else ButtonElement(text="Silence 1h", action_id=ids.SILENCE_1H, value=value),
+        diagnostics,
+    ]
+    return ActionsBlock(block_id=ids.CARD_BLOCK_ID, elements=elements)
+
+
+def slack_date(at: datetime, style: str = "{date_short_pretty} {time}") -> str:
+    """A time as Slack shows it to each reader in their own time zone (UTC as the fallback)."""
+    return f"<!date^{int(at.timestamp())}^{style}|{at:%Y-%m-%d %H:%M} UTC>"
+
+
+def lasted(start: datetime, end: datetime) -> str:
+    """A duration as people say it: 45s, 12m, 3h 05m, 2d 4h."""
+    seconds = max(0, int((end - start).total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h {minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h"
 
 
 def channel_topic(view: IncidentView) -> str:
@@ -248,7 +292,30 @@ def channel_topic(view: IncidentView) -> str:
 
 
 def announcement_text(view: IncidentView) -> str:
-    """The line posted in the alerts channel, linking to the incident channel."""
+    """The line in the alerts channel, linking to the incident channel; edited as the incident
+    moves, so it always says where things stand."""
     inc = view.incident
     severity = inc.severity.value.upper()
-    return clip(f":rotating_light: *{severity}* {escape(inc.title)} — <#{inc.channel_id}>", 3000)
+    title = escape(inc.title)
+    where = f"<#{inc.channel_id}>"
+    if inc.status is IncidentStatus.RESOLVED:
+        by = f" by {_actor(inc.resolved_by)}" if inc.resolved_by else ""
+        took = f" after {lasted(inc.opened_at, inc.resolved_at)}" if inc.resolved_at else ""
+        line = f":white_check_mark: *{severity}* {title} — resolved{by}{took} — {where}"
+    elif inc.escalation_exhausted_at is not None:
+        line = f":sos: *{severity}* {title} — escalation exhausted, nobody acknowledged — {where}"
+    elif inc.status is IncidentStatus.TRIGGERED:
+        line = f":rotating_light: *{severity}* {title} — {where}"
+    else:
+        by = f" by {_actor(inc.acknowledged_by)}" if inc.acknowledged_by else ""
+        line = (
+            f"{_STATUS_EMOJI[inc.status]} *{severity}* {title} — {inc.status.value}{by} — {where}"
+        )
+    return clip(line, 3000)
+
+
+def dm_card_text(view: IncidentView, label: str | None) -> str:
+    """The text of a card sent to a person paged (at `label`, "level 1"): why they got it, the
+    card's line, and where the incident is; kept when the card is edited."""
+    paged = f"You are paged ({label})" if label else "You are paged"
+    return clip(f"{paged} for {card_text(view)} in <#{view.incident.channel_id}>", 3000)
