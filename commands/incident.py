@@ -106,9 +106,9 @@ def _transition(action: Action, permission: str | None = None) -> Handler:
         if permission and not await services.permits(permission, inv.user, incident.id):
             return refused(services, permission)
         note = render.from_slack(inv.args)
-        outcome = await services.incidents.act(incident.id, action, actor=inv.user, note=note)
+        await services.incidents.act(incident.id, action, actor=inv.user, note=note)
         services.wake_outbox()
-        return ephemeral(outcome.message)
+        return None  # the channel's note says it, to the person too: one reply, not two
 
     return handler
 
@@ -120,10 +120,15 @@ async def _sev(services: Services, inv: Invocation) -> Reply:
         f"Severity changed from {incident.severity.value} to {severity.value} by ", user(inv.user)
     )
     await services.incidents.update_fields(
-        incident.id, actor=inv.user, kind="severity", text=text, severity=severity
+        incident.id,
+        actor=inv.user,
+        kind="severity",
+        text=text,
+        unchanged=f"Severity is already {severity.value}.",
+        severity=severity,
     )
     services.wake_outbox()
-    return ephemeral(text)
+    return None  # the channel's note is the reply
 
 
 async def _lead(services: Services, inv: Invocation) -> Reply:
@@ -131,10 +136,15 @@ async def _lead(services: Services, inv: Invocation) -> Reply:
     incident = await _here(services, inv)
     text = phrase(user(lead), " is now the incident lead (set by ", user(inv.user), ")")
     await services.incidents.update_fields(
-        incident.id, actor=inv.user, kind="lead", text=text, lead=lead
+        incident.id,
+        actor=inv.user,
+        kind="lead",
+        text=text,
+        unchanged=f"<@{lead}> is already the incident lead.",
+        lead=lead,
     )
     services.wake_outbox()
-    return ephemeral(text)
+    return None  # the channel's note is the reply
 
 
 async def _note(services: Services, inv: Invocation) -> Reply:

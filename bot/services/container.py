@@ -39,4 +39,4 @@ class Services:
 
     async def permits(self, action: str, user: str, incident_id: int) -> bool:
         """Check a permission; a refusal goes on the incident's timeline."""
-        return await permitted(self.permissions, self.incidents, action, user, incident_id)
+        return await permitted(self.permissions, action, user, incident_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -27,6 +28,7 @@ from bot.errors import InvalidTransition, StoreConflict, UserError
 from bot.ports import IncidentStore, IncidentTransaction
 from bot.services.escalation import EscalationService
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 ATTEMPTS = 5
 
@@ -115,8 +117,11 @@ class IncidentService:
             try:
                 moved = transition(incident, action, actor=actor, now=now, note=note)
             except InvalidTransition as refused:
-                # Committed, then raised: the refused attempt stays on the timeline.
-                await tx.add_events(incident.id, [_refused_event(incident, action, actor, now)])
+                # Told to the person and logged; the timeline records what happened only. An
+                # acknowledgement that lost to a resolution did happen: someone responded.
+                log.info("incident %s: %s by %s refused: %s", incident.id, action, actor, refused)
+                if action is Action.ACKNOWLEDGE and incident.status is IncidentStatus.RESOLVED:
+                    await tx.add_events(incident.id, [_late_ack(actor, now)])
                 return refused
             saved = await tx.save_incident(moved.incident, at=now)
             await tx.add_events(incident.id, moved.events)
@@ -137,14 +142,25 @@ class IncidentService:
         return result
 
     async def update_fields(
-        self, incident_id: int, *, actor: str, kind: str, text: Rich | str, **changes: object
+        self,
+        incident_id: int,
+        *,
+        actor: str,
+        kind: str,
+        text: Rich | str,
+        unchanged: str = "Nothing to change.",
+        **changes: object,
     ) -> Outcome:
-        """Change severity, lead or title, with a timeline entry and a card update."""
+        """Change severity, lead or title, with a timeline entry and a card update; a change
+        to what already is is refused with `unchanged` (a UserError) and recorded nowhere."""
 
         async def work(tx: IncidentTransaction) -> Outcome:
             now = self.now()
             incident = await _load(tx, incident_id)
-            saved = await tx.save_incident(replace(incident, **changes), at=now)  # type: ignore[arg-type]
+            changed = replace(incident, **changes)  # type: ignore[arg-type]
+            if changed == incident:
+                raise UserError(unchanged)
+            saved = await tx.save_incident(changed, at=now)
             await tx.add_events(incident.id, [TimelineEvent(kind, actor, now, text)])
             jobs = [
                 *state_changed_jobs(incident.id),
@@ -190,15 +206,7 @@ async def _load(tx: IncidentTransaction, incident_id: int) -> Incident:
     return incident
 
 
-def _refused_event(incident: Incident, action: Action, actor: str, now: datetime) -> TimelineEvent:
-    """An action the state did not allow; an acknowledgement that lost to a resolution is kept."""
-    if action is Action.ACKNOWLEDGE and incident.status is IncidentStatus.RESOLVED:
-        return TimelineEvent(
-            "ack_after_resolve",
-            actor,
-            now,
-            phrase("Acknowledged by ", who(actor), " after it was resolved"),
-        )
-    return TimelineEvent(
-        "refused", actor, now, f"{action.value} refused: incident is {incident.status.value}"
-    )
+def _late_ack(actor: str, now: datetime) -> TimelineEvent:
+    """Someone acknowledged an incident that had just been resolved: they did respond."""
+    text = phrase("Acknowledged by ", who(actor), " after it was resolved")
+    return TimelineEvent("ack_after_resolve", actor, now, text)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-from bot.domain.text import Rich, join, phrase, usergroup, who
+from bot.domain.text import Rich, join, usergroup
 from bot.domain.text import user as user_ref
-from bot.services.incidents import IncidentService
 
 GroupMembers = Callable[[str], Awaitable[list[str]]]
 CACHE_SECONDS = 60.0
+
+
+log = logging.getLogger(__name__)
 
 
 class Permissions:
@@ -46,16 +49,10 @@ class Permissions:
         return members
 
 
-async def permitted(
-    permissions: Permissions, incidents: IncidentService, action: str, user: str, incident_id: int
-) -> bool:
-    """Check a permission; a refusal goes on the incident's timeline."""
+async def permitted(permissions: Permissions, action: str, user: str, incident_id: int) -> bool:
+    """Check a permission; a refusal is told to the person and logged, not put on the
+    incident's timeline (which records what happened)."""
     if await permissions.allowed(action, user):
         return True
-    await incidents.record(
-        incident_id,
-        actor=user,
-        kind="refused",
-        text=phrase(f"{action} refused for ", who(user), ": not permitted"),
-    )
+    log.info("incident %s: %s refused for %s: not permitted", incident_id, action, user)
     return False

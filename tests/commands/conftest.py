@@ -73,6 +73,17 @@ class Workspace:
         assert not reply.timed_out, f"ack took {reply.elapsed:.2f}s"
         return await self.reply_to(token, what=f"reply to {command} {text!r}")
 
+    async def said(
+        self, text: str, says: str, *, user: str = ALICE, channel: str | None = None
+    ) -> Message:
+        """Run /incident whose reply is the channel's note (one reply, not two): wait for the
+        note containing `says` in the channel, check the person got no second copy, return it."""
+        where = channel or self.general
+        _ack, token = await self.command_without_reply(text, user=user, channel=where)
+        note = await self.wait_for_message(where, says)
+        assert self.replies(token) == [], self.replies(token)
+        return note
+
     async def command_without_reply(
         self, text: str, *, user: str = ALICE, channel: str | None = None
     ) -> tuple[EmulatorReply, str]:

@@ -3,7 +3,7 @@ it comes in, and escapes it once wherever it puts it back into Slack text."""
 
 from __future__ import annotations
 
-from tests.commands.conftest import ALICE, Workspace, card_header
+from tests.commands.conftest import ALICE, BOB, Workspace, card_header
 
 
 async def test_a_title_with_ampersand_and_brackets_is_clean_everywhere(ws: Workspace) -> None:
@@ -36,14 +36,14 @@ async def test_notes_and_updates_are_escaped_once(ws: Workspace) -> None:
     alerts = await ws.wait_for_message(ws.channel_named("alerts"), ":mega:")
     assert alerts.text == f"{here.text} — <#{opened.channel}>"
 
-    resolved = await ws.command("resolve fixed A & B", channel=opened.channel)
-    assert resolved["text"].endswith("fixed A &amp; B"), resolved["text"]
+    resolved = await ws.said("resolve fixed A & B", "Resolved by", channel=opened.channel)
+    assert resolved.text.endswith("fixed A &amp; B"), resolved.text
 
 
 async def test_mentions_typed_in_a_command_stay_mentions(ws: Workspace) -> None:
     opened = await ws.declare("Checkout 500s", "sev2")
-    reply = await ws.command(f"lead <@{ALICE}|alice>", channel=opened.channel)
-    assert reply["text"].startswith(f"<@{ALICE}> is now the incident lead")
+    note = await ws.said(f"lead <@{BOB}|bob>", "is now the incident lead", channel=opened.channel)
+    assert note.text.startswith(f"<@{BOB}> is now the incident lead")
     await ws.command(f"note asked <@{ALICE}|alice> & ops", channel=opened.channel)
     shown = await ws.command("timeline", channel=opened.channel)
     # Slack shows a user's mention by its current name, with or without the typed label.

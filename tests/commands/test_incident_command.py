@@ -163,9 +163,12 @@ async def test_status_shows_the_card_again(ws: Workspace) -> None:
 
 async def test_ack_updates_the_card_and_a_second_ack_is_explained(ws: Workspace) -> None:
     opened = await ws.declare("Checkout 500s", "sev2")
-    reply = await ws.command("ack", user=BOB, channel=opened.channel)
-    assert reply["text"] == f"Acknowledged by <@{BOB}>"
+    ack, token = await ws.command_without_reply("ack", user=BOB, channel=opened.channel)
+    assert ack.status == 200
+    # One reply, not two: the channel's note says it, to Bob as to everyone.
+    await ws.wait_for_message(opened.channel, f"Acknowledged by <@{BOB}>")
     await ws.wait_for_card(opened, lambda f: f["Status"] == f"acknowledged by <@{BOB}>")
+    assert ws.replies(token) == []
     assert ("acknowledge", BOB, f"Acknowledged by <@{BOB}>") in await ws.timeline(opened.id)
     incident = await ws.incident(opened.id)
     assert (incident.status, incident.acknowledged_by) == (IncidentStatus.ACKNOWLEDGED, BOB)
@@ -174,35 +177,33 @@ async def test_ack_updates_the_card_and_a_second_ack_is_explained(ws: Workspace)
         c for c in ws.emulator.calls_to("chat.update") if c.params["channel"] == opened.channel
     ]
     assert edits[-1].params["ts"] == opened.card_ts
-    await ws.wait_for_message(opened.channel, f"Acknowledged by <@{BOB}>")
 
+    before = await ws.timeline(opened.id)
     again = await ws.command("ack", user=ALICE, channel=opened.channel)
     assert again["text"] == (
         ":information_source: Incident is acknowledged; it cannot be acknowledged now."
     )
     assert (await ws.incident(opened.id)).acknowledged_by == BOB
-    assert (
-        "refused",
-        ALICE,
-        "acknowledge refused: incident is acknowledged",
-    ) in await ws.timeline(opened.id)
+    # A refusal is the person's business: the timeline records what happened only.
+    assert await ws.timeline(opened.id) == before
 
 
 async def test_resolve_with_a_note_then_reopen(ws: Workspace) -> None:
     opened = await ws.declare("Checkout 500s", "sev2")
-    reply = await ws.command("resolve rolled back v42", channel=opened.channel)
-    assert reply["text"] == f"Resolved by <@{ALICE}>: rolled back v42"
+    _ack, token = await ws.command_without_reply("resolve rolled back v42", channel=opened.channel)
+    await ws.wait_for_message(opened.channel, f"Resolved by <@{ALICE}>: rolled back v42")
     assert ("resolve", ALICE, f"Resolved by <@{ALICE}>: rolled back v42") in await ws.timeline(
         opened.id
     )
     await ws.wait_for_card(opened, lambda f: f["Status"] == f"resolved by <@{ALICE}>")
     assert (await ws.incident(opened.id)).status is IncidentStatus.RESOLVED
+    assert ws.replies(token) == []
 
     again = await ws.command("resolve", channel=opened.channel)
     assert "Incident is resolved; it cannot be resolved now." in again["text"]
 
-    reopened = await ws.command("reopen", user=BOB, channel=opened.channel)
-    assert reopened["text"] == f"Reopened by <@{BOB}>"
+    await ws.command_without_reply("reopen", user=BOB, channel=opened.channel)
+    await ws.wait_for_message(opened.channel, f"Reopened by <@{BOB}>")
     await ws.wait_for_card(opened, lambda f: f["Status"] == "triggered")
     incident = await ws.incident(opened.id)
     assert (incident.status, incident.resolved_by) == (IncidentStatus.TRIGGERED, None)
@@ -215,12 +216,22 @@ async def test_resolve_with_a_note_then_reopen(ws: Workspace) -> None:
 @pytest.mark.parametrize(("arg", "expected"), [("2", "sev2"), ("1", "sev1"), ("SEV4", "sev4")])
 async def test_sev_changes_the_severity_on_the_card(ws: Workspace, arg: str, expected: str) -> None:
     opened = await ws.declare("Checkout 500s", "sev3")
-    reply = await ws.command(f"sev {arg}", channel=opened.channel)
-    assert reply["text"] == f"Severity changed from sev3 to {expected} by <@{ALICE}>"
+    said = f"Severity changed from sev3 to {expected} by <@{ALICE}>"
+    _ack, token = await ws.command_without_reply(f"sev {arg}", channel=opened.channel)
+    await ws.wait_for_message(opened.channel, said)
     await ws.wait_for_card(opened, lambda f: f["Severity"] == expected)
     assert (await ws.incident(opened.id)).severity == Severity(expected)
-    assert ("severity", ALICE, reply["text"]) in await ws.timeline(opened.id)
-    await ws.wait_for_message(opened.channel, reply["text"])
+    assert ("severity", ALICE, said) in await ws.timeline(opened.id)
+    assert ws.replies(token) == []
+
+
+async def test_a_severity_it_already_has_is_said_and_not_recorded(ws: Workspace) -> None:
+    opened = await ws.declare("Checkout 500s", "sev3")
+    before = await ws.timeline(opened.id)
+    reply = await ws.command("sev 3", channel=opened.channel)
+    assert reply["text"] == ":information_source: Severity is already sev3."
+    assert await ws.timeline(opened.id) == before
+    assert not any("Severity changed" in m.text for m in ws.messages_in(opened.channel))
 
 
 @pytest.mark.parametrize("arg", ["7", "0", "sev5", "high", ""])
@@ -235,11 +246,14 @@ async def test_sev_with_a_bad_argument_shows_the_usage(ws: Workspace, arg: str) 
 @pytest.mark.parametrize("mention", [f"<@{BOB}|bob>", f"<@{BOB}>", BOB])
 async def test_lead_sets_the_incident_lead(ws: Workspace, mention: str) -> None:
     opened = await ws.declare("Checkout 500s", "sev2")
-    reply = await ws.command(f"lead {mention}", channel=opened.channel)
-    assert reply["text"] == f"<@{BOB}> is now the incident lead (set by <@{ALICE}>)"
+    said = f"<@{BOB}> is now the incident lead (set by <@{ALICE}>)"
+    await ws.command_without_reply(f"lead {mention}", channel=opened.channel)
+    await ws.wait_for_message(opened.channel, said)
     assert (await ws.incident(opened.id)).lead == BOB
     await _wait_for_card_text(ws, opened, f"*Lead:* <@{BOB}>")
-    assert ("lead", ALICE, reply["text"]) in await ws.timeline(opened.id)
+    assert ("lead", ALICE, said) in await ws.timeline(opened.id)
+    again = await ws.command(f"lead {mention}", channel=opened.channel)
+    assert again["text"] == f":information_source: <@{BOB}> is already the incident lead."
 
 
 @pytest.mark.parametrize(("arg", "got"), [("bob", "bob"), ("@bob", "@bob"), ("", "nothing")])
@@ -372,9 +386,9 @@ async def test_list_shows_open_incidents_newest_first(ws: Workspace) -> None:
     db = await ws.declare("Database is down", "sev1")
     checkout = await ws.declare("Checkout 500s", "sev2")
     search = await ws.declare("Search is slow", "sev4", user=CAROL)
-    await ws.command("ack", user=BOB, channel=checkout.channel)
-    await ws.command(f"lead <@{BOB}|bob>", channel=checkout.channel)
-    await ws.command("resolve failed over", channel=db.channel)
+    await ws.said("ack", "Acknowledged by", user=BOB, channel=checkout.channel)
+    await ws.said(f"lead <@{BOB}|bob>", "is now the incident lead", channel=checkout.channel)
+    await ws.said("resolve failed over", "Resolved by", channel=db.channel)
 
     lines = (await ws.command("list")).get("text", "").splitlines()
     assert lines[0] == "*2 open incidents*"
@@ -386,8 +400,8 @@ async def test_list_shows_open_incidents_newest_first(ws: Workspace) -> None:
     assert older.endswith(f"· lead <@{BOB}> — Checkout 500s")
     assert "Database is down" not in "\n".join(lines)
 
-    await ws.command("resolve", channel=checkout.channel)
-    await ws.command("resolve", channel=search.channel)
+    await ws.said("resolve", "Resolved by", channel=checkout.channel)
+    await ws.said("resolve", "Resolved by", channel=search.channel)
     assert (await ws.command("list"))["text"] == ":white_check_mark: No open incidents."
 
 
@@ -396,15 +410,14 @@ async def test_list_shows_open_incidents_newest_first(ws: Workspace) -> None:
 
 async def test_timeline_shows_mentions_as_mentions(ws: Workspace) -> None:
     opened = await ws.declare("Checkout 500s", "sev2")
-    await ws.command(f"lead <@{BOB}|bob>", channel=opened.channel)
+    await ws.said(f"lead <@{BOB}|bob>", "is now the incident lead", channel=opened.channel)
     reply = await ws.command("timeline", channel=opened.channel)
     assert f"<@{BOB}> is now the incident lead (set by <@{ALICE}>)" in reply["text"]
 
 
 async def test_acknowledgement_note_in_the_channel_mentions_the_person(ws: Workspace) -> None:
     opened = await ws.declare("Checkout 500s", "sev2")
-    await ws.command("ack", user=BOB, channel=opened.channel)
-    note = await ws.wait_for_message(opened.channel, "cknowledged by")
+    note = await ws.said("ack", "cknowledged by", user=BOB, channel=opened.channel)
     assert f"<@{BOB}>" in note.text
 
 
