@@ -99,6 +99,7 @@ class Incident:
     # When the last level's time ran out with nobody acknowledging (None: still escalating,
     # or stopped by an acknowledgement).
     escalation_exhausted_at: datetime | None = None
+    reopened_at: datetime | None = None  # the last time it was reopened
 
     @property
     def is_open(self) -> bool:
@@ -164,7 +165,13 @@ def _apply(incident: Incident, action: Action, *, actor: str, now: datetime) -> 
         return replace(incident, status=IncidentStatus.MITIGATED)
     if action is Action.RESOLVE:
         return replace(incident, status=IncidentStatus.RESOLVED, resolved_at=now, resolved_by=actor)
-    return replace(incident, status=IncidentStatus.TRIGGERED, resolved_at=None, resolved_by=None)
+    return replace(
+        incident,
+        status=IncidentStatus.TRIGGERED,
+        resolved_at=None,
+        resolved_by=None,
+        reopened_at=now,
+    )
 
 
 class GroupDecision(StrEnum):

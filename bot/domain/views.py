@@ -62,6 +62,8 @@ class IncidentView:
     alert_count: int | None = None
     firing_count: int | None = None
     copies: Sequence[CardCopy] = ()
+    # When its alerts began firing (`startsAt`): the first firing alert's, else the first's.
+    firing_since: datetime | None = None
 
     @property
     def total(self) -> int:

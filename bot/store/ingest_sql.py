@@ -46,10 +46,15 @@ ALERTS_SHOWN = prepared(
     .order_by(ALERTS.c.status != "firing", ALERTS.c.name, ALERTS.c.id)
     .limit(bindparam("shown"))
 )
+# How many alerts, how many fire, and since when: the first start of a firing alert, and of
+# any alert (for an incident none of whose alerts fires any more).
 ALERT_COUNTS = prepared(
-    select(func.count(), func.count().filter(ALERTS.c.status == "firing")).where(
-        ALERTS.c.incident_id == bindparam("incident_id")
-    )
+    select(
+        func.count(),
+        func.count().filter(ALERTS.c.status == "firing"),
+        func.min(ALERTS.c.starts_at).filter(ALERTS.c.status == "firing"),
+        func.min(ALERTS.c.starts_at),
+    ).where(ALERTS.c.incident_id == bindparam("incident_id"))
 )
 _KNOWN = (ALERTS.c.fingerprint, ALERTS.c.status, ALERTS.c.starts_at)
 _OF_INCIDENT = ALERTS.c.incident_id == bindparam("incident_id")

@@ -85,6 +85,7 @@ class IncidentRow(Base):
     playbook: Mapped[str | None] = mapped_column(String(100))
     runbook: Mapped[str | None] = mapped_column(String(1000))
     escalation_exhausted_at: Mapped[datetime | None]
+    reopened_at: Mapped[datetime | None]
 
 
 class CardCopyRow(Base):

@@ -359,6 +359,7 @@ class OutboxStore:
                 alerts_resolved_at=row.alerts_resolved_at,
                 alert_count=int(counts[0]),
                 firing_count=int(counts[1]),
+                firing_since=counts[2] or counts[3],
                 copies=[_copy(c) for c in copies.scalars()],
             )
 

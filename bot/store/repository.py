@@ -67,6 +67,7 @@ def incident_from_row(row: IncidentRow | Any) -> Incident:
         playbook=row.playbook,
         runbook=row.runbook,
         escalation_exhausted_at=row.escalation_exhausted_at,
+        reopened_at=row.reopened_at,
     )
 
 
@@ -176,6 +177,7 @@ class SqlIncidentTransaction:
                 escalation_level=incident.escalation_level,
                 escalation_round=incident.escalation_round,
                 escalation_exhausted_at=incident.escalation_exhausted_at,
+                reopened_at=incident.reopened_at,
                 updated_at=at,
                 version=incident.version + 1,
             )

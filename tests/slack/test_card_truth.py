@@ -251,9 +251,17 @@ async def test_a_resolved_card_offers_reopen_and_reopening_brings_the_actions_ba
         running_bot(database_url, emulator, url) as bot,
     ):
         people(emulator)
-        await bot.post_alerts(make_payload([make_alert(service="api")]))
+        began = "2026-11-26T10:00:00Z"
+        await bot.post_alerts(make_payload([make_alert(service="api", starts_at=began)]))
         await opened(bot, emulator)
         assert buttons(card(emulator)) == list(ids.CARD_ACTIONS)
+        # Since when: the alert's startsAt, with its age, not when Tocsin opened the incident.
+        stamp = int(datetime.fromisoformat(began).timestamp())
+        assert (
+            f"*Firing since*\n<!date^{stamp}^{{date_short_pretty}} {{time}}|2026-11-26 10:00 UTC>"
+            f" (<!date^{stamp}^{{ago}}|10:00 UTC>)"
+        ) in words(card(emulator))
+        assert "*Opened*" not in words(card(emulator))
 
         await click(bot, emulator, ids.RESOLVE, BOB, card(emulator))
         resolved = card(emulator)
@@ -267,6 +275,7 @@ async def test_a_resolved_card_offers_reopen_and_reopening_brings_the_actions_ba
         reopened = card(emulator)
         assert buttons(reopened) == list(ids.CARD_ACTIONS)
         assert "*Resolved*" not in words(reopened)
+        assert ":repeat: *Reopened* <!date^" in words(reopened)
         assert "triggered" in topic(emulator)
         assert thread_of(emulator, announcement(emulator))[-1] == f"Reopened by <@{BOB}>"
 

@@ -134,7 +134,7 @@ def render_incident_card(view: IncidentView) -> list[dict[str, Any]]:
                 MarkdownTextObject(text=f"*Status*\n{inc.status.value}{_who(view)}"),
                 MarkdownTextObject(text=f"*Severity*\n{inc.severity.value}"),
                 MarkdownTextObject(text=f"*Alerts*\n{_alert_counts(view)}"),
-                MarkdownTextObject(text=f"*Opened*\n{slack_date(inc.opened_at)}"),
+                _since(view),
             ]
         ),
         SectionBlock(text=MarkdownTextObject(text=_alert_lines(view))),
@@ -166,6 +166,8 @@ def _state_lines(view: IncidentView) -> str:
             f":white_check_mark: *Resolved* {slack_date(inc.resolved_at)}{by}"
             f" · lasted {lasted(inc.opened_at, inc.resolved_at)}"
         )
+    if inc.reopened_at is not None and inc.is_open:
+        lines.append(f":repeat: *Reopened* {slack_date(inc.reopened_at)}")
     if inc.lead:
         lines.append(f"*Lead:* {_actor(inc.lead)}")
     if inc.escalation_exhausted_at is not None and inc.status is IncidentStatus.TRIGGERED:
@@ -182,6 +184,15 @@ def _state_lines(view: IncidentView) -> str:
         by = f" by {_actor(inc.silenced_by)}" if inc.silenced_by else ""
         lines.append(f":mute: *Silenced* until {inc.silenced_until:%H:%M} UTC{by}")
     return "\n".join(lines)
+
+
+def _since(view: IncidentView) -> MarkdownTextObject:
+    """Since when: when the alerts began firing (not when Tocsin heard), with its age."""
+    if view.firing_since is None:
+        return MarkdownTextObject(text=f"*Opened*\n{slack_date(view.incident.opened_at)}")
+    since = view.firing_since
+    age = f"<!date^{int(since.timestamp())}^{{ago}}|{since:%H:%M} UTC>"
+    return MarkdownTextObject(text=f"*Firing since*\n{slack_date(since)} ({age})")
 
 
 def _alert_counts(view: IncidentView) -> str:

@@ -1,4 +1,5 @@
-"""card copies: the DMs and the announcement that show an incident; when escalation ran out
+"""card copies: the DMs and the announcement that show an incident; when escalation ran out,
+when the incident was last reopened
 
 Revision ID: 0008
 Revises: 0007
@@ -41,9 +42,11 @@ def upgrade() -> None:
     op.add_column(
         "incidents", sa.Column("escalation_exhausted_at", UtcDateTime(timezone=True), nullable=True)
     )
+    op.add_column("incidents", sa.Column("reopened_at", UtcDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("incidents", "reopened_at")
     op.drop_column("incidents", "escalation_exhausted_at")
     op.drop_index("ix_card_copies_incident_id", table_name="card_copies")
     op.drop_index("ix_card_copies_message", table_name="card_copies")
