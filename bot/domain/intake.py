@@ -79,6 +79,7 @@ class NewIncident:
     auto_resolve: bool
     severity: Severity | None
     playbook: Playbook | None
+    runbook: str | None = None  # the alert's own `runbook_url`, else the playbook's
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,15 @@ class Changes:
     stop_escalation: bool
 
 
+def alerts_runbook(group: AlertGroup) -> str | None:
+    """The runbook the alert rule names (`runbook_url`): who wrote the rule knows it best."""
+    for alert in group.alerts:
+        url = (alert.annotations.get("runbook_url") or "").strip()
+        if url.startswith(("https://", "http://")):
+            return url
+    return None
+
+
 def decide(
     latest: Incident | None, group: AlertGroup, *, now: datetime, rules: IntakeRules
 ) -> Decision:
@@ -128,6 +138,7 @@ def decide(
             auto_resolve=rules.auto_resolve_for(playbook, group.source),
             severity=playbook.severity if playbook else None,
             playbook=playbook,
+            runbook=alerts_runbook(group) or (playbook.runbook if playbook else None),
         ),
     )
 

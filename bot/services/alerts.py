@@ -88,7 +88,7 @@ class AlertIntake:
                 auto_resolve=new.auto_resolve,
                 severity=new.severity,
                 playbook=new.playbook.name if new.playbook else None,
-                runbook=new.playbook.runbook if new.playbook else None,
+                runbook=new.runbook,
             )
             record = NOBODY_YET
         else:

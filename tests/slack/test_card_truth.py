@@ -355,3 +355,34 @@ async def test_an_acknowledged_incident_is_never_called_exhausted(database_url: 
         channel = incident_channel(emulator)
         assert not any(":sos:" in m.text for m in emulator.state.channel_messages(channel))
         assert "exhausted" not in words(card(emulator))
+
+
+async def test_the_rules_runbook_and_each_alerts_graph_are_on_the_card(database_url: str) -> None:
+    async with (
+        running_emulator() as (emulator, url),
+        running_bot(database_url, emulator, url) as bot,
+    ):
+        alert = make_alert(service="api")
+        alert["annotations"]["runbook_url"] = "https://runbooks.example.com/api-errors"
+        alert["generatorURL"] = "http://prometheus:9090/graph?g0.expr=up&g0.tab=1"
+        await bot.post_alerts(make_payload([alert]))
+        await opened(bot, emulator)
+        shown = words(card(emulator))
+        # The rule's own runbook wins over the HighErrorRate playbook's.
+        assert "<https://runbooks.example.com/api-errors|Runbook>" in shown
+        assert "high-error-rate" not in shown
+        assert "<http://prometheus:9090/graph?g0.expr=up&amp;g0.tab=1|graph>" in shown
+        assert "no runbook" not in shown
+
+
+async def test_an_incident_without_a_runbook_says_so(database_url: str) -> None:
+    async with (
+        running_emulator() as (emulator, url),
+        running_bot(database_url, emulator, url) as bot,
+    ):
+        name = "DiskAlmostFull"  # no shipped playbook names a runbook for it
+        await bot.post_alerts(make_payload([make_alert(name, service="api")], group=name))
+        await opened(bot, emulator)
+        assert "no runbook (set the rule's `runbook_url` or a playbook's `runbook`)" in words(
+            card(emulator)
+        )

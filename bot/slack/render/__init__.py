@@ -149,6 +149,8 @@ def render_incident_card(view: IncidentView) -> list[dict[str, Any]]:
     context = f"Incident #{inc.id}"
     if inc.runbook:
         context += f" · <{inc.runbook}|Runbook>"
+    elif view.total:  # from alerts: say what is missing, and where it would come from
+        context += " · no runbook (set the rule's `runbook_url` or a playbook's `runbook`)"
     if inc.playbook:
         context += f" · playbook {escape(inc.playbook)}"
     if view.external_url:
@@ -184,6 +186,13 @@ def _state_lines(view: IncidentView) -> str:
         by = f" by {_actor(inc.silenced_by)}" if inc.silenced_by else ""
         lines.append(f":mute: *Silenced* until {inc.silenced_until:%H:%M} UTC{by}")
     return "\n".join(lines)
+
+
+def _link_target(url: str) -> str | None:
+    """A URL fit for a `<url|label>` link (http(s), no `|`, `<`, `>`; `&` escaped), or None."""
+    if not url.startswith(("https://", "http://")) or any(c in url for c in "|<> "):
+        return None
+    return url.replace("&", "&amp;")
 
 
 def _since(view: IncidentView) -> MarkdownTextObject:
@@ -232,6 +241,8 @@ def _alert_lines(view: IncidentView) -> str:
             line += f" `{escape(clip(extra, 150))}`"
         if alert.summary:
             line += f" — {escape(clip(alert.summary, 200))}"
+        if (graph := _link_target(alert.generator_url)) is not None:
+            line += f" <{graph}|graph>"
         lines.append(line)
     if view.total > len(shown):
         lines.append(f"…and {view.total - len(shown)} more")
