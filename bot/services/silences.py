@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -12,6 +12,13 @@ from bot.domain.text import phrase, who
 from bot.errors import IntegrationError, UserError
 from bot.ports import IncidentStore, IncidentTransaction, Silencer
 from bot.services.incidents import Outcome, in_transaction
+
+
+def silence_matchers(group: Mapping[str, str], common: Mapping[str, str]) -> dict[str, str]:
+    """What a silence of an incident matches: the labels every one of its alerts has (its
+    group's labels among them). The group's labels alone (often just `alertname`) would
+    silence the same alert of every other service too."""
+    return {**group, **common}
 
 
 class SilenceService:
@@ -35,8 +42,12 @@ class SilenceService:
             raise UserError("Silencing is not configured: set ALERTMANAGER_URL.")
         return self.silencer
 
-    async def silence(self, incident_id: int, *, actor: str) -> Outcome:
-        """Create a silence for the incident's alert group and remember its id."""
+    async def silence(
+        self, incident_id: int, *, actor: str, actor_name: str | None = None
+    ) -> Outcome:
+        """Create a silence of exactly the incident's alerts (every label they share, not only
+        the route's grouping) and remember its id; Alertmanager shows `actor_name` as its
+        author."""
         silencer = self._require()
         incident = await in_transaction(self.store, lambda tx: tx.get_incident(incident_id))
         if incident is None:
@@ -44,7 +55,7 @@ class SilenceService:
         if incident.silence_id and incident.silenced_until and incident.silenced_until > self.now():
             raise UserError(f"Already silenced until {incident.silenced_until:%H:%M} UTC.")
         group, common = await in_transaction(self.store, lambda tx: tx.incident_labels(incident_id))
-        matchers = group or common
+        matchers = silence_matchers(group, common)
         if not matchers:
             raise UserError("This incident has no alerts to silence.")
         now = self.now()
@@ -54,7 +65,7 @@ class SilenceService:
                 matchers,
                 starts_at=now,
                 ends_at=until,
-                created_by=actor,
+                created_by=actor_name or actor,
                 comment=f"Tocsin incident #{incident_id}: {incident.title}"[:500],
             )
         except IntegrationError as exc:

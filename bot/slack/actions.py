@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -13,7 +14,17 @@ from bot.services.container import Services
 from bot.slack import ids
 from bot.slack.replies import Reply, acknowledged, ephemeral, refused
 
-Click = Callable[[Services, int, str, str | None], Awaitable[Reply]]
+
+@dataclass(frozen=True)
+class Clicker:
+    """Who clicked, where: their user id and name, and the conversation of the message."""
+
+    user: str
+    name: str | None
+    where: str | None
+
+
+Click = Callable[[Services, int, Clicker], Awaitable[Reply]]
 
 
 def _incident_id(body: dict[str, Any]) -> int:
@@ -26,45 +37,43 @@ def _incident_id(body: dict[str, Any]) -> int:
 
 
 def _transition(action: Action, permission: str | None) -> Click:
-    async def click(services: Services, incident_id: int, user: str, where: str | None) -> Reply:
+    async def click(services: Services, incident_id: int, by: Clicker) -> Reply:
         incident = await services.incidents.get(incident_id)
-        if permission and not await services.permits(permission, user, incident.id):
+        if permission and not await services.permits(permission, by.user, incident.id):
             return refused(services, permission)
-        outcome = await services.incidents.act(incident_id, action, actor=user)
+        outcome = await services.incidents.act(incident_id, action, actor=by.user)
         # In the incident's channel everyone, the clicker too, reads the channel's note; a
         # click on a copy of the card (a DM) is answered where it was made.
-        return None if where == incident.channel_id else ephemeral(outcome.message)
+        return None if by.where == incident.channel_id else ephemeral(outcome.message)
 
     return click
 
 
-async def _escalate(services: Services, incident_id: int, user: str, _where: str | None) -> Reply:
+async def _escalate(services: Services, incident_id: int, by: Clicker) -> Reply:
     incident = await services.incidents.get(incident_id)
-    if not await services.permits("escalate", user, incident.id):
+    if not await services.permits("escalate", by.user, incident.id):
         return refused(services, "escalate")
-    return ephemeral(await services.escalation.escalate(incident.id, actor=user))
+    return ephemeral(await services.escalation.escalate(incident.id, actor=by.user))
 
 
-async def _silence(services: Services, incident_id: int, user: str, _where: str | None) -> Reply:
+async def _silence(services: Services, incident_id: int, by: Clicker) -> Reply:
     incident = await services.incidents.get(incident_id)
-    if not await services.permits("silence", user, incident.id):
+    if not await services.permits("silence", by.user, incident.id):
         return refused(services, "silence")
-    outcome = await services.silences.silence(incident_id, actor=user)
+    outcome = await services.silences.silence(incident_id, actor=by.user, actor_name=by.name)
     return ephemeral(outcome.message)
 
 
-async def _unsilence(services: Services, incident_id: int, user: str, _where: str | None) -> Reply:
+async def _unsilence(services: Services, incident_id: int, by: Clicker) -> Reply:
     incident = await services.incidents.get(incident_id)
-    if not await services.permits("silence", user, incident.id):
+    if not await services.permits("silence", by.user, incident.id):
         return refused(services, "silence")
-    outcome = await services.silences.unsilence(incident_id, actor=user)
+    outcome = await services.silences.unsilence(incident_id, actor=by.user)
     return ephemeral(outcome.message)
 
 
-async def _diagnostics(
-    services: Services, incident_id: int, user: str, _where: str | None
-) -> Reply:
-    await services.diagnostics.request(incident_id, actor=user)
+async def _diagnostics(services: Services, incident_id: int, by: Clicker) -> Reply:
+    await services.diagnostics.request(incident_id, actor=by.user)
     return ephemeral("Running diagnostics: results appear in the channel as they arrive.")
 
 
@@ -87,8 +96,13 @@ def register(app: AsyncApp, services: Services) -> None:
 
 def _listener(services: Services, click: Click) -> Any:
     async def work(body: dict[str, Any], _client: Any) -> Reply:
-        where = (body.get("channel") or {}).get("id")
-        reply = await click(services, _incident_id(body), body["user"]["id"], where)
+        person = body["user"]
+        by = Clicker(
+            user=person["id"],
+            name=person.get("username") or person.get("name"),
+            where=(body.get("channel") or {}).get("id"),
+        )
+        reply = await click(services, _incident_id(body), by)
         services.wake_outbox()
         return reply
 

@@ -61,10 +61,15 @@ async def test_silence_and_unsilence_through_the_card(tmp_path: Path) -> None:
 
             await eventually(silenced, what="an active silence in Alertmanager")
             (silence,) = await silences(am.url)
+            # Exactly the incident's alerts: every label they share, not only the route's
+            # grouping (`alertname`), which would silence the other services' alerts too.
             assert {(m["name"], m["value"]) for m in silence["matchers"]} == {
-                ("alertname", "HighErrorRate")
+                ("alertname", "HighErrorRate"),
+                ("service", "api"),
+                ("severity", "critical"),
             }
-            assert silence["createdBy"] == "U0ALICE01"
+            assert all(m["isEqual"] and not m["isRegex"] for m in silence["matchers"])
+            assert silence["createdBy"] == "alice"  # her name, as Alertmanager's UI shows it
             incident = await bot.app.services.incidents.get(1)
             assert incident.silence_id == silence["id"]
 
@@ -75,6 +80,11 @@ async def test_silence_and_unsilence_through_the_card(tmp_path: Path) -> None:
                 )
 
             await eventually(card_offers_unsilence, what="card updated with Unsilence")
+            message = emulator.state.message(channel, ts)
+            assert message is not None
+            shown = json.dumps(message.blocks, ensure_ascii=False)
+            assert "*Silenced* until <!date^" in shown
+            assert "by <@U0ALICE01> — matching `alertname=HighErrorRate` `service=api`" in shown
 
             await emulator.send_block_action(
                 f"{bot.url}/slack/events",

@@ -373,6 +373,12 @@ async def test_the_rules_runbook_and_each_alerts_graph_are_on_the_card(database_
         assert "high-error-rate" not in shown
         assert "<http://prometheus:9090/graph?g0.expr=up&amp;g0.tab=1|graph>" in shown
         assert "no runbook" not in shown
+        # Silence asks first, and says what it would silence: the labels the notification says
+        # all its alerts share (commonLabels).
+        assert (
+            "Alertmanager holds the notifications of alerts matching "
+            "alertname=HighErrorRate, severity=critical."
+        ) in shown
 
 
 async def test_an_incident_without_a_runbook_says_so(database_url: str) -> None:

@@ -18,7 +18,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.domain.alerts import AlertStatus
-from bot.domain.incidents import Incident, IncidentStatus
+from bot.domain.incidents import IncidentStatus
 from bot.domain.text import RefKind, Rich, phrase, ref
 from bot.domain.views import IncidentView
 from bot.slack import ids
@@ -145,7 +145,7 @@ def render_incident_card(view: IncidentView) -> list[dict[str, Any]]:
         blocks.append(
             SectionBlock(text=MarkdownTextObject(text=":white_check_mark: *All alerts resolved.*"))
         )
-    blocks.append(_actions(inc))
+    blocks.append(_actions(view))
     context = f"Incident #{inc.id}"
     if inc.runbook:
         context += f" · <{inc.runbook}|Runbook>"
@@ -184,7 +184,9 @@ def _state_lines(view: IncidentView) -> str:
         )
     if inc.silence_id and inc.silenced_until:
         by = f" by {_actor(inc.silenced_by)}" if inc.silenced_by else ""
-        lines.append(f":mute: *Silenced* until {inc.silenced_until:%H:%M} UTC{by}")
+        until = slack_date(inc.silenced_until, "{time}")
+        scope = f" — matching {_scope(view)}" if view.labels else ""
+        lines.append(f":mute: *Silenced* until {until}{by}{scope}")
     return "\n".join(lines)
 
 
@@ -249,8 +251,30 @@ def _alert_lines(view: IncidentView) -> str:
     return clip("\n".join(lines) or "No alerts.", 3000)
 
 
-def _actions(inc: Incident) -> ActionsBlock:
+def _scope(view: IncidentView) -> str:
+    """What Silence matches: every label the incident's alerts share."""
+    return " ".join(f"`{k}={escape(v)}`" for k, v in sorted(view.labels.items()))
+
+
+def _silence_button(view: IncidentView) -> ButtonElement:
+    """Silence 1h, confirmed first with what it will silence."""
+    scope = ", ".join(f"{k}={v}" for k, v in sorted(view.labels.items())) or "its alerts"
+    return ButtonElement(
+        text="Silence 1h",
+        action_id=ids.SILENCE_1H,
+        value=str(view.incident.id),
+        confirm=ConfirmObject(
+            title="Silence for an hour?",
+            text=clip(f"Alertmanager holds the notifications of alerts matching {scope}.", 300),
+            confirm="Silence",
+            deny="Cancel",
+        ),
+    )
+
+
+def _actions(view: IncidentView) -> ActionsBlock:
     """The buttons legal in the incident's state."""
+    inc = view.incident
     value = str(inc.id)
     diagnostics = ButtonElement(text="Run diagnostics", action_id=ids.RUN_DIAGNOSTICS, value=value)
     unsilence = ButtonElement(text="Unsilence", action_id=ids.UNSILENCE, value=value)
@@ -279,9 +303,7 @@ def _actions(inc: Incident) -> ActionsBlock:
                 deny="Cancel",
             ),
         ),
-        unsilence
-        if inc.silence_id
-        else ButtonElement(text="Silence 1h", action_id=ids.SILENCE_1H, value=value),
+        unsilence if inc.silence_id else _silence_button(view),
         diagnostics,
     ]
     return ActionsBlock(block_id=ids.CARD_BLOCK_ID, elements=elements)
