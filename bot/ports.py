@@ -106,6 +106,12 @@ class IncidentTransaction(Protocol):
         """The incident whose channel this is."""
         ...
 
+    async def recent_incidents(
+        self, *, resolved: bool | None, since: datetime | None, limit: int = 200
+    ) -> list[Incident]:
+        """Incidents newest first: resolved or not (None: both), opened since `since`."""
+        ...
+
     async def open_incidents(self, limit: int = 50) -> list[Incident]:
         """Unresolved incidents, newest first."""
         ...

@@ -10,7 +10,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.domain.durations import positive_duration
 from bot.domain.incidents import Action, Incident, Severity
+from bot.domain.listing import IncidentQuery, Listed
 from bot.domain.outbox import JobKind, OutboxJob, note_job
 from bot.domain.text import phrase, user
 from bot.errors import UserError
@@ -39,7 +41,8 @@ Handler = Callable[[Services, Invocation], Awaitable[Reply]]
 HELP = """*`/incident` commands*
 • `declare <title> [sev1..sev4]` — open an incident (no title: a form).
   `/incident declare Checkout 500s sev2`
-• `list` — open incidents, newest first
+• `list [sev1..sev4] [mine] [resolved|all] [since 7d]` — incidents, newest first (open
+  ones unless `resolved` or `all`). `/incident list sev1 mine since 7d`
 • `status` — the incident card again
 • `ack` — acknowledge (stops escalation)
 • `resolve [note]` — resolve. `/incident resolve rolled back v42`
@@ -52,6 +55,7 @@ HELP = """*`/incident` commands*
 The last nine work in an incident channel."""
 
 USAGE = {
+    "list": "/incident list [sev1..sev4] [mine] [resolved|all] [since 7d]",
     "declare": "/incident declare <title> [sev1..sev4]",
     "sev": "/incident sev <1-4>",
     "lead": "/incident lead @user",
@@ -67,8 +71,9 @@ async def _help(services: Services, inv: Invocation) -> Reply:
 
 async def _declare(services: Services, inv: Invocation) -> Reply:
     title, severity = split_severity(inv.args)
-    if not title:
-        await inv.client.views_open(trigger_id=inv.trigger_id, view=declare_modal())
+    if not title:  # `/incident declare` or `/incident declare sev2`: the form, that sev chosen
+        form = declare_modal(severity or Severity.SEV3)
+        await inv.client.views_open(trigger_id=inv.trigger_id, view=form)
         return None
     incident = await services.incidents.declare(
         title[:200], severity or Severity.SEV3, actor=inv.user
@@ -80,8 +85,31 @@ async def _declare(services: Services, inv: Invocation) -> Reply:
 
 
 async def _list(services: Services, inv: Invocation) -> Reply:
-    incidents = await services.incidents.open_incidents()
-    return rendered(render_lists.incident_list(incidents, services.now()))
+    query = parse_query(inv.args, inv.user)
+    incidents = await services.incidents.listed(query)
+    return rendered(render_lists.incident_list(incidents, services.now(), query.describe()))
+
+
+def parse_query(text: str, user: str) -> IncidentQuery:
+    """`[sev1..sev4 ...] [mine] [resolved | all] [since 7d]` as a list's filters."""
+    words = text.lower().split()
+    states, severities, mine, since = Listed.OPEN, set(), None, None
+    while words:
+        word = words.pop(0)
+        if word in ("resolved", "all"):
+            states = Listed(word)
+        elif word == "mine":
+            mine = user
+        elif word.startswith("sev") and word[3:] in ("1", "2", "3", "4"):
+            severities.add(Severity(word))
+        elif word == "since" and words:
+            try:
+                since = positive_duration(words.pop(0))
+            except ValueError as exc:
+                raise UserError(f"{exc}. Usage: `{USAGE['list']}`") from None
+        else:
+            raise UserError(f"Unknown filter `{word}`. Usage: `{USAGE['list']}`")
+    return IncidentQuery(states, frozenset(severities), mine, since)
 
 
 async def _here(services: Services, inv: Invocation) -> Incident:
@@ -222,8 +250,8 @@ async def handle(services: Services, inv: Invocation) -> Reply:
     )
 
 
-def declare_modal() -> dict[str, Any]:
-    """The form `/incident declare` opens when given no title."""
+def declare_modal(chosen: Severity = Severity.SEV3) -> dict[str, Any]:
+    """The form `/incident declare` opens when given no title, with `chosen` selected."""
     options = [
         {"text": {"type": "plain_text", "text": s.value}, "value": s.value} for s in Severity
     ]
@@ -248,7 +276,7 @@ def declare_modal() -> dict[str, Any]:
                     "type": "static_select",
                     "action_id": "value",
                     "options": options,
-                    "initial_option": options[2],
+                    "initial_option": next(o for o in options if o["value"] == chosen.value),
                 },
             },
         ],

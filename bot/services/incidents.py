@@ -16,6 +16,7 @@ from bot.domain.incidents import (
     TimelineEvent,
     transition,
 )
+from bot.domain.listing import IncidentQuery, Listed
 from bot.domain.outbox import (
     OutboxJob,
     note_job,
@@ -193,6 +194,16 @@ class IncidentService:
     async def timeline(self, incident_id: int) -> list[TimelineEvent]:
         """The incident's timeline, oldest first."""
         return await in_transaction(self.store, lambda tx: tx.timeline(incident_id))
+
+    async def listed(self, query: IncidentQuery, limit: int = 30) -> list[Incident]:
+        """The incidents a list shows, newest first."""
+        now = self.now()
+        resolved = {Listed.OPEN: False, Listed.RESOLVED: True, Listed.ALL: None}[query.states]
+        since = now - query.since if query.since is not None else None
+        found = await in_transaction(
+            self.store, lambda tx: tx.recent_incidents(resolved=resolved, since=since)
+        )
+        return [i for i in found if query.matches(i, now)][:limit]
 
     async def open_incidents(self) -> list[Incident]:
         """Open incidents, newest first."""

@@ -284,6 +284,21 @@ class SqlIncidentTransaction:
             return {}, {}
         return dict(row.group_labels or {}), dict(row.labels or {})
 
+    async def recent_incidents(
+        self, *, resolved: bool | None, since: datetime | None, limit: int = 200
+    ) -> list[Incident]:
+        """Incidents newest first: resolved or not (None: both), opened since `since`."""
+        query = select(IncidentRow)
+        if resolved is not None:
+            done = IncidentRow.status == IncidentStatus.RESOLVED.value
+            query = query.where(done if resolved else ~done)
+        if since is not None:
+            query = query.where(IncidentRow.opened_at >= since)
+        rows = await self.session.scalars(
+            query.order_by(IncidentRow.opened_at.desc(), IncidentRow.id.desc()).limit(limit)
+        )
+        return [incident_from_row(r) for r in rows]
+
     async def open_incidents(self, limit: int = 50) -> list[Incident]:
         """Incidents not yet resolved, newest first."""
         rows = await self.session.scalars(

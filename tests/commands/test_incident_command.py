@@ -95,6 +95,18 @@ async def test_declare_without_severity_is_sev3(ws: Workspace) -> None:
     assert (await ws.incident(1)).title == "Search is slow"
 
 
+async def test_declare_with_only_a_severity_opens_the_form_with_it_chosen(ws: Workspace) -> None:
+    ack, token = await ws.command_without_reply("declare sev2")
+    assert ack.status == 200
+    [opened_view] = [c for c in ws.emulator.calls_to("views.open") if c.response.get("ok")]
+    severity = next(
+        b for b in opened_view.response["view"]["blocks"] if b["block_id"] == "severity"
+    )
+    assert severity["element"]["initial_option"]["value"] == "sev2"
+    assert ws.replies(token) == []
+    assert await ws.bot.app.services.incidents.open_incidents() == []  # nothing declared yet
+
+
 async def test_declare_without_a_title_opens_the_form_and_its_submission_declares(
     ws: Workspace,
 ) -> None:
@@ -399,6 +411,23 @@ async def test_list_shows_open_incidents_newest_first(ws: Workspace) -> None:
     assert older.startswith(f"• #{checkout.id} <#{checkout.channel}> *sev2* acknowledged · ")
     assert older.endswith(f"· lead <@{BOB}> — Checkout 500s")
     assert "Database is down" not in "\n".join(lines)
+
+    async def listed(filters: str, user: str = ALICE) -> list[str]:
+        return (await ws.command(f"list {filters}", user=user)).get("text", "").splitlines()
+
+    assert (await listed("resolved"))[0] == "*1 resolved incident*"
+    assert "Database is down" in (await listed("resolved"))[1]
+    assert (await listed("all"))[0] == "*3 incidents*"
+    sev2 = await listed("sev2")
+    assert sev2[0] == "*1 open sev2 incident*" and "Checkout 500s" in sev2[1]
+    carols = await listed("mine", user=CAROL)
+    assert carols[0] == "*1 open incident of yours*" and "Search is slow" in carols[1]
+    assert (await listed("sev1 mine since 7d", user=BOB)) == [
+        ":white_check_mark: No open sev1 incidents of yours in the last 7 days."
+    ]
+    assert (await listed("all since 1h"))[0] == "*3 incidents in the last 1 hour*"
+    bad = (await ws.command("list urgent"))["text"]
+    assert bad.startswith(":information_source: Unknown filter `urgent`. Usage: `/incident list")
 
     await ws.said("resolve", "Resolved by", channel=checkout.channel)
     await ws.said("resolve", "Resolved by", channel=search.channel)

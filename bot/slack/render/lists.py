@@ -36,11 +36,16 @@ def mention(actor: str | None) -> str:
     )
 
 
-def incident_list(incidents: Sequence[Incident], now: datetime) -> str:
-    """Open incidents, newest first, one line each."""
+def incident_list(
+    incidents: Sequence[Incident], now: datetime, what: tuple[str, str] = ("open", "")
+) -> str:
+    """Incidents, newest first, one line each; `what` names them ("resolved sev1", " of yours")."""
+    before, after = what
+    name = f"{before} incident" if before else "incident"
     if not incidents:
-        return ":white_check_mark: No open incidents."
-    lines = [f"*{len(incidents)} open incident{'s' if len(incidents) != 1 else ''}*"]
+        return f":white_check_mark: No {name}s{after}."
+    plural = "s" if len(incidents) != 1 else ""
+    lines = [f"*{len(incidents)} {name}{plural}{after}*"]
     for inc in incidents:
         where = f"<#{inc.channel_id}>" if inc.channel_id else "(channel pending)"
         lines.append(
