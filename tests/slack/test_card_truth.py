@@ -392,3 +392,23 @@ async def test_an_incident_without_a_runbook_says_so(database_url: str) -> None:
         assert "no runbook (set the rule's `runbook_url` or a playbook's `runbook`)" in words(
             card(emulator)
         )
+
+
+async def test_labels_every_alert_shares_are_said_once(database_url: str) -> None:
+    async with (
+        running_emulator() as (emulator, url),
+        running_bot(database_url, emulator, url) as bot,
+    ):
+        alerts = [make_alert(service="api", instance=name) for name in ("web-1", "web-2")]
+        payload = make_payload(alerts)
+        payload["commonLabels"] = {
+            "alertname": "HighErrorRate",
+            "service": "api",
+            "severity": "critical",
+        }
+        await bot.post_alerts(payload)
+        await opened(bot, emulator)
+        shown = words(card(emulator)).splitlines()
+        assert "_All:_ `service=api, severity=critical`" in shown
+        lines = [line for line in shown if line.startswith(":red_circle: *HighErrorRate*")]
+        assert [line.split("`")[1] for line in lines] == ["instance=web-1", "instance=web-2"]

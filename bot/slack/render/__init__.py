@@ -233,11 +233,21 @@ def _actor(actor: str) -> str:
 
 
 def _alert_lines(view: IncidentView) -> str:
+    """One line per alert shown. With several, the labels they all share are said once, above,
+    and each line shows only what sets it apart."""
     lines = []
     shown = view.shown()
+    shared = {k: v for k, v in view.labels.items() if k != "alertname" and len(shown) > 1}
+    if shared:
+        common = ", ".join(f"{k}={v}" for k, v in sorted(shared.items()))
+        lines.append(f"_All:_ `{escape(clip(common, 300))}`")
     for alert in shown:
         mark = ":red_circle:" if alert.status is AlertStatus.FIRING else ":white_check_mark:"
-        extra = ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()) if k != "alertname")
+        extra = ", ".join(
+            f"{k}={v}"
+            for k, v in sorted(alert.labels.items())
+            if k != "alertname" and shared.get(k) != v
+        )
         line = f"{mark} *{escape(clip(alert.name, 100))}*"
         if extra:
             line += f" `{escape(clip(extra, 150))}`"
