@@ -412,3 +412,35 @@ async def test_labels_every_alert_shares_are_said_once(database_url: str) -> Non
         assert "_All:_ `service=api, severity=critical`" in shown
         lines = [line for line in shown if line.startswith(":red_circle: *HighErrorRate*")]
         assert [line.split("`")[1] for line in lines] == ["instance=web-1", "instance=web-2"]
+
+
+def test_an_exhausted_incident_acknowledged_since_reads_acknowledged_in_alerts() -> None:
+    from bot.domain.incidents import Incident, IncidentStatus, Severity
+    from bot.domain.views import IncidentView
+    from bot.slack.render import announcement_text
+
+    at = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+    incident = Incident(
+        id=1,
+        key="k",
+        title="Checkout 500s",
+        severity=Severity.SEV2,
+        status=IncidentStatus.ACKNOWLEDGED,
+        opened_at=at,
+        acknowledged_at=at,
+        acknowledged_by=ALICE,
+        channel_id="C0INC0001",
+        escalation_policy="standard",
+        escalation_exhausted_at=at,  # it ran out, and then Alice took it
+    )
+    view = IncidentView(
+        incident=incident,
+        slug_source="checkout",
+        labels={},
+        external_url="",
+        alerts=[],
+        alerts_resolved_at=None,
+    )
+    line = announcement_text(view)
+    assert f"acknowledged by <@{ALICE}>" in line
+    assert "exhausted" not in line

@@ -356,7 +356,7 @@ def announcement_text(view: IncidentView) -> str:
         by = f" by {_actor(inc.resolved_by)}" if inc.resolved_by else ""
         took = f" after {lasted(inc.opened_at, inc.resolved_at)}" if inc.resolved_at else ""
         line = f":white_check_mark: *{severity}* {title} — resolved{by}{took} — {where}"
-    elif inc.escalation_exhausted_at is not None:
+    elif inc.escalation_exhausted_at is not None and inc.status is IncidentStatus.TRIGGERED:
         line = f":sos: *{severity}* {title} — escalation exhausted, nobody acknowledged — {where}"
     elif inc.status is IncidentStatus.TRIGGERED:
         line = f":rotating_light: *{severity}* {title} — {where}"
