@@ -26,6 +26,13 @@ def parse_target(text: str) -> Target:
     raise ValueError(f"target {text!r}: write user:U…, usergroup:S… or rotation:NAME")
 
 
+def _valid_targets(value: list[str]) -> list[str]:
+    """Targets that parse (`parse_target` says what is wrong with one that does not)."""
+    for text in value:
+        parse_target(text)
+    return value
+
+
 class LevelConfig(BaseModel):
     """One escalation level."""
 
@@ -38,12 +45,7 @@ class LevelConfig(BaseModel):
     def _duration(cls, value: Any) -> Any:
         return config_duration(value)
 
-    @field_validator("targets")
-    @classmethod
-    def _targets(cls, value: list[str]) -> list[str]:
-        for text in value:
-            parse_target(text)
-        return value
+    _targets = field_validator("targets")(classmethod(lambda cls, v: _valid_targets(v)))
 
 
 class PolicyConfig(BaseModel):
@@ -60,12 +62,7 @@ class PolicyConfig(BaseModel):
         "else oncall.users, else everyone in the incident channel)",
     )
 
-    @field_validator("last_resort")
-    @classmethod
-    def _targets(cls, value: list[str]) -> list[str]:
-        for target in value:
-            parse_target(target)
-        return value
+    _targets = field_validator("last_resort")(classmethod(lambda cls, v: _valid_targets(v)))
 
     def to_domain(self) -> Policy:
         """The domain policy."""

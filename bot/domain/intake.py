@@ -42,7 +42,8 @@ from bot.domain.playbooks import Playbook, choose_playbook
 from bot.domain.text import phrase
 from bot.domain.timers import Timer, diagnostics_timer
 
-# Outcomes told in the alerts channel, in the announcement's thread.
+# Outcomes told in the alerts channel, in the announcement's thread (and a reopening in the
+# incident channel too).
 AUTO_RESOLVED = ":white_check_mark: Resolved automatically: every alert resolved."
 REOPENED_BY_ALERT = ":rotating_light: Reopened: an alert fired again."
 
@@ -175,13 +176,7 @@ def changes(
         )
         incident = moved.incident
         events.extend(moved.events)
-        jobs.append(
-            note_job(
-                incident.id,
-                f"reopen:{now.isoformat()}",
-                ":rotating_light: Reopened: an alert fired again.",
-            )
-        )
+        jobs.append(note_job(incident.id, f"reopen:{now.isoformat()}", REOPENED_BY_ALERT))
         jobs += [
             topic_update_job(incident.id),
             outcome_job(incident.id, f"reopen:{now.isoformat()}", phrase(REOPENED_BY_ALERT)),

@@ -38,5 +38,5 @@ class Services:
     digests: DigestScheduler | None = None
 
     async def permits(self, action: str, user: str, incident_id: int) -> bool:
-        """Check a permission; a refusal goes on the incident's timeline."""
+        """Check a permission; a refusal is logged (the person is told by the caller)."""
         return await permitted(self.permissions, action, user, incident_id)

@@ -188,8 +188,7 @@ class EscalationService:
             outcome_job(incident.id, f"exhausted:v{saved.version}", text),
         ]
         if users or groups:
-            last = Step(level=step.level, round=step.round)
-            jobs.append(_notify_job(saved, last, users, groups, None, label="last resort"))
+            jobs.append(_notify_job(saved, step, users, groups, None, label="last resort"))
         await tx.enqueue(jobs, at=now)
 
     async def _targets(

@@ -180,10 +180,7 @@ class OutboxStore:
                 await session.execute(
                     update(IncidentRow).where(IncidentRow.id == job.incident_id).values(**patch)
                 )
-                # Jobs that waited for this channel or card may go now.
-                await session.execute(
-                    update(sql.OUTBOX).where(*_waiting_of(job.incident_id)).values(not_before=now)
-                )
+                await _wake_waiting(session, job.incident_id, now)  # for this channel or card
             if outcome.copies and job.incident_id is not None:
                 await _add_copies(session, job.incident_id, outcome.copies, now)
             if job.incident_id is not None:
@@ -435,6 +432,13 @@ def _job(row: Any) -> Job:
     )
 
 
+async def _wake_waiting(session: Any, incident_id: int, now: datetime) -> None:
+    """Make the incident's waiting jobs due now: what they waited for may be there."""
+    await session.execute(
+        update(sql.OUTBOX).where(*_waiting_of(incident_id)).values(not_before=now)
+    )
+
+
 async def _announced(session: Any, incident_id: int) -> bool:
     """True when the incident's announcement job is done or failed: nothing to wait for."""
     found = await session.scalar(
@@ -469,10 +473,8 @@ async def _add_copies(
                     created_at=now,
                 )
             )
-    # Outcomes that waited for the announcement (its thread) may go now.
-    await session.execute(
-        update(sql.OUTBOX).where(*_waiting_of(incident_id)).values(not_before=now)
-    )
+    if any(copy.kind is CopyKind.ANNOUNCEMENT for copy in copies):
+        await _wake_waiting(session, incident_id, now)  # outcomes for the announcement's thread
 
 
 def _copy(row: CardCopyRow) -> CardCopy:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -239,14 +240,11 @@ def _alert_lines(view: IncidentView) -> str:
     shown = view.shown()
     shared = {k: v for k, v in view.labels.items() if k != "alertname" and len(shown) > 1}
     if shared:
-        common = ", ".join(f"{k}={v}" for k, v in sorted(shared.items()))
-        lines.append(f"_All:_ `{escape(clip(common, 300))}`")
+        lines.append(f"_All:_ `{escape(clip(_pairs(shared.items()), 300))}`")
     for alert in shown:
         mark = ":red_circle:" if alert.status is AlertStatus.FIRING else ":white_check_mark:"
-        extra = ", ".join(
-            f"{k}={v}"
-            for k, v in sorted(alert.labels.items())
-            if k != "alertname" and shared.get(k) != v
+        extra = _pairs(
+            (k, v) for k, v in alert.labels.items() if k != "alertname" and shared.get(k) != v
         )
         line = f"{mark} *{escape(clip(alert.name, 100))}*"
         if extra:
@@ -261,6 +259,11 @@ def _alert_lines(view: IncidentView) -> str:
     return clip("\n".join(lines) or "No alerts.", 3000)
 
 
+def _pairs(labels: Iterable[tuple[str, str]]) -> str:
+    """Labels as `name=value` pairs, sorted by name, comma-separated."""
+    return ", ".join(f"{k}={v}" for k, v in sorted(labels))
+
+
 def _scope(view: IncidentView) -> str:
     """What Silence matches: every label the incident's alerts share."""
     return " ".join(f"`{k}={escape(v)}`" for k, v in sorted(view.labels.items()))
@@ -268,7 +271,7 @@ def _scope(view: IncidentView) -> str:
 
 def _silence_button(view: IncidentView) -> ButtonElement:
     """Silence 1h, confirmed first with what it will silence."""
-    scope = ", ".join(f"{k}={v}" for k, v in sorted(view.labels.items())) or "its alerts"
+    scope = _pairs(view.labels.items()) or "its alerts"
     return ButtonElement(
         text="Silence 1h",
         action_id=ids.SILENCE_1H,
