@@ -444,3 +444,24 @@ def test_an_exhausted_incident_acknowledged_since_reads_acknowledged_in_alerts()
     line = announcement_text(view)
     assert f"acknowledged by <@{ALICE}>" in line
     assert "exhausted" not in line
+
+
+async def test_an_outcome_whose_answer_was_lost_is_in_the_thread_once(database_url: str) -> None:
+    async with (
+        running_emulator() as (emulator, url),
+        running_bot(database_url, emulator, url) as bot,
+    ):
+        await bot.post_alerts(make_payload([make_alert(service="api")]))
+        await opened(bot, emulator)
+        # The channel's note and the thread's outcome are both posted, and neither answer
+        # comes back: each retry must find its own message (the outcome's is in a thread,
+        # which the channel's history does not show).
+        emulator.lose_answers("chat.postMessage", 2)
+        await click(bot, emulator, ids.ACKNOWLEDGE, BOB, card(emulator))
+        await eventually(
+            lambda: thread_of(emulator, announcement(emulator)) != [], what="the outcome"
+        )
+        await eventually(lambda: settled(bot.url), what="the retries done")
+        assert thread_of(emulator, announcement(emulator)) == [f"Acknowledged by <@{BOB}>"]
+        notes = emulator.state.channel_messages(incident_channel(emulator))
+        assert [m.text for m in notes].count(f"Acknowledged by <@{BOB}>") == 1

@@ -239,7 +239,8 @@ async def post_once(
     """
     if job.attempts > 0:
         try:
-            ts = (await posted_keys(ctx, channel)).get(job.idem_key)
+            thread = message.get("thread_ts")
+            ts = (await posted_keys(ctx, channel, thread_ts=thread)).get(job.idem_key)
         except SlackCallError:
             if not history_optional:
                 raise
@@ -267,19 +268,28 @@ def jobs_metadata(event_type: str, jobs: Sequence[Job]) -> dict[str, Any]:
 
 
 async def recent_messages(
-    ctx: JobContext, channel: str, *, metadata: bool = False
+    ctx: JobContext, channel: str, *, metadata: bool = False, thread_ts: str | None = None
 ) -> list[dict[str, Any]]:
-    """The channel's last 100 messages, newest first: where an uncertain earlier try of a job
-    would have left its message or file."""
+    """Where an uncertain earlier try of a job would have left its message or file: the
+    channel's last 100 messages, newest first, or the thread of `thread_ts` (a channel's
+    history does not show thread replies)."""
     params: dict[str, Any] = {"include_all_metadata": True} if metadata else {}
+    if thread_ts is not None:
+        thread = await ctx.slack.call(
+            "conversations.replies", channel=channel, ts=thread_ts, limit=200, **params
+        )
+        return list(thread.get("messages", []))
     history = await ctx.slack.call("conversations.history", channel=channel, limit=100, **params)
     return list(history.get("messages", []))
 
 
-async def posted_keys(ctx: JobContext, channel: str) -> dict[str, str]:
-    """The job keys tagged on the channel's recent messages, each with its message's ts."""
+async def posted_keys(
+    ctx: JobContext, channel: str, *, thread_ts: str | None = None
+) -> dict[str, str]:
+    """The job keys tagged on the channel's recent messages (or the thread's), each with its
+    message's ts."""
     found: dict[str, str] = {}
-    for message in await recent_messages(ctx, channel, metadata=True):
+    for message in await recent_messages(ctx, channel, metadata=True, thread_ts=thread_ts):
         payload = (message.get("metadata") or {}).get("event_payload") or {}
         keys = [payload.get("idem_key"), *_key_list(payload.get("idem_keys"))]
         found.update({str(key): str(message["ts"]) for key in keys if key})

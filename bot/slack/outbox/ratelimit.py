@@ -14,6 +14,7 @@ METHOD_TIERS: dict[str, str] = {
     "conversations.archive": "2",
     "conversations.list": "2",
     "conversations.history": "3",
+    "conversations.replies": "3",
     "conversations.info": "3",
     "conversations.join": "3",
     "conversations.members": "4",
