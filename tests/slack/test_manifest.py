@@ -20,6 +20,7 @@ SCOPE_OF = {
     "conversations.invite": "channels:manage",
     "conversations.list": "channels:read",
     "conversations.history": "channels:history",
+    "conversations.replies": "channels:history",  # the same scopes as history (REF)
     "conversations.join": "channels:join",
     "conversations.open": "im:write",
     "chat.postMessage": "chat:write",
