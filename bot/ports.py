@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol, TypeVar
 
@@ -28,8 +29,25 @@ class Clock(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class IntakeReads:
+    """What one notification's intake will read: a transaction shared by several notifications
+    reads it for all of them at once (`IncidentTransaction.read_ahead`)."""
+
+    source: str
+    body_sha256: str
+    key: str  # the incident key of its alert group
+    fingerprints: tuple[str, ...]
+
+
 class IncidentTransaction(Protocol):
     """One unit of work over the incident store; committed once when the block exits."""
+
+    async def read_ahead(self, reads: Sequence[IntakeReads]) -> None:
+        """Read at once what these notifications' intakes will ask for (receipts, the newest
+        incident of each key, its alerts of these fingerprints); changes nothing, and every
+        answer stays what it would have been without it."""
+        ...
 
     async def receipt_seen(self, source: str, body_sha256: str) -> bool:
         """True when this exact webhook body was stored before."""

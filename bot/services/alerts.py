@@ -10,7 +10,7 @@ from bot.domain.alerts import AlertGroup
 from bot.domain.incidents import GroupDecision, Incident
 from bot.domain.intake import NOBODY_YET, Changes, IntakeRules, changes, decide
 from bot.domain.timers import ESCALATE
-from bot.ports import IncidentStore, IncidentTransaction
+from bot.ports import IncidentStore, IncidentTransaction, IntakeReads
 from bot.services.escalation import EscalationService
 from bot.services.group_commit import GroupCommit
 
@@ -64,7 +64,10 @@ class AlertIntake:
         async def unit(tx: IncidentTransaction) -> IngestResult:
             return await self._ingest(tx, group, body=body, sha=sha, now=now)
 
-        result = await self.commits.run(unit)
+        reads = IntakeReads(
+            group.source, sha, group.key, tuple(a.fingerprint for a in group.alerts)
+        )
+        result = await self.commits.run(unit, reads=reads)
         if result.escalates and self.escalation is not None:
             self.escalation.on_scheduled()
         return result

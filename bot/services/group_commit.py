@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
-from bot.ports import IncidentStore, IncidentTransaction
+from bot.ports import IncidentStore, IncidentTransaction, IntakeReads
 from bot.services.incidents import in_transaction
 
 log = logging.getLogger(__name__)
@@ -31,11 +31,12 @@ ATTEMPTS = 3  # tries of a unit run alone, when another writer changed its rows 
 
 
 class _Pending(Generic[T]):
-    __slots__ = ("future", "unit")
+    __slots__ = ("future", "reads", "unit")
 
-    def __init__(self, unit: Unit[T], future: asyncio.Future[T]) -> None:
+    def __init__(self, unit: Unit[T], future: asyncio.Future[T], reads: IntakeReads | None) -> None:
         self.unit = unit
         self.future = future
+        self.reads = reads
 
 
 class GroupCommit:
@@ -57,10 +58,13 @@ class GroupCommit:
         self.batches = 0
         self.units = 0
 
-    async def run(self, unit: Unit[T]) -> T:
-        """Run `unit` in a transaction, maybe shared; returns once that transaction committed."""
+    async def run(self, unit: Unit[T], *, reads: IntakeReads | None = None) -> T:
+        """Run `unit` in a transaction, maybe shared; returns once that transaction committed.
+
+        `reads`: what the unit will read, read for the whole batch at once before its units run.
+        """
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(unit, future))
+        self._queue.append(_Pending(unit, future, reads))
         if self._running < self.writers:
             self._running += 1
             task = asyncio.create_task(self._drain())
@@ -103,7 +107,11 @@ class GroupCommit:
             await self._alone(pending)
 
     async def _together(self, batch: list[_Pending[Any]]) -> list[Any]:
+        reads = [pending.reads for pending in batch if pending.reads is not None]
+
         async def units(tx: IncidentTransaction) -> list[Any]:
+            if reads:
+                await tx.read_ahead(reads)
             return [await pending.unit(tx) for pending in batch]
 
         return await self.store.run(units)

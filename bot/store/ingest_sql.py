@@ -7,10 +7,23 @@ cache key and the ORM's compile step are paid on every execution. Built once ove
 
 from __future__ import annotations
 
-from typing import cast
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Select, Table, bindparam, func, insert, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
 
+from bot.domain.incidents import Incident
 from bot.store.models import (
     AlertRow,
     IncidentRow,
@@ -19,6 +32,8 @@ from bot.store.models import (
     WebhookReceiptRow,
 )
 from bot.store.sqlite.prepared import prepared
+
+S = TypeVar("S")
 
 INCIDENTS = cast(Table, IncidentRow.__table__)
 ALERTS = cast(Table, AlertRow.__table__)
@@ -31,12 +46,41 @@ RECEIPT_SEEN = prepared(
         RECEIPTS.c.source == bindparam("source"), RECEIPTS.c.body_sha256 == bindparam("sha")
     )
 )
+# IN lists of a few fixed lengths run prepared (an expanding IN is compiled at each execution);
+# `among()` pads the values to the next length by repeating the last.
+IN_LENGTHS = (2, 4, 8, 16, 32)
+
+
+def among(
+    statements: Mapping[int, S], values: Sequence[Any], name: str
+) -> tuple[S, dict[str, Any]]:
+    """The statement of the shortest IN list that holds `values`, and their parameters."""
+    length = next(n for n in IN_LENGTHS if n >= len(values))
+    padded = [*values, *[values[-1]] * (length - len(values))]
+    return statements[length], {f"{name}{i}": v for i, v in enumerate(padded)}
+
+
+def _in_list(name: str, length: int) -> list[BindParameter[Any]]:
+    return [bindparam(f"{name}{i}") for i in range(length)]
+
+
+RECEIPTS_AMONG = {
+    n: prepared(
+        select(RECEIPTS.c.body_sha256).where(
+            RECEIPTS.c.source == bindparam("source"),
+            RECEIPTS.c.body_sha256.in_(_in_list("sha", n)),
+        )
+    )
+    for n in IN_LENGTHS
+}
 ADD_RECEIPT = prepared(insert(RECEIPTS))
 # Locked for the webhook's transaction (Postgres; SQLite has one writer anyway): recording the
 # incident's channel waits for it, so the webhook sees either no channel (and the card, posted
 # later, shows its alerts) or the channel (and it queues a card update).
+# Only the columns the domain's Incident holds: the labels (JSON) are read where needed.
+INCIDENT_COLUMNS = [c for c in INCIDENTS.c if c.key in {f.name for f in fields(Incident)}]
 LATEST_INCIDENT = prepared(
-    select(INCIDENTS).where(INCIDENTS.c.current_key == bindparam("key")).with_for_update()
+    select(*INCIDENT_COLUMNS).where(INCIDENTS.c.current_key == bindparam("key")).with_for_update()
 )
 INCIDENT_BY_ID = prepared(select(INCIDENTS).where(INCIDENTS.c.id == bindparam("id")))
 # The card's alerts: firing first, then by name, as many as it lists; and the counts of all.
@@ -72,7 +116,11 @@ _ONE = ALERTS.c.fingerprint == bindparam("fingerprint")
 _MANY = ALERTS.c.fingerprint.in_(bindparam("fingerprints", expanding=True))
 NAMED_ALERT = prepared(select(*_KNOWN).where(_OF_INCIDENT, _ONE))
 OTHER_ALERTS_THAN_ONE = prepared(_others(_ONE))
-NAMED_ALERTS = select(*_KNOWN).where(_OF_INCIDENT, _MANY)
+NAMED_ALERTS = select(*_KNOWN).where(_OF_INCIDENT, _MANY)  # more than IN_LENGTHS[-1]
+NAMED_AMONG = {
+    n: prepared(select(*_KNOWN).where(_OF_INCIDENT, ALERTS.c.fingerprint.in_(_in_list("fp", n))))
+    for n in IN_LENGTHS
+}
 OTHER_ALERTS_THAN_MANY = _others(_MANY)
 INSERT_ALERTS = prepared(insert(ALERTS))
 UPDATE_ALERT = prepared(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
@@ -21,9 +22,10 @@ from bot.domain.outbox import OutboxJob
 from bot.domain.text import Rich, refs_from_data
 from bot.domain.timers import Timer
 from bot.errors import StoreConflict
-from bot.ports import AlertWrite, IncidentTransaction
+from bot.ports import AlertWrite, IncidentTransaction, IntakeReads
 from bot.store import ingest_sql as sql
 from bot.store.engine import SessionFactory, create_session_factory, is_sqlite
+from bot.store.held_writes import HeldInserts, SendingFirst
 from bot.store.models import (
     IncidentRow,
     OnCallOverrideRow,
@@ -78,15 +80,62 @@ class SqlIncidentTransaction:
     commit (GroupCommit) mostly belong to one alert group, and its row, once read (and locked,
     on Postgres), changes only through this transaction's own `open_incident` and
     `save_incident`, which keep the remembered copy current.
+
+    The intake's inserts (receipts, alerts, timeline events) are held and sent together
+    (bot.store.held_writes): `self.session` sends them before any other statement, and the
+    store sends the rest (`send_held`) before it commits. The intake's own statements, which
+    touch none of those tables or know what is held, use the bare session (`self._bare`).
     """
 
     def __init__(self, session: StoreSession) -> None:
-        self.session = session
+        self._bare = session
+        self._held = HeldInserts()
+        self.session: StoreSession = SendingFirst(session, self._held)
         self._latest: dict[str, Incident | None] = {}
+        self._alerts_resolved_at: dict[int, datetime | None] = {}  # as this transaction set it
+        self._pending_cards: set[str] = set()  # coalesce keys of jobs known pending
+        self._receipts_read: set[tuple[str, str]] = set()  # (source, sha) asked by read_ahead
+        self._receipts_found: set[tuple[str, str]] = set()  # and found
+
+    async def read_ahead(self, reads: Sequence[IntakeReads]) -> None:
+        """Read the receipts, newest incidents and named alerts of several notifications in a
+        statement or two per table: the intake of each then asks only what it does not know."""
+        shas: dict[str, set[str]] = defaultdict(set)
+        fingerprints: dict[str, set[str]] = defaultdict(set)
+        for read in reads:
+            if (read.source, read.body_sha256) not in self._receipts_read:
+                shas[read.source].add(read.body_sha256)
+            fingerprints[read.key].update(read.fingerprints)
+        for source, asked in shas.items():
+            ordered = sorted(asked)
+            for start in range(0, len(ordered), sql.IN_LENGTHS[-1]):
+                statement, params = sql.among(
+                    sql.RECEIPTS_AMONG, ordered[start : start + sql.IN_LENGTHS[-1]], "sha"
+                )
+                rows = await self._bare.execute(statement, {"source": source, **params})
+                self._receipts_found.update((source, sha) for (sha,) in rows.all())
+            self._receipts_read.update((source, sha) for sha in asked)
+        for key, named in fingerprints.items():
+            incident = await self.latest_incident(key)
+            if incident is None:
+                continue
+            wanted = self._held.unknown(incident.id, sorted(named))
+            if wanted:
+                read_alerts = await self._named_alerts(incident.id, wanted)
+                self._held.remember(incident.id, read_alerts.values())
+                self._held.remember_absent(incident.id, set(wanted) - set(read_alerts))
+
+    async def send_held(self) -> None:
+        """Insert what is held; the store calls this before it commits."""
+        await self._held.send(self._bare)
 
     async def receipt_seen(self, source: str, body_sha256: str) -> bool:
         """True when this exact webhook body was stored before."""
-        found = await self.session.scalar(sql.RECEIPT_SEEN, {"source": source, "sha": body_sha256})
+        if self._held.seen(source, body_sha256):
+            return True
+        if (source, body_sha256) in self._receipts_read:
+            return (source, body_sha256) in self._receipts_found
+        found = await self._bare.scalar(sql.RECEIPT_SEEN, {"source": source, "sha": body_sha256})
         return found is not None
 
     async def add_receipt(
@@ -99,8 +148,7 @@ class SqlIncidentTransaction:
         incident_id: int | None,
     ) -> None:
         """Record a webhook receipt."""
-        await self.session.execute(
-            sql.ADD_RECEIPT,
+        self._held.add_receipt(
             {
                 "source": group.source,
                 "body_sha256": body_sha256,
@@ -109,13 +157,13 @@ class SqlIncidentTransaction:
                 "alert_count": len(group.alerts),
                 "incident_id": incident_id,
                 "body": body,
-            },
+            }
         )
 
     async def latest_incident(self, key: str) -> Incident | None:
         """The newest incident of a key."""
         if key not in self._latest:
-            result = await self.session.execute(sql.LATEST_INCIDENT, {"key": key})
+            result = await self._bare.execute(sql.LATEST_INCIDENT, {"key": key})
             row = result.first()
             self._latest[key] = incident_from_row(row) if row else None
         return self._latest[key]
@@ -131,7 +179,7 @@ class SqlIncidentTransaction:
         runbook: str | None = None,
     ) -> Incident:
         """Create a triggered incident for a group; it becomes the newest of its key."""
-        await self.session.execute(
+        await self._bare.execute(
             update(IncidentRow).where(IncidentRow.current_key == group.key).values(current_key=None)
         )
         row = IncidentRow(
@@ -151,14 +199,14 @@ class SqlIncidentTransaction:
             external_url=group.external_url[:1000],
             updated_at=at,
         )
-        self.session.add(row)
-        await self.session.flush()
+        self._bare.add(row)
+        await self._bare.flush()
         opened = self._latest[group.key] = incident_from_row(row)
         return opened
 
     async def save_incident(self, incident: Incident, *, at: datetime) -> Incident:
         """Persist the incident's state fields, or raise StoreConflict if someone saved first."""
-        result = await self.session.execute(
+        result = await self._bare.execute(
             update(IncidentRow)
             .where(IncidentRow.id == incident.id, IncidentRow.version == incident.version)
             .values(
@@ -193,60 +241,91 @@ class SqlIncidentTransaction:
     async def alerts_on_record(
         self, incident_id: int, fingerprints: Sequence[str]
     ) -> AlertsOnRecord:
-        """The incident's alerts of these fingerprints, and whether any other one fires."""
+        """The incident's alerts of these fingerprints, and whether any other one fires.
+
+        What this transaction read or wrote of the incident's alerts is not read again."""
         distinct = sorted(set(fingerprints))
-        if len(distinct) == 1:
-            params: dict[str, Any] = {"incident_id": incident_id, "fingerprint": distinct[0]}
-            named_sql, others_sql = sql.NAMED_ALERT, sql.OTHER_ALERTS_THAN_ONE
+        unknown = self._held.unknown(incident_id, distinct)
+        if unknown:  # none of them is held: every held alert is known
+            read = await self._named_alerts(incident_id, unknown)
+            self._held.remember(incident_id, read.values())
+            self._held.remember_absent(incident_id, set(unknown) - set(read))
+        known = self._held.known.get(incident_id, {})
+        named = {fp: known[fp] for fp in distinct if fp in known}
+        others = self._held.others(incident_id, distinct)
+        if others is None:
+            await self._held.send_alerts(self._bare)
+            others = await self._other_alerts(incident_id, distinct)
+        return AlertsOnRecord(
+            named=named, others_firing=others[1], any_before=bool(named or others[0])
+        )
+
+    async def _named_alerts(
+        self, incident_id: int, fingerprints: list[str]
+    ) -> dict[str, KnownAlert]:
+        if len(fingerprints) == 1:
+            params: dict[str, Any] = {"incident_id": incident_id, "fingerprint": fingerprints[0]}
+            rows = await self._bare.execute(sql.NAMED_ALERT, params)
+        elif len(fingerprints) <= sql.IN_LENGTHS[-1]:
+            statement, params = sql.among(sql.NAMED_AMONG, fingerprints, "fp")
+            rows = await self._bare.execute(statement, {"incident_id": incident_id, **params})
         else:
-            params = {"incident_id": incident_id, "fingerprints": distinct}
-            named_sql, others_sql = sql.NAMED_ALERTS, sql.OTHER_ALERTS_THAN_MANY
-        rows = await self.session.execute(named_sql, params)
-        named = {
+            params = {"incident_id": incident_id, "fingerprints": fingerprints}
+            rows = await self._bare.execute(sql.NAMED_ALERTS, params)
+        return {
             fp: KnownAlert(fingerprint=fp, status=AlertStatus(status), starts_at=starts_at)
             for fp, status, starts_at in cast(list[tuple[str, str, datetime]], rows.all())
         }
-        others: tuple[Any, ...] = tuple((await self.session.execute(others_sql, params)).one())
-        return AlertsOnRecord(
-            named=named, others_firing=bool(others[1]), any_before=bool(named or others[0])
-        )
+
+    async def _other_alerts(self, incident_id: int, fingerprints: list[str]) -> tuple[bool, bool]:
+        """(any alert outside these, any firing one outside these)."""
+        if len(fingerprints) == 1:
+            params: dict[str, Any] = {"incident_id": incident_id, "fingerprint": fingerprints[0]}
+            others_sql = sql.OTHER_ALERTS_THAN_ONE
+        else:
+            params = {"incident_id": incident_id, "fingerprints": fingerprints}
+            others_sql = sql.OTHER_ALERTS_THAN_MANY
+        found: tuple[Any, ...] = tuple((await self._bare.execute(others_sql, params)).one())
+        return bool(found[0]), bool(found[1])
 
     async def write_alerts(self, incident_id: int, writes: Sequence[AlertWrite]) -> None:
-        """Insert new alerts and update changed ones (Core statements: no unit-of-work cost)."""
+        """Hold new alerts (sent with the transaction's other inserts); update changed ones."""
         rows = [_alert_values(incident_id, w) for w in writes]
-        new = [r for r, w in zip(rows, writes, strict=True) if w.is_new]
-        if new:
-            await self.session.execute(sql.INSERT_ALERTS, new)
+        self._held.alerts.extend(r for r, w in zip(rows, writes, strict=True) if w.is_new)
         changed = [
             {f"b_{k}": v for k, v in r.items() if k != "first_seen_at"}
             for r, w in zip(rows, writes, strict=True)
             if not w.is_new
         ]
         if changed:
-            await self.session.execute(sql.UPDATE_ALERT, changed)
+            await self._held.send_alerts(self._bare)  # an update may be of a held alert
+            await self._bare.execute(sql.UPDATE_ALERT, changed)
+        self._held.remember(
+            incident_id,
+            (KnownAlert(w.alert.fingerprint, w.alert.status, w.alert.starts_at) for w in writes),
+        )
 
     async def set_alerts_resolved_at(self, incident_id: int, at: datetime | None) -> None:
         """Remember when the last alert resolved (None when one fires again)."""
-        await self.session.execute(sql.SET_ALERTS_RESOLVED_AT, {"b_id": incident_id, "b_at": at})
+        if incident_id in self._alerts_resolved_at and self._alerts_resolved_at[incident_id] == at:
+            return  # this transaction set it so already
+        await self._bare.execute(sql.SET_ALERTS_RESOLVED_AT, {"b_id": incident_id, "b_at": at})
+        self._alerts_resolved_at[incident_id] = at
 
     async def add_events(self, incident_id: int, events: Sequence[TimelineEvent]) -> None:
-        """Append timeline events."""
-        if events:
-            await self.session.execute(
-                sql.INSERT_EVENTS,
-                [
-                    {
-                        "incident_id": incident_id,
-                        "at": e.at,
-                        "kind": e.kind,
-                        "actor": e.actor,
-                        "text": e.rich.text,
-                        "refs": e.rich.refs_data(),
-                        "data": e.data,
-                    }
-                    for e in events
-                ],
-            )
+        """Append timeline events (held, sent with the transaction's other inserts)."""
+        self._held.events.extend(
+            {
+                "incident_id": incident_id,
+                "at": e.at,
+                "kind": e.kind,
+                "actor": e.actor,
+                "text": e.rich.text,
+                "refs": e.rich.refs_data(),
+                "data": e.data,
+            }
+            for e in events
+        )
 
     async def declare_incident(
         self, *, title: str, severity: Severity, actor: str, at: datetime
@@ -344,11 +423,11 @@ class SqlIncidentTransaction:
 
     async def schedule(self, timer: Timer, *, at: datetime) -> None:
         """Add a timer unless one with its idem key exists."""
-        exists = await self.session.scalar(
+        exists = await self._bare.scalar(
             select(TimerRow.id).where(TimerRow.idem_key == timer.idem_key)
         )
         if exists is None:
-            self.session.add(
+            self._bare.add(
                 TimerRow(
                     idem_key=timer.idem_key,
                     kind=timer.kind,
@@ -362,7 +441,7 @@ class SqlIncidentTransaction:
 
     async def cancel_timers(self, incident_id: int, kind: str) -> int:
         """Cancel an incident's pending timers of a kind; returns how many."""
-        result = await self.session.execute(
+        result = await self._bare.execute(
             update(TimerRow)
             .where(
                 TimerRow.incident_id == incident_id,
@@ -397,21 +476,32 @@ class SqlIncidentTransaction:
 
     async def enqueue(self, jobs: Sequence[OutboxJob], *, at: datetime) -> int:
         """Add Slack work to the outbox; a pending job with the same coalesce key absorbs one."""
-        return await enqueue_jobs(self.session, jobs, at=at)
+        return await enqueue_jobs(self._bare, jobs, at=at, pending=self._pending_cards)
 
 
-async def enqueue_jobs(session: StoreSession, jobs: Sequence[OutboxJob], *, at: datetime) -> int:
+async def enqueue_jobs(
+    session: StoreSession,
+    jobs: Sequence[OutboxJob],
+    *,
+    at: datetime,
+    pending: set[str] | None = None,
+) -> int:
     """Insert outbox jobs, skipping duplicates by idem key and coalescing by coalesce key; returns
-    how many were inserted."""
+    how many were inserted. `pending`: coalesce keys this transaction found or made pending, so
+    a job without a payload of its own joins them without a look-up."""
     added = 0
+    known = pending if pending is not None else set()
     for job in jobs:
         idem_key = job.idem_key
         if job.coalesce_key is not None:
-            pending = await session.scalar(sql.PENDING_BY_COALESCE_KEY, {"key": job.coalesce_key})
-            if pending is not None:
+            if not job.payload and job.coalesce_key in known:
+                continue
+            found = await session.scalar(sql.PENDING_BY_COALESCE_KEY, {"key": job.coalesce_key})
+            if found is not None:
+                known.add(job.coalesce_key)
                 if job.payload:
                     await session.execute(
-                        sql.SET_JOB_PAYLOAD, {"b_id": pending, "b_payload": dict(job.payload)}
+                        sql.SET_JOB_PAYLOAD, {"b_id": found, "b_payload": dict(job.payload)}
                     )
                 continue
             idem_key = f"{idem_key}:{uuid.uuid4().hex}"
@@ -433,6 +523,8 @@ async def enqueue_jobs(session: StoreSession, jobs: Sequence[OutboxJob], *, at: 
                 "last_error": job.waiting,
             },
         )
+        if job.coalesce_key is not None:
+            known.add(job.coalesce_key)
         added += 1
     return added
 
@@ -489,7 +581,9 @@ class Database:
         """IncidentStore: one unit of work over incidents, alerts, timeline and outbox."""
         try:
             async with self.session() as session:
-                yield SqlIncidentTransaction(session)
+                tx = SqlIncidentTransaction(session)
+                yield tx
+                await tx.send_held()
         except IntegrityError as exc:
             raise StoreConflict(str(exc.orig)) from exc
 
@@ -497,7 +591,10 @@ class Database:
         """IncidentStore: `work` as one unit of work (see `write`)."""
 
         async def unit(session: StoreSession) -> T:
-            return await work(SqlIncidentTransaction(session))
+            tx = SqlIncidentTransaction(session)
+            result = await work(tx)
+            await tx.send_held()
+            return result
 
         try:
             return await self.write(unit)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, event, func, select
 
 from bot.domain.incidents import GroupDecision
 from bot.domain.intake import IntakeRules
@@ -159,3 +161,73 @@ async def test_one_batch_opens_resolves_and_reopens_an_incident_in_one_commit(
     assert incident.version == 3  # opened at 1, resolved, reopened
     assert kinds[-3:] == ["resolve", "reopen", "alerts_refired"]
     assert alert.status == "firing"
+
+
+@contextmanager
+def statements_counted() -> Iterator[list[str]]:
+    """Every statement any engine sends while the block runs (engine events see them all)."""
+    seen: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+
+
+async def test_a_storm_of_one_group_is_written_with_a_few_statements_per_commit(
+    db: Database,
+) -> None:
+    """Sixteen notifications of one group, each a new alert, share one commit: their receipts,
+    alerts and timeline entries are read and written a table at a time, not one by one."""
+    commits = GroupCommit(db)
+    intake = AlertIntake(
+        store=db, rules=IntakeRules(timedelta(minutes=30), auto_resolve=False), commits=commits
+    )
+    first = body_for("HighErrorRate", "host-00")
+    await intake.ingest(parse_webhook(first.encode()), body=first, now=NOW)
+    bodies = [body_for("HighErrorRate", f"host-{n:02d}") for n in range(1, 17)]
+
+    with statements_counted() as statements:
+        results = await asyncio.gather(
+            *(intake.ingest(parse_webhook(b.encode()), body=b, now=NOW) for b in bodies)
+        )
+
+    assert [r.decision for r in results] == [GroupDecision.UPDATE] * 16
+    assert commits.batches == 2  # the first notification, then the sixteen together
+    assert len(statements) <= 16, statements  # one by one: 114 (seven each)
+    assert await count(db, AlertRow) == 17
+    assert await count(db, WebhookReceiptRow) == 17
+    async with db.sessions() as session:
+        texts = (
+            await session.scalars(
+                select(TimelineEventRow.data)
+                .where(TimelineEventRow.kind == "alerts_new")
+                .order_by(TimelineEventRow.id)
+            )
+        ).all()
+    # In the order they arrived: each notification's entry names its own alert.
+    assert len(texts) == 17
+    instances = [json.loads(b)["alerts"][0]["fingerprint"] for b in [first, *bodies]]
+    assert [t["fingerprints"] for t in texts] == [[fp] for fp in instances]
+
+
+async def test_a_body_stored_by_an_earlier_commit_is_a_duplicate_inside_a_batch(
+    db: Database,
+) -> None:
+    intake = AlertIntake(store=db, rules=IntakeRules(timedelta(minutes=30), auto_resolve=False))
+    old, new = body_for("HighErrorRate", "a"), body_for("HighErrorRate", "b")
+    await intake.ingest(parse_webhook(old.encode()), body=old, now=NOW)
+
+    again, other = await asyncio.gather(
+        intake.ingest(parse_webhook(old.encode()), body=old, now=NOW),
+        intake.ingest(parse_webhook(new.encode()), body=new, now=NOW),
+    )
+
+    assert again.duplicate and again.decision is None
+    assert other.decision is GroupDecision.UPDATE
+    assert await count(db, WebhookReceiptRow) == 2
+    assert await count(db, AlertRow) == 2
