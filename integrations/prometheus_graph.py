@@ -122,7 +122,7 @@ def instant_result(
 ) -> DiagnosticResult:
     """The top series of an instant query as a table, graded on the highest value."""
     if not samples:
-        return DiagnosticResult(title, Status.OK, "no data", source=SOURCE)
+        return DiagnosticResult(title, Status.OK, "no data", source=SOURCE, no_data=True)
     ranked = sorted(samples, key=lambda s: _sort_key(s[1]))
     shown = ranked[:top]
     names = shorten_labels([labels for labels, _ in shown])
@@ -149,7 +149,8 @@ def graph_result(
     """A range query as a graph of its top series, graded on the worst latest value."""
     span = _duration_text((window[1] - window[0]).total_seconds())
     if not any(points for _, points in matrix):
-        return DiagnosticResult(title, Status.OK, f"no data over {span}", source=SOURCE)
+        text = f"no data over {span}"
+        return DiagnosticResult(title, Status.OK, text, source=SOURCE, no_data=True)
     ranked = sorted(matrix, key=lambda s: _sort_key(_last(s[1])))[:MAX_SERIES]
     names = shorten_labels([labels for labels, _ in ranked])
     thresholds = [(n, v) for n, v in zip(("warn", "fail"), limits, strict=True) if v is not None]

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot.domain.diagnostics import Status
 from bot.domain.durations import config_duration
 from bot.domain.incidents import Severity
 from bot.domain.playbooks import (
@@ -40,6 +41,9 @@ class PrometheusSpec(_Strict):
     fail_above: float | None = None
     unit: str = ""
     top: int = Field(default=10, ge=1, le=50)
+    no_data: Literal["ok", "warn", "fail"] = Field(
+        default="ok", description="what an answer with no series means"
+    )
     _dur = field_validator("graph", mode="before")(classmethod(lambda cls, v: _duration(v)))
 
 
@@ -92,7 +96,14 @@ class StepSpec(_Strict):
         if self.prometheus is not None:
             p = self.prometheus
             check = PrometheusCheck(
-                p.title, p.query, p.graph, p.warn_above, p.fail_above, p.unit, p.top
+                p.title,
+                p.query,
+                p.graph,
+                p.warn_above,
+                p.fail_above,
+                p.unit,
+                p.top,
+                no_data=Status(p.no_data),
             )
         elif self.sentry is not None:
             s = self.sentry

@@ -35,6 +35,7 @@ class DiagnosticResult:
     table: Table | None = None
     image_png: bytes | None = field(default=None, repr=False)
     source: str = ""
+    no_data: bool = False  # the query answered, with nothing in it
 
     @classmethod
     def error(cls, title: str, reason: str, *, source: str = "") -> DiagnosticResult:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
+from bot.domain.diagnostics import DiagnosticResult, Status
 from bot.domain.incidents import Severity
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -48,6 +49,18 @@ class PrometheusCheck:
     fail_above: float | None = None
     unit: str = ""
     top: int = 10
+    no_data: Status = Status.OK  # what an answer with no series means (for some, the outage)
+
+
+_NO_DATA_MEANS = {Status.WARN: "a warning", Status.FAIL: "a failure"}
+
+
+def judge_no_data(result: DiagnosticResult, means: Status) -> DiagnosticResult:
+    """A result with no data graded as its step says no data should be."""
+    if not result.no_data or means is Status.OK:
+        return result
+    text = f"{result.text}, which this step counts as {_NO_DATA_MEANS.get(means, means.value)}"
+    return replace(result, status=means, text=text)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from bot.domain.playbooks import (
     SupabaseCheck,
     choose_playbook,
     fill_labels,
+    judge_no_data,
 )
 from bot.domain.timers import DueTimer, diagnostics_timer
 from bot.ports import (
@@ -138,6 +139,12 @@ class DiagnosticsService:
             return DiagnosticResult.error(check.title, _MISSING["prometheus"], source="prometheus")
         query = fill_labels(check.query, labels)
         title = fill_labels(check.title, labels)
+        return judge_no_data(await self._ask_prometheus(check, query, title, marker), check.no_data)
+
+    async def _ask_prometheus(
+        self, check: PrometheusCheck, query: str, title: str, marker: datetime | None
+    ) -> DiagnosticResult:
+        assert self.sources.metrics is not None
         if check.graph is None:
             return await self.sources.metrics.instant(
                 query,

@@ -202,6 +202,16 @@ CASES = [
         id="bad-timeout",
     ),
     pytest.param(
+        {
+            "t.yml": "name: X\ndiagnostics:\n"
+            "  - prometheus:\n      title: Up\n      query: up\n      no_data: maybe\n"
+        },
+        "t.yml",
+        {6},
+        ["diagnostics.0.prometheus.no_data", "'ok', 'warn' or 'fail'"],
+        id="bad-no-data",
+    ),
+    pytest.param(
         {"t.yml": "name: X\ndiagnostics:\n" + VALID_STEP + "    timeout: 500s\n"},
         "t.yml",
         {6},
