@@ -21,6 +21,8 @@ class AlertLine:
     labels: Mapping[str, str]
     starts_at: datetime
     generator_url: str
+    description: str = ""  # shown under the summary when it says more
+    dashboard: str = ""  # the rule's `dashboard` or `dashboard_url` annotation
 
 
 class CopyKind(StrEnum):

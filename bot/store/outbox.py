@@ -489,11 +489,15 @@ def _copy(row: CardCopyRow) -> CardCopy:
 
 def _alert_line(row: Any) -> AlertLine:
     annotations = row.annotations or {}
+    summary = str(annotations.get("summary") or "")
+    description = str(annotations.get("description") or "")
     return AlertLine(
         name=row.name,
         status=AlertStatus(row.status),
-        summary=str(annotations.get("summary") or annotations.get("description") or ""),
+        summary=summary or description,
         labels=row.labels or {},
         starts_at=row.starts_at,
         generator_url=row.generator_url,
+        description=description if summary and description != summary else "",
+        dashboard=str(annotations.get("dashboard") or annotations.get("dashboard_url") or ""),
     )

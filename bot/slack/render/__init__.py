@@ -253,6 +253,10 @@ def _alert_lines(view: IncidentView) -> str:
             line += f" — {escape(clip(alert.summary, 200))}"
         if (graph := _link_target(alert.generator_url)) is not None:
             line += f" <{graph}|graph>"
+        if (dashboard := _link_target(alert.dashboard)) is not None:
+            line += f" <{dashboard}|dashboard>"
+        if alert.description:
+            line += f"\n      _{escape(clip(' '.join(alert.description.split()), 300))}_"
         lines.append(line)
     if view.total > len(shown):
         lines.append(f"…and {view.total - len(shown)} more")
