@@ -41,6 +41,7 @@ class CardCopy:
     ts: str
     user: str | None = None
     label: str | None = None  # a DM's page ("level 1")
+    at: datetime | None = None  # when it was posted
 
 
 ALERTS_SHOWN = 10  # alerts listed on a card; the rest are counted
@@ -66,6 +67,9 @@ class IncidentView:
     copies: Sequence[CardCopy] = ()
     # When its alerts began firing (`startsAt`): the first firing alert's, else the first's.
     firing_since: datetime | None = None
+    # The alerts' own `severity` label, when the playbook set another severity (and nobody
+    # changed it since)
+    alert_severity: str | None = None
 
     @property
     def total(self) -> int:

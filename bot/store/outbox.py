@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_, select, update
 
 from bot.domain.alerts import AlertStatus
-from bot.domain.incidents import TimelineEvent
+from bot.domain.incidents import TimelineEvent, severity_from_label
 from bot.domain.outbox import (
     WAITING,
     WAITING_FOR_ANNOUNCEMENT,
@@ -358,6 +358,7 @@ class OutboxStore:
                 firing_count=int(counts[1]),
                 firing_since=counts[2] or counts[3],
                 copies=[_copy(c) for c in copies.scalars()],
+                alert_severity=await _overridden_severity(session, row),
             )
 
     async def announce_settled(self, incident_id: int) -> bool:
@@ -372,6 +373,20 @@ class OutboxStore:
                 select(IncidentRow.id).where(IncidentRow.channel_id == channel_id)
             )
             return found  # type: ignore[no-any-return]
+
+
+async def _overridden_severity(session: StoreSession, row: Any) -> str | None:
+    """The alerts' `severity` label, when the incident's playbook set another severity and no
+    person changed it since."""
+    label = (row.labels or {}).get("severity")
+    if not row.playbook or not label or severity_from_label(label).value == row.severity:
+        return None
+    changed = await session.scalar(
+        select(TimelineEventRow.id)
+        .where(TimelineEventRow.incident_id == row.id, TimelineEventRow.kind == "severity")
+        .limit(1)
+    )
+    return None if changed is not None else str(label)
 
 
 def _waiting_of(incident_id: int) -> tuple[ColumnElement[bool], ...]:
@@ -484,6 +499,7 @@ def _copy(row: CardCopyRow) -> CardCopy:
         ts=row.ts,
         user=row.user_id,
         label=row.label,
+        at=row.created_at,
     )
 
 

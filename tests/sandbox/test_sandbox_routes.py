@@ -16,7 +16,7 @@ from bot.config import load_settings
 from bot.main import SANDBOX_USER, Tocsin, build_app
 from bot.sandbox import routes as sandbox_routes
 from bot.sandbox.routes import SandboxDeps
-from tests.harness import eventually, suspended_in
+from tests.harness import eventually, settled, suspended_in
 from tests.realservers import free_port
 
 
@@ -86,6 +86,8 @@ async def test_drill_button_command_and_restart_keep_the_workspace(database_url:
             "card posted",
         ]
         assert report["diagnostics"] == report["expected_diagnostics"] == 3
+        # The report is done once the diagnostics are in; the pin may still be on its way.
+        await eventually(lambda: settled(url), what="the drill's Slack work done")
 
         data = await state(url, incident_channel(await state(url)))
         channel = data["channel"]

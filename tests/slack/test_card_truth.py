@@ -5,6 +5,7 @@ exhausted escalation says so loudly; nothing is posted above the card."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -309,7 +310,12 @@ async def test_an_exhausted_escalation_is_said_loudly_and_pages_the_last_resort(
         )
         assert texts.count(loud) == 1
         assert ":sos: *Escalation exhausted*" in words(card(emulator))
-        assert "level 1" not in words(card(emulator))
+        shown = words(card(emulator))
+        assert "*Escalation:*" not in shown  # no longer "standard, level 1"
+        # Who was paged, the last resort among them.
+        assert re.search(
+            r"\*Paged:\* <@U0ALICE01> \(level 1, [^)]*\), <@U0BOB0001> \(last resort", shown
+        )
         line = announcement(emulator)
         assert "escalation exhausted, nobody acknowledged" in line.text
         assert thread_of(emulator, line) == [loud]
@@ -497,3 +503,45 @@ async def test_an_outcome_whose_answer_was_lost_is_in_the_thread_once(database_u
         assert thread_of(emulator, announcement(emulator)) == [f"Acknowledged by <@{BOB}>"]
         notes = emulator.state.channel_messages(incident_channel(emulator))
         assert [m.text for m in notes].count(f"Acknowledged by <@{BOB}>") == 1
+
+
+async def test_the_card_says_who_was_paged_and_when_and_why_the_severity(
+    database_url: str,
+) -> None:
+    clock = FakeClock(datetime(2026, 11, 26, 10, 0, tzinfo=UTC))
+    async with (
+        running_emulator() as (emulator, url),
+        running_bot(
+            database_url, emulator, url, tweak=settings_with(levels=[[ALICE], [BOB]]), clock=clock
+        ) as bot,
+    ):
+        people(emulator)
+        await bot.post_alerts(make_payload([make_alert(service="api")]))  # severity=critical
+        await opened(bot, emulator, clock)
+        shown = words(card(emulator))
+        alice = r"<@U0ALICE01> \(level 1, <!date\^\d+\^\{time\}\|2026-11-26 10:00 UTC>\)"
+        assert re.search(rf"\*Paged:\* {alice}\n", shown), shown
+        # HighErrorRate's playbook makes it sev2 whatever the alert's label says.
+        assert "sev2\n_by playbook HighErrorRate; the alert said critical_" in shown
+
+        await step(bot, clock, 5 * 60)  # level 1 times out: Bob is paged
+        await settle(bot, clock)
+        shown = words(card(emulator))
+        bob = r"<@U0BOB0001> \(level 2, <!date\^\d+\^\{time\}\|2026-11-26 10:05 UTC>\)"
+        assert re.search(rf"\*Paged:\* {alice}, {bob}\n", shown), shown
+
+        before = (await bot.app.services.incidents.get(1)).version
+        await emulator.send_slash_command(
+            f"{bot.url}/slack/events",
+            ids.INCIDENT_COMMAND,
+            "sev 1",
+            user_id=ALICE,
+            channel_id=incident_channel(emulator),
+        )
+
+        async def changed() -> bool:
+            return (await bot.app.services.incidents.get(1)).version > before
+
+        await eventually(changed, what="the severity changed")
+        await settle(bot, clock)
+        assert "by playbook" not in words(card(emulator))  # a person chose it since

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.domain.outbox import JobKind, OutboxJob, note_job
+from bot.domain.outbox import JobKind, OutboxJob, card_update_job, note_job
 from bot.domain.text import Piece, Rich, join, phrase, usergroup
 from bot.domain.text import user as person
 from bot.domain.views import CardCopy, CopyKind, IncidentView
@@ -218,6 +218,7 @@ async def post_dm(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     return JobOutcome(
         events=[ctx.event("dm_sent", phrase("Sent ", person(user), " the card"), user=user)],
         copies=[copy],
+        follow_ups=[card_update_job(view.incident.id)],  # the card says who was paged, when
     )
 
 

@@ -21,7 +21,7 @@ from slack_sdk.models.blocks import (
 from bot.domain.alerts import AlertStatus
 from bot.domain.incidents import IncidentStatus
 from bot.domain.text import RefKind, Rich, phrase, ref
-from bot.domain.views import IncidentView
+from bot.domain.views import CopyKind, IncidentView
 from bot.slack import ids
 
 _STATUS_EMOJI = {
@@ -133,7 +133,7 @@ def render_incident_card(view: IncidentView) -> list[dict[str, Any]]:
         SectionBlock(
             fields=[
                 MarkdownTextObject(text=f"*Status*\n{inc.status.value}{_who(view)}"),
-                MarkdownTextObject(text=f"*Severity*\n{inc.severity.value}"),
+                MarkdownTextObject(text=f"*Severity*\n{inc.severity.value}{_severity_why(view)}"),
                 MarkdownTextObject(text=f"*Alerts*\n{_alert_counts(view)}"),
                 _since(view),
             ]
@@ -183,12 +183,39 @@ def _state_lines(view: IncidentView) -> str:
         lines.append(
             f"*Escalation:* {escape(inc.escalation_policy)}, level {inc.escalation_level + 1}"
         )
+    if paged := _paged(view):
+        lines.append(f"*Paged:* {paged}")
     if inc.silence_id and inc.silenced_until:
         by = f" by {_actor(inc.silenced_by)}" if inc.silenced_by else ""
         until = slack_date(inc.silenced_until, "{time}")
         scope = f" — matching {_scope(view)}" if view.labels else ""
         lines.append(f":mute: *Silenced* until {until}{by}{scope}")
     return "\n".join(lines)
+
+
+PAGED_SHOWN = 8  # people named on the card's "Paged" line; the rest are counted
+
+
+def _paged(view: IncidentView) -> str:
+    """Who was sent the card as a page, with the level and when, in that order."""
+    pages = [c for c in view.copies if c.kind is CopyKind.DM and c.user]
+    named = []
+    for page in pages[:PAGED_SHOWN]:
+        assert page.user is not None
+        when = [escape(page.label)] if page.label else []
+        if page.at is not None:
+            when.append(slack_date(page.at, "{time}"))
+        named.append(_actor(page.user) + (f" ({', '.join(when)})" if when else ""))
+    more = f" and {len(pages) - PAGED_SHOWN} more" if len(pages) > PAGED_SHOWN else ""
+    return ", ".join(named) + more
+
+
+def _severity_why(view: IncidentView) -> str:
+    """Why the severity differs from the alert's label: the playbook set it."""
+    if view.alert_severity is None or not view.incident.playbook:
+        return ""
+    playbook, said = escape(view.incident.playbook), escape(view.alert_severity)
+    return f"\n_by playbook {playbook}; the alert said {said}_"
 
 
 def _link_target(url: str) -> str | None:
