@@ -11,7 +11,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.durations import positive_duration
-from bot.domain.incidents import Action, Incident, Severity
+from bot.domain.incidents import SEVERITY_CHANGED, Action, Incident, Severity
 from bot.domain.listing import IncidentQuery, Listed
 from bot.domain.outbox import JobKind, OutboxJob, note_job
 from bot.domain.text import phrase, user
@@ -150,7 +150,7 @@ async def _sev(services: Services, inv: Invocation) -> Reply:
     await services.incidents.update_fields(
         incident.id,
         actor=inv.user,
-        kind="severity",
+        kind=SEVERITY_CHANGED,
         text=text,
         unchanged=f"Severity is already {severity.value}.",
         severity=severity,

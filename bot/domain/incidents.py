@@ -51,6 +51,9 @@ def severity_from_label(value: str | None) -> Severity:
     return _LABEL_SEVERITY.get(value, Severity.SEV3)
 
 
+SEVERITY_CHANGED = "severity"  # the timeline kind of a severity a person chose
+
+
 @dataclass(frozen=True)
 class TimelineEvent:
     """One entry of an incident's timeline: plain text, with its references (bot.domain.text)."""

@@ -7,9 +7,10 @@ the store's thread and the event loop at each one. Held here, those rows go out 
 one executemany per table, before the transaction's next other statement and before it
 commits: whatever else runs in the transaction sees them, in the order they were made.
 
-The intake reads two things that may be held here: whether a body was received (`seen`) and
-the alerts of an incident (`alerts`, which also remembers what this transaction read or wrote
-of them, so the next notification of the same incident reads only what it does not know).
+The intake reads two things that may be held here: whether a body was received (`seen`), and
+the alerts of an incident: `known` and `absent` remember what this transaction read or wrote
+of them (held or not), so the next notification of the same incident reads only what it does
+not know (`unknown`).
 """
 
 from __future__ import annotations
@@ -67,14 +68,14 @@ class HeldInserts:
         absent = self.absent.get(incident_id, set())
         return [fp for fp in fingerprints if fp not in known and fp not in absent]
 
-    def others(self, incident_id: int, named: Sequence[str]) -> tuple[bool, bool] | None:
-        """(any other alert, any other firing) when this transaction knows both are true, as
-        it does from the second notification of an incident on; None when the store must say."""
+    def another_firing(self, incident_id: int, named: Sequence[str]) -> bool:
+        """Whether this transaction knows of a firing alert of the incident besides `named`, as
+        it does from the second notification of an incident on; if not, the store must say."""
         names = set(named)
-        for fingerprint, alert in self.known.get(incident_id, {}).items():
-            if fingerprint not in names and alert.status is AlertStatus.FIRING:
-                return True, True
-        return None
+        return any(
+            fingerprint not in names and alert.status is AlertStatus.FIRING
+            for fingerprint, alert in self.known.get(incident_id, {}).items()
+        )
 
     def forget_alerts(self) -> None:
         """Another statement may have changed alerts: read them from the store again."""
@@ -83,22 +84,21 @@ class HeldInserts:
 
     async def send(self, session: StoreSession) -> None:
         """Insert every held row, one statement per table, in the order they were made."""
-        for statement, rows in (
-            (sql.INSERT_ALERTS, self.alerts),
-            (sql.INSERT_EVENTS, self.events),
-            (sql.ADD_RECEIPT, self.receipts),
-        ):
-            if rows:
-                batch = list(rows)
-                rows.clear()
-                await session.execute(statement, batch)
+        await self.send_alerts(session)
+        await _send(session, sql.INSERT_EVENTS, self.events)
+        await _send(session, sql.ADD_RECEIPT, self.receipts)
 
     async def send_alerts(self, session: StoreSession) -> None:
         """Insert the held alerts (before a statement that reads or updates alerts)."""
-        if self.alerts:
-            batch = list(self.alerts)
-            self.alerts.clear()
-            await session.execute(sql.INSERT_ALERTS, batch)
+        await _send(session, sql.INSERT_ALERTS, self.alerts)
+
+
+async def _send(session: StoreSession, statement: Executable, rows: list[dict[str, Any]]) -> None:
+    """One executemany of the held rows of a table; they are no longer held."""
+    if rows:
+        batch = list(rows)
+        rows.clear()
+        await session.execute(statement, batch)
 
 
 class SendingFirst:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_, select, update
 
 from bot.domain.alerts import AlertStatus
-from bot.domain.incidents import TimelineEvent, severity_from_label
+from bot.domain.incidents import SEVERITY_CHANGED, TimelineEvent, severity_from_label
 from bot.domain.outbox import (
     WAITING,
     WAITING_FOR_ANNOUNCEMENT,
@@ -383,7 +383,7 @@ async def _overridden_severity(session: StoreSession, row: Any) -> str | None:
         return None
     changed = await session.scalar(
         select(TimelineEventRow.id)
-        .where(TimelineEventRow.incident_id == row.id, TimelineEventRow.kind == "severity")
+        .where(TimelineEventRow.incident_id == row.id, TimelineEventRow.kind == SEVERITY_CHANGED)
         .limit(1)
     )
     return None if changed is not None else str(label)

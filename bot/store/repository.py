@@ -252,12 +252,13 @@ class SqlIncidentTransaction:
             self._held.remember_absent(incident_id, set(unknown) - set(read))
         known = self._held.known.get(incident_id, {})
         named = {fp: known[fp] for fp in distinct if fp in known}
-        others = self._held.others(incident_id, distinct)
-        if others is None:
-            await self._held.send_alerts(self._bare)
-            others = await self._other_alerts(incident_id, distinct)
+        if self._held.another_firing(incident_id, distinct):
+            any_other = other_firing = True
+        else:
+            await self._held.send_alerts(self._bare)  # the store answers for the held ones too
+            any_other, other_firing = await self._other_alerts(incident_id, distinct)
         return AlertsOnRecord(
-            named=named, others_firing=others[1], any_before=bool(named or others[0])
+            named=named, others_firing=other_firing, any_before=bool(named or any_other)
         )
 
     async def _named_alerts(

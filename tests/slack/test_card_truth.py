@@ -363,60 +363,53 @@ async def test_an_acknowledged_incident_is_never_called_exhausted(database_url: 
         assert "exhausted" not in words(card(emulator))
 
 
-async def test_the_rules_runbook_and_each_alerts_graph_are_on_the_card(database_url: str) -> None:
+async def card_of(database_url: str, alert: dict[str, Any]) -> str:
+    """What the card says once an incident opened from this one alert."""
     async with (
         running_emulator() as (emulator, url),
         running_bot(database_url, emulator, url) as bot,
     ):
-        alert = make_alert(service="api")
-        alert["annotations"]["runbook_url"] = "https://runbooks.example.com/api-errors"
-        alert["generatorURL"] = "http://prometheus:9090/graph?g0.expr=up&g0.tab=1"
         await bot.post_alerts(make_payload([alert]))
         await opened(bot, emulator)
-        shown = words(card(emulator))
-        # The rule's own runbook wins over the HighErrorRate playbook's.
-        assert "<https://runbooks.example.com/api-errors|Runbook>" in shown
-        assert "high-error-rate" not in shown
-        assert "<http://prometheus:9090/graph?g0.expr=up&amp;g0.tab=1|graph>" in shown
-        assert "no runbook" not in shown
-        # Silence asks first, and says what it would silence: the labels the notification says
-        # all its alerts share (commonLabels).
-        assert (
-            "Alertmanager holds the notifications of alerts matching "
-            "alertname=HighErrorRate, severity=critical."
-        ) in shown
+        return words(card(emulator))
+
+
+async def test_the_rules_runbook_and_each_alerts_graph_are_on_the_card(database_url: str) -> None:
+    alert = make_alert(service="api")
+    alert["annotations"]["runbook_url"] = "https://runbooks.example.com/api-errors"
+    alert["generatorURL"] = "http://prometheus:9090/graph?g0.expr=up&g0.tab=1"
+    shown = await card_of(database_url, alert)
+    # The rule's own runbook wins over the HighErrorRate playbook's.
+    assert "<https://runbooks.example.com/api-errors|Runbook>" in shown
+    assert "high-error-rate" not in shown
+    assert "<http://prometheus:9090/graph?g0.expr=up&amp;g0.tab=1|graph>" in shown
+    assert "no runbook" not in shown
+    # Silence asks first, and says what it would silence: the labels the notification says
+    # all its alerts share (commonLabels).
+    assert (
+        "Alertmanager holds the notifications of alerts matching "
+        "alertname=HighErrorRate, severity=critical."
+    ) in shown
 
 
 async def test_the_alerts_description_and_dashboard_are_on_the_card(database_url: str) -> None:
-    async with (
-        running_emulator() as (emulator, url),
-        running_bot(database_url, emulator, url) as bot,
-    ):
-        alert = make_alert(service="api")
-        alert["annotations"]["summary"] = "5xx above 5% on api"
-        alert["annotations"]["description"] = "12% of requests to /checkout fail since the deploy"
-        alert["annotations"]["dashboard"] = "https://grafana.example.com/d/api?var-env=prod&x=1"
-        await bot.post_alerts(make_payload([alert]))
-        await opened(bot, emulator)
-        shown = words(card(emulator))
-        # The summary on the alert's line, the description under it, the dashboard beside it.
-        assert "— 5xx above 5% on api" in shown
-        assert "_12% of requests to /checkout fail since the deploy_" in shown
-        assert "<https://grafana.example.com/d/api?var-env=prod&amp;x=1|dashboard>" in shown
+    alert = make_alert(service="api")
+    alert["annotations"]["summary"] = "5xx above 5% on api"
+    alert["annotations"]["description"] = "12% of requests to /checkout fail since the deploy"
+    alert["annotations"]["dashboard"] = "https://grafana.example.com/d/api?var-env=prod&x=1"
+    shown = await card_of(database_url, alert)
+    # The summary on the alert's line, the description under it, the dashboard beside it.
+    assert "— 5xx above 5% on api" in shown
+    assert "_12% of requests to /checkout fail since the deploy_" in shown
+    assert "<https://grafana.example.com/d/api?var-env=prod&amp;x=1|dashboard>" in shown
 
 
 async def test_a_description_alone_is_the_alerts_line(database_url: str) -> None:
-    async with (
-        running_emulator() as (emulator, url),
-        running_bot(database_url, emulator, url) as bot,
-    ):
-        alert = make_alert(service="api")
-        alert["annotations"] = {"description": "Disk /data is 97% full", "dashboard_url": "x"}
-        await bot.post_alerts(make_payload([alert]))
-        await opened(bot, emulator)
-        shown = words(card(emulator))
-        assert shown.count("Disk /data is 97% full") == 1  # said once, not twice
-        assert "|dashboard>" not in shown  # not a link anyone could follow
+    alert = make_alert(service="api")
+    alert["annotations"] = {"description": "Disk /data is 97% full", "dashboard_url": "x"}
+    shown = await card_of(database_url, alert)
+    assert shown.count("Disk /data is 97% full") == 1  # said once, not twice
+    assert "|dashboard>" not in shown  # not a link anyone could follow
 
 
 async def test_an_incident_without_a_runbook_says_so(database_url: str) -> None:
