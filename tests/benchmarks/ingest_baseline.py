@@ -41,6 +41,7 @@ from tests.benchmarks.ingest import (  # noqa: E402
     LoadResult,
     Profiler,
     _ms,
+    cpu_seconds,
     drive,
     drive_in_child,
     machine,
@@ -71,11 +72,13 @@ def bodies(start: int, count: int) -> list[bytes]:
     ]
 
 
-def summary(result: LoadResult, posts: int) -> dict[str, Any]:
-    """Throughput and latency of one measured load."""
+def summary(result: LoadResult, posts: int, server_cpu: float) -> dict[str, Any]:
+    """Throughput, latency and the server's CPU time per post of one measured load (the CPU
+    figure varies less than throughput when the machine's speed does)."""
     latencies = sorted(result.latencies)
     return {
         "posts_per_second": round(posts / result.elapsed, 1),
+        "server_cpu_ms_per_post": round(1000 * server_cpu / posts, 3),
         "p50_ms": _ms(percentile(latencies, 50)),
         "p99_ms": _ms(percentile(latencies, 99)),
         "errors": result.errors,
@@ -108,7 +111,9 @@ async def run_baseline(workdir: Path, name: str, load: list[bytes], connections:
     try:
         url = f"http://127.0.0.1:{port}"
         await wait_ready(url)
-        return summary(await drive_in_child(url, load, connections=connections), len(load))
+        cpu = cpu_seconds(proc.pid)
+        result = await drive_in_child(url, load, connections=connections)
+        return summary(result, len(load), cpu_seconds(proc.pid) - cpu)
     finally:
         proc.terminate()
         proc.wait(10)
@@ -133,11 +138,12 @@ async def run_tocsin(
             await asyncio.sleep(1.0)
             assert serve.proc is not None
             profiler = Profiler(profile / f"{name}.txt" if profile else None, serve.proc.pid)
+            cpu = cpu_seconds(serve.proc.pid)
             try:
                 result = await drive_in_child(serve.url, load, connections=connections)
             finally:
                 profiler.stop()
-            return summary(result, len(load))
+            return summary(result, len(load), cpu_seconds(serve.proc.pid) - cpu)
         finally:
             stop_server(serve)
 

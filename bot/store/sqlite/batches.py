@@ -12,8 +12,8 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.orm import Session
 
 from bot.store.sessions import StoreSession
 from bot.store.sqlite.engines import batch_engine, no_autocheckpoint
@@ -40,32 +40,47 @@ def run_to_end(coroutine: Coroutine[Any, Any, T]) -> T:
 
 
 class BatchThread:
-    """One thread, one pysqlite connection: transactions run there, one at a time."""
+    """One thread, one pysqlite connection: transactions run there, one at a time.
+
+    The thread keeps its connection between transactions (the pool's checkout, reset and
+    checkin cost as much as a small transaction); each unit's session joins the transaction
+    begun on it, which commits when the unit returns and rolls back when it raises."""
 
     def __init__(self, url: str) -> None:
         self.engine: Engine = batch_engine(url)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tocsin-store")
+        self._connection: Connection | None = None  # used on the thread only
 
     async def run(self, work: Work[T]) -> T:
         """`work` in one transaction on the thread; committed when it returns."""
         return await asyncio.get_running_loop().run_in_executor(self._thread, self._run, work)
 
     def _run(self, work: Work[T]) -> T:
-        session: Session = self._sessions()
-        try:
-            with session.begin():
-                session.connection()  # BEGIN IMMEDIATE: a held lock fails here, before any work
-                return run_to_end(work(SyncSession(session)))
-        finally:
-            session.close()
+        if self._connection is None:
+            self._connection = self.engine.connect()
+        # BEGIN IMMEDIATE: a held lock fails here, before any work.
+        with self._connection.begin():
+            session = Session(bind=self._connection, expire_on_commit=False)
+            try:
+                result = run_to_end(work(SyncSession(session)))
+                session.flush()  # what the unit added, before the transaction commits
+                return result
+            finally:
+                session.close()
+
+    def _disconnect(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     def checkpoint_elsewhere(self) -> None:
         """Leave WAL checkpoints to the checkpoint thread (connections made from now on)."""
         event.listen(self.engine, "connect", no_autocheckpoint)
+        self._thread.submit(self._disconnect).result()
         self.engine.dispose()
 
     def close(self) -> None:
         """Finish what runs, then close the connection."""
+        self._thread.submit(self._disconnect).result()
         self._thread.shutdown(wait=True)
         self.engine.dispose()
