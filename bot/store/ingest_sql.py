@@ -77,10 +77,14 @@ ADD_RECEIPT = prepared(insert(RECEIPTS))
 # Locked for the webhook's transaction (Postgres; SQLite has one writer anyway): recording the
 # incident's channel waits for it, so the webhook sees either no channel (and the card, posted
 # later, shows its alerts) or the channel (and it queues a card update).
-# Only the columns the domain's Incident holds: the labels (JSON) are read where needed.
+# Only the columns the domain's Incident holds: the labels (JSON) are read where needed. The
+# intake's read also takes when its alerts last all resolved, so a transaction that finds it
+# already as the notification would set it writes nothing.
 INCIDENT_COLUMNS = [c for c in INCIDENTS.c if c.key in {f.name for f in fields(Incident)}]
 LATEST_INCIDENT = prepared(
-    select(*INCIDENT_COLUMNS).where(INCIDENTS.c.current_key == bindparam("key")).with_for_update()
+    select(*INCIDENT_COLUMNS, INCIDENTS.c.alerts_resolved_at)
+    .where(INCIDENTS.c.current_key == bindparam("key"))
+    .with_for_update()
 )
 INCIDENT_BY_ID = prepared(select(INCIDENTS).where(INCIDENTS.c.id == bindparam("id")))
 # The card's alerts: firing first, then by name, as many as it lists; and the counts of all.

@@ -92,7 +92,8 @@ class SqlIncidentTransaction:
         self._held = HeldInserts()
         self.session: StoreSession = SendingFirst(session, self._held)
         self._latest: dict[str, Incident | None] = {}
-        self._alerts_resolved_at: dict[int, datetime | None] = {}  # as this transaction set it
+        # As this transaction read or set it: a write of the same value is skipped.
+        self._alerts_resolved_at: dict[int, datetime | None] = {}
         self._pending_cards: set[str] = set()  # coalesce keys of jobs known pending
         self._receipts_read: set[tuple[str, str]] = set()  # (source, sha) asked by read_ahead
         self._receipts_found: set[tuple[str, str]] = set()  # and found
@@ -166,6 +167,8 @@ class SqlIncidentTransaction:
             result = await self._bare.execute(sql.LATEST_INCIDENT, {"key": key})
             row = result.first()
             self._latest[key] = incident_from_row(row) if row else None
+            if row is not None:
+                self._alerts_resolved_at.setdefault(row.id, row.alerts_resolved_at)
         return self._latest[key]
 
     async def open_incident(
@@ -202,6 +205,7 @@ class SqlIncidentTransaction:
         self._bare.add(row)
         await self._bare.flush()
         opened = self._latest[group.key] = incident_from_row(row)
+        self._alerts_resolved_at[opened.id] = None
         return opened
 
     async def save_incident(self, incident: Incident, *, at: datetime) -> Incident:
@@ -309,7 +313,7 @@ class SqlIncidentTransaction:
     async def set_alerts_resolved_at(self, incident_id: int, at: datetime | None) -> None:
         """Remember when the last alert resolved (None when one fires again)."""
         if incident_id in self._alerts_resolved_at and self._alerts_resolved_at[incident_id] == at:
-            return  # this transaction set it so already
+            return  # it is so already
         await self._bare.execute(sql.SET_ALERTS_RESOLVED_AT, {"b_id": incident_id, "b_at": at})
         self._alerts_resolved_at[incident_id] = at
 

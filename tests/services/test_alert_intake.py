@@ -279,3 +279,23 @@ async def test_a_notification_naming_some_alerts_resolves_only_when_none_still_f
     async with db.sessions() as session:
         row = await session.get(IncidentRow, opened.incident_id)
         assert row is not None and row.status == "resolved" and row.alerts_resolved_at is not None
+
+
+async def test_an_alert_firing_again_clears_when_the_alerts_last_all_resolved(
+    db: Database,
+) -> None:
+    """The card's "all resolved at" goes once an alert fires again, in a later commit."""
+    service = intake(db, auto_resolve=False)
+    opened = await send(service, make_payload([make_alert(instance="0")]))
+    ended = "2026-11-26T15:40:00Z"
+    await send(service, make_payload([make_alert(instance="0", status="resolved", ends_at=ended)]))
+
+    async def resolved_at() -> object:
+        async with db.sessions() as session:
+            row = await session.get(IncidentRow, opened.incident_id)
+            assert row is not None
+            return row.alerts_resolved_at
+
+    assert await resolved_at() is not None
+    await send(service, make_payload([make_alert(instance="1")]))
+    assert await resolved_at() is None
