@@ -1,4 +1,5 @@
-"""/incident: declare, list, status, ack, resolve, reopen, sev, lead, note, timeline, update."""
+"""/incident: declare, list, status, ack, resolve, reopen, sev, lead, note, timeline, alerts,
+update."""
 
 from __future__ import annotations
 
@@ -51,8 +52,9 @@ HELP = """*`/incident` commands*
 • `lead @user` — set the incident commander. `/incident lead @dana`
 • `note <text>` — add a timeline entry
 • `timeline [page]` — the whole timeline
+• `alerts [page]` — every alert of the incident, firing first
 • `update <text>` — post a status update here and in the alerts channel
-The last nine work in an incident channel."""
+The last ten work in an incident channel."""
 
 USAGE = {
     "list": "/incident list [sev1..sev4] [mine] [resolved|all] [since 7d]",
@@ -62,6 +64,7 @@ USAGE = {
     "note": "/incident note <text>",
     "update": "/incident update <text>",
     "timeline": "/incident timeline [page]",
+    "alerts": "/incident alerts [page]",
 }
 
 
@@ -185,14 +188,34 @@ async def _note(services: Services, inv: Invocation) -> Reply:
     return ephemeral("Noted on the timeline.")
 
 
-async def _timeline(services: Services, inv: Invocation) -> Reply:
+def _page(inv: Invocation, usage: str) -> int:
     page_text = inv.args.strip() or "1"
-    if not page_text.isdigit():
-        raise UserError(f"Page must be a number. Usage: `{USAGE['timeline']}`")
+    if not page_text.isdigit() or int(page_text) < 1:
+        raise UserError(f"Page must be a number from 1. Usage: `{USAGE[usage]}`")
+    return int(page_text)
+
+
+async def _alerts(services: Services, inv: Invocation) -> Reply:
+    page = _page(inv, "alerts")
     incident = await _here(services, inv)
-    text, _pages = render_lists.timeline_page(
-        await services.incidents.timeline(incident.id), int(page_text)
+    per_page = render_lists.ALERTS_PAGE
+    counted = await services.incident_view(incident.id, alerts_shown=0)
+    if counted is None:
+        raise UserError("This incident no longer exists.")
+    pages = render_lists.pages_of(counted.total, per_page)
+    page = min(page, pages)
+    view = await services.incident_view(
+        incident.id, alerts_from=(page - 1) * per_page, alerts_shown=per_page
     )
+    if view is None:
+        raise UserError("This incident no longer exists.")
+    return rendered(render_lists.alerts_page(view, page, pages))
+
+
+async def _timeline(services: Services, inv: Invocation) -> Reply:
+    page = _page(inv, "timeline")
+    incident = await _here(services, inv)
+    text, _pages = render_lists.timeline_page(await services.incidents.timeline(incident.id), page)
     return rendered(text)
 
 
@@ -235,6 +258,7 @@ SUBCOMMANDS: dict[str, Handler] = {
     "lead": _lead,
     "note": _note,
     "timeline": _timeline,
+    "alerts": _alerts,
     "update": _update,
 }
 

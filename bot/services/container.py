@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from bot.domain.oncall import Rotation
-from bot.domain.views import IncidentView
+from bot.domain.views import ALERTS_SHOWN, IncidentView
 from bot.ports import IncidentStore
 from bot.services.diagnostics import DiagnosticsService
 from bot.services.digest import DigestScheduler
@@ -16,6 +17,14 @@ from bot.services.incidents import IncidentService
 from bot.services.oncall import OnCallService
 from bot.services.permissions import Permissions, permitted
 from bot.services.silences import SilenceService
+
+
+class ViewReader(Protocol):
+    """Reads an incident to render: `alerts_shown` of its alerts from the `alerts_from`-th."""
+
+    async def __call__(
+        self, incident_id: int, *, alerts_from: int = 0, alerts_shown: int = ALERTS_SHOWN
+    ) -> IncidentView | None: ...
 
 
 @dataclass
@@ -32,7 +41,7 @@ class Services:
     now: Callable[[], datetime]
     alerts_channel: str | None
     wake_outbox: Callable[[], None]
-    incident_view: Callable[[int], Awaitable[IncidentView | None]]
+    incident_view: ViewReader
     diagnostics: DiagnosticsService
     wake_timers: Callable[[], None]
     digests: DigestScheduler | None = None

@@ -87,12 +87,14 @@ LATEST_INCIDENT = prepared(
     .with_for_update()
 )
 INCIDENT_BY_ID = prepared(select(INCIDENTS).where(INCIDENTS.c.id == bindparam("id")))
-# The card's alerts: firing first, then by name, as many as it lists; and the counts of all.
+# The card's alerts: firing first, then by name, as many as it lists (or a page of them, for
+# the full list); and the counts of all.
 ALERTS_SHOWN = prepared(
     select(ALERTS)
     .where(ALERTS.c.incident_id == bindparam("incident_id"))
     .order_by(ALERTS.c.status != "firing", ALERTS.c.name, ALERTS.c.id)
     .limit(bindparam("shown"))
+    .offset(bindparam("skip"))
 )
 # How many alerts, how many fire, and since when: the first start of a firing alert, and of
 # any alert (for an incident none of whose alerts fires any more).

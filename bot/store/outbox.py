@@ -333,13 +333,16 @@ class OutboxStore:
             )
             return found  # type: ignore[no-any-return]
 
-    async def incident_view(self, incident_id: int) -> IncidentView | None:
-        """The incident and its alerts, for rendering."""
+    async def incident_view(
+        self, incident_id: int, *, alerts_from: int = 0, alerts_shown: int = ALERTS_SHOWN
+    ) -> IncidentView | None:
+        """The incident and its alerts, for rendering: `alerts_shown` of them (firing first,
+        then by name) from the `alerts_from`-th, and the counts of all."""
         async with self.db.sessions() as session:
             row = (await session.execute(sql.INCIDENT_BY_ID, {"id": incident_id})).first()
             if row is None:
                 return None
-            params = {"incident_id": incident_id, "shown": ALERTS_SHOWN}
+            params = {"incident_id": incident_id, "shown": alerts_shown, "skip": alerts_from}
             alerts = await session.execute(sql.ALERTS_SHOWN, params)
             counts: tuple[Any, ...] = tuple((await session.execute(sql.ALERT_COUNTS, params)).one())
             copies = await session.execute(

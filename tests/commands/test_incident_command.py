@@ -8,6 +8,7 @@ import pytest
 
 from bot.domain.incidents import IncidentStatus, Severity
 from bot.slack import ids
+from tests.builders import make_alert, make_payload
 from tests.commands.conftest import (
     ALICE,
     BOB,
@@ -32,6 +33,7 @@ SUBCOMMANDS = [
     "lead",
     "note",
     "timeline",
+    "alerts",
     "update",
 ]
 
@@ -454,3 +456,58 @@ async def _wait_for_card_text(ws: Workspace, opened: Opened, fragment: str) -> N
     await eventually(
         lambda: fragment in card_text(ws.card(opened)), timeout=10, what=repr(fragment)
     )
+
+
+# --- alerts -------------------------------------------------------------------------------
+
+
+async def test_the_card_counts_the_alerts_it_leaves_out_and_alerts_lists_them_all(
+    ws: Workspace,
+) -> None:
+    instances = [f"web-{n:02d}" for n in range(23)]
+    payload = make_payload([make_alert(service="api", instance=i) for i in instances])
+    payload["commonLabels"] = {"alertname": "HighErrorRate", "service": "api"}
+    await ws.bot.post_alerts(payload)
+    opened = await ws.wait_until_open(1)
+    sections = [
+        b["text"]["text"] for b in ws.card(opened) if b["type"] == "section" and b.get("text")
+    ]
+    lines = "\n".join(sections).splitlines()
+    assert "…and 13 more: `/incident alerts` lists them all" in lines
+
+    # Two resolve: they go to the end of the list.
+    ended = "2026-11-26T11:00:00Z"
+    gone = [
+        make_alert(service="api", instance=i, status="resolved", ends_at=ended)
+        for i in instances[:2]
+    ]
+    await ws.bot.post_alerts(make_payload(gone))
+    await ws.wait_for_event(opened.id, "alerts_resolved")
+
+    page1 = (await ws.command("alerts", channel=opened.channel))["text"].splitlines()
+    assert page1[0] == "*Alerts of incident #1* (page 1/2, 21 firing, 2 resolved)"
+    assert page1[1] == "_All:_ `service=api`"
+    assert page1[-1] == "_More: `/incident alerts 2`_"
+    listed = page1[2:-1]
+    assert len(listed) == 20
+    assert all(line.startswith(":red_circle: *HighErrorRate* `") for line in listed)
+
+    page2 = (await ws.command("alerts 2", channel=opened.channel))["text"].splitlines()
+    assert page2[0] == "*Alerts of incident #1* (page 2/2, 21 firing, 2 resolved)"
+    rest = page2[2:]
+    assert [line.split()[0] for line in rest] == [":red_circle:"] + [":white_check_mark:"] * 2
+    every = [line.split("`")[1] for line in listed + rest]
+    assert sorted(every) == sorted(f"instance={i}, severity=critical" for i in instances)
+    assert "More:" not in "\n".join(page2)
+
+
+async def test_alerts_takes_a_page_number_and_works_in_an_incident_channel(ws: Workspace) -> None:
+    opened = await ws.declare("Checkout 500s", "sev2")
+    empty = await ws.command("alerts", channel=opened.channel)
+    assert empty["text"].splitlines()[1:] == ["No alerts."]
+    wrong = await ws.command("alerts two", channel=opened.channel)
+    assert shown(wrong["text"]) == (
+        ":information_source: Page must be a number from 1. Usage: `/incident alerts [page]`"
+    )
+    elsewhere = await ws.command("alerts")
+    assert "incident channel" in elsewhere["text"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +21,7 @@ from slack_sdk.models.blocks import (
 from bot.domain.alerts import AlertStatus
 from bot.domain.incidents import IncidentStatus
 from bot.domain.text import RefKind, Rich, phrase, ref
-from bot.domain.views import CopyKind, IncidentView
+from bot.domain.views import AlertLine, CopyKind, IncidentView
 from bot.slack import ids
 
 _STATUS_EMOJI = {
@@ -263,31 +263,44 @@ def _actor(actor: str) -> str:
 def _alert_lines(view: IncidentView) -> str:
     """One line per alert shown. With several, the labels they all share are said once, above,
     and each line shows only what sets it apart."""
-    lines = []
     shown = view.shown()
-    shared = {k: v for k, v in view.labels.items() if k != "alertname" and len(shown) > 1}
-    if shared:
-        lines.append(f"_All:_ `{escape(clip(_pairs(shared.items()), 300))}`")
-    for alert in shown:
-        mark = ":red_circle:" if alert.status is AlertStatus.FIRING else ":white_check_mark:"
-        extra = _pairs(
-            (k, v) for k, v in alert.labels.items() if k != "alertname" and shared.get(k) != v
-        )
-        line = f"{mark} *{escape(clip(alert.name, 100))}*"
-        if extra:
-            line += f" `{escape(clip(extra, 150))}`"
-        if alert.summary:
-            line += f" — {escape(clip(alert.summary, 200))}"
-        if (graph := _link_target(alert.generator_url)) is not None:
-            line += f" <{graph}|graph>"
-        if (dashboard := _link_target(alert.dashboard)) is not None:
-            line += f" <{dashboard}|dashboard>"
-        if alert.description:
-            line += f"\n      _{escape(clip(' '.join(alert.description.split()), 300))}_"
-        lines.append(line)
+    shared = shared_labels(view) if len(shown) > 1 else {}
+    lines = [shared_line(shared)] if shared else []
+    lines += [alert_line(alert, shared) for alert in shown]
     if view.total > len(shown):
-        lines.append(f"…and {view.total - len(shown)} more")
+        lines.append(f"…and {view.total - len(shown)} more: `/incident alerts` lists them all")
     return clip("\n".join(lines) or "No alerts.", 3000)
+
+
+def shared_labels(view: IncidentView) -> dict[str, str]:
+    """The labels every alert of the incident has (its name aside)."""
+    return {k: v for k, v in view.labels.items() if k != "alertname"}
+
+
+def shared_line(shared: Mapping[str, str]) -> str:
+    """The line that says once the labels every alert has."""
+    return f"_All:_ `{escape(clip(_pairs(shared.items()), 300))}`"
+
+
+def alert_line(alert: AlertLine, shared: Mapping[str, str], *, details: bool = True) -> str:
+    """An alert as a line: its state, name, the labels `shared` does not say, its summary and
+    links (and its description, with `details`)."""
+    mark = ":red_circle:" if alert.status is AlertStatus.FIRING else ":white_check_mark:"
+    extra = _pairs(
+        (k, v) for k, v in alert.labels.items() if k != "alertname" and shared.get(k) != v
+    )
+    line = f"{mark} *{escape(clip(alert.name, 100))}*"
+    if extra:
+        line += f" `{escape(clip(extra, 150))}`"
+    if alert.summary:
+        line += f" — {escape(clip(alert.summary, 200))}"
+    if (graph := _link_target(alert.generator_url)) is not None:
+        line += f" <{graph}|graph>"
+    if (dashboard := _link_target(alert.dashboard)) is not None:
+        line += f" <{dashboard}|dashboard>"
+    if details and alert.description:
+        line += f"\n      _{escape(clip(' '.join(alert.description.split()), 300))}_"
+    return line
 
 
 def _pairs(labels: Iterable[tuple[str, str]]) -> str:

@@ -7,9 +7,11 @@ from datetime import datetime
 
 from bot.domain.incidents import Incident, TimelineEvent
 from bot.domain.oncall import Shift
-from bot.slack.render import clip, escape, slack_text
+from bot.domain.views import IncidentView
+from bot.slack.render import alert_line, clip, escape, shared_labels, shared_line, slack_text
 
 TIMELINE_PAGE = 25
+ALERTS_PAGE = 20  # alert lines per page of `/incident alerts` (a line may run to ~500 chars)
 
 
 def age(since: datetime, now: datetime) -> str:
@@ -65,6 +67,29 @@ def timeline_page(events: Sequence[TimelineEvent], page: int) -> tuple[str, int]
     if page < pages:
         lines.append(f"_More: `/incident timeline {page + 1}`_")
     return clip("\n".join(lines), 3900), pages
+
+
+def pages_of(total: int, per_page: int) -> int:
+    """How many pages `total` items fill (at least one)."""
+    return max(1, -(-total // per_page))
+
+
+def alerts_page(view: IncidentView, page: int, pages: int) -> str:
+    """One page of an incident's alerts (`view.alerts` holds that page's): firing first, the
+    labels they all share said once, above."""
+    shared = shared_labels(view)
+    lines = [
+        f"*Alerts of incident #{view.incident.id}* (page {page}/{pages}, "
+        f"{view.firing} firing, {view.resolved} resolved)"
+    ]
+    if shared:
+        lines.append(shared_line(shared))
+    lines += [alert_line(alert, shared, details=False) for alert in view.alerts]
+    if not view.alerts:
+        lines.append("No alerts.")
+    if page < pages:
+        lines.append(f"_More: `/incident alerts {page + 1}`_")
+    return clip("\n".join(lines), 3900)
 
 
 def oncall_lines(rows: Sequence[tuple[str, Shift | None, Shift | None]]) -> str:
