@@ -269,6 +269,33 @@ class DiagnosticsService:
         await in_transaction(self.store, work)
         self.on_posted()
 
+    async def send_graphs(
+        self, results: Sequence[DiagnosticResult], *, user: str, key: str, share_in: str = ""
+    ) -> int:
+        """Queue the results' graphs for the person who asked: into their DM with the bot, or
+        into `share_in` (the channel they asked in). `key` names the request: queueing it again
+        sends nothing twice. Returns how many graphs are on their way."""
+        jobs = [
+            OutboxJob(
+                kind=JobKind.SEND_GRAPH,
+                idem_key=f"graph:{key}:{index}",
+                payload={
+                    "user": user,
+                    "channel": share_in,
+                    "png": base64.b64encode(result.image_png).decode(),
+                    "title": result.title,
+                    "comment": f"{result.title}: {result.text}"[:1000],
+                },
+            )
+            for index, result in enumerate(results)
+            if result.image_png
+        ]
+        if jobs:
+            now = self.now()
+            await in_transaction(self.store, lambda tx: tx.enqueue(jobs, at=now))
+            self.on_posted()
+        return len(jobs)
+
     async def fire(self, timer: DueTimer) -> None:
         """The scheduler's entry point for a diagnostics timer."""
         if timer.incident_id is not None:
