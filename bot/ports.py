@@ -142,6 +142,10 @@ class IncidentTransaction(Protocol):
         """The incident's (group labels, common labels)."""
         ...
 
+    async def alerts_started_at(self, incident_id: int) -> datetime | None:
+        """When the incident's first alert began firing (the earliest `startsAt`), if any."""
+        ...
+
     async def mark_timer_fired(self, timer_id: int, *, at: datetime) -> None:
         """A timer's work is done: it never fires again (in the transaction of that work)."""
         ...

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -19,14 +21,16 @@ from bot.slack.render import diagnostics as render_diagnostics
 from bot.slack.replies import Reply, acknowledged, ephemeral, rendered
 
 HELP = """*`/diag` commands*
-• `prom <promql> [range]` — a query now (table), or over a range as a graph.
+• `prom <promql> [range] [share]` — a query now (table), or over a range as a graph.
   `/diag prom up == 0`, `/diag prom rate(http_requests_total[5m]) 1h`
 • `sentry [project] [issue-id]` — top unresolved issues, or an issue's latest event.
   `/diag sentry web`
 • `supabase` — database health: connections, long queries, locks, size, cache, replication
 • `health` — every configured dependency at a glance
 In an incident channel results are posted there and kept on the timeline;
-elsewhere only you see them."""
+elsewhere only you see them, and a graph is sent to you in a DM (add `share` to post
+it in the channel instead)."""
+SHARE = "share"
 _RANGE = re.compile(r"^\d+(?:\.\d+)?(?:s|m|h|d)$")
 TIMEOUT = timedelta(seconds=15)
 
@@ -82,36 +86,46 @@ async def _health(services: Services, args: str) -> list[DiagnosticResult]:
 SUBCOMMANDS = {"prom": _prom, "sentry": _sentry, "supabase": _supabase, "health": _health}
 
 
-async def handle(services: Services, text: str, channel: str) -> Reply:
-    """Dispatch one /diag call; in an incident channel the results are posted there."""
-    name, _, rest = text.strip().partition(" ")
+@dataclass(frozen=True)
+class Asked:
+    """One /diag request: what was typed, where, by whom; `key` names it (its trigger)."""
+
+    text: str
+    channel: str
+    user: str
+    key: str
+
+
+async def handle(services: Services, asked: Asked) -> Reply:
+    """Dispatch one /diag call; in an incident channel the results are posted there, elsewhere
+    the person sees them and gets the graph in a DM (or in the channel, with `share`)."""
+    name, _, rest = asked.text.strip().partition(" ")
     if name.lower() in ("", "help"):
         return ephemeral(HELP)
     run = SUBCOMMANDS.get(name.lower())
     if run is None:
         return ephemeral(f"Unknown subcommand `{name}`.\n\n{HELP}")
-    results = await run(services, rest.strip())
-    incident = await _incident_here(services, channel)
+    rest, share = _without_share(rest)
+    results = await run(services, rest)
+    incident = await _incident_here(services, asked.channel)
     if incident is not None:
         await services.diagnostics.publish_all(incident, results)
         return ephemeral(f"Posted {len(results)} result{'s' if len(results) != 1 else ''} here.")
+    await services.diagnostics.send_graphs(
+        results, user=asked.user, key=asked.key, share_in=asked.channel if share else ""
+    )
+    where = render_diagnostics.GRAPH_SHARED if share else render_diagnostics.GRAPH_IN_DM
     reply: dict[str, Any] = rendered(render_diagnostics.results_text(results))
-    reply["blocks"] = render_diagnostics.render_results(results)
-    if any(r.image_png for r in results):
-        reply["blocks"].append(_graph_note())
+    reply["blocks"] = render_diagnostics.render_results(results, graph=where)
     return reply
 
 
-def _graph_note() -> dict[str, Any]:
-    return {
-        "type": "context",
-        "elements": [
-            {
-                "type": "mrkdwn",
-                "text": "Graphs are posted when you run /diag in an incident channel.",
-            }
-        ],
-    }
+def _without_share(args: str) -> tuple[str, bool]:
+    """The arguments without a last word `share`, and whether it was there."""
+    words = args.split()
+    if len(words) > 1 and words[-1].lower() == SHARE:
+        return " ".join(words[:-1]), True
+    return args.strip(), False
 
 
 async def _incident_here(services: Services, channel: str) -> int | None:
@@ -126,6 +140,8 @@ def register(app: AsyncApp, services: Services) -> None:
     """Wire /diag into the Bolt app."""
 
     async def diag_command(command: dict[str, Any], _client: Any) -> Reply:
-        return await handle(services, command.get("text", ""), command["channel_id"])
+        key = str(command.get("trigger_id") or uuid.uuid4().hex)
+        asked = Asked(command.get("text", ""), command["channel_id"], command["user_id"], key)
+        return await handle(services, asked)
 
     app.command(ids.DIAG_COMMAND)(acknowledged(diag_command))

@@ -36,12 +36,14 @@ from integrations.prometheus_graph import (
     format_value,
     graph_result,
     instant_result,
+    legend_labels,
     render_graph,
     shorten_labels,
 )
 
 __all__ = ["PrometheusDiagnostics", "PrometheusError", "choose_step"]
-__all__ += ["format_value", "render_graph", "shorten_labels"]  # re-exported for callers
+# Re-exported for callers.
+__all__ += ["format_value", "legend_labels", "render_graph", "shorten_labels"]
 
 TARGET_POINTS = 300  # enough for a 1000 px wide graph
 MAX_POINTS = 11_000  # Prometheus refuses range queries with more points per series

@@ -23,7 +23,7 @@ from bot.charts import RENDER_LOCK
 from bot.domain.diagnostics import DiagnosticResult, Status, Table, grade
 
 __all__ = ["Labels", "Limits", "Point", "Series", "Threshold", "cut", "format_value"]
-__all__ += ["graph_result", "instant_result", "render_graph", "shorten_labels"]
+__all__ += ["graph_result", "instant_result", "legend_labels", "render_graph", "shorten_labels"]
 
 Point = tuple[float, float]  # (unix seconds, value)
 Series = tuple[str, Sequence[Point]]  # (legend label, points in time order)
@@ -80,12 +80,12 @@ def _three_digits(value: float) -> str:
     return f"{rounded:.3g}"
 
 
-def shorten_labels(metrics: Sequence[Mapping[str, str]]) -> list[str]:
+def shorten_labels(metrics: Sequence[Mapping[str, str]], *, unnamed: str = "{}") -> list[str]:
     """Short series names, e.g. 'service=api, code=500': only labels that tell series apart.
 
     ``__name__`` and labels equal in every series are dropped (with one series, only
     ``__name__``); the label with the most distinct values comes first; long values are cut.
-    A series with nothing left is shown as '{}'.
+    A series with nothing left is called ``unnamed``.
     """
     names = {key for metric in metrics for key in metric}
     distinct = {key: len({m.get(key) for m in metrics}) for key in names}
@@ -94,7 +94,13 @@ def shorten_labels(metrics: Sequence[Mapping[str, str]]) -> list[str]:
     else:
         keys = [k for k in names if k != "__name__"]
     keys.sort(key=lambda k: (k != "__name__", -distinct[k], k))
-    return [_label_text(metric, keys) for metric in metrics]
+    return [_label_text(metric, keys) or cut(unnamed, _LABELS_CHARS) for metric in metrics]
+
+
+def legend_labels(metrics: Sequence[Mapping[str, str]], title: str) -> list[str]:
+    """The names series go by in a graph's legend and a result's table: `name=value` pairs
+    that tell them apart; a series without labels (`sum(...)`) is named after the title."""
+    return shorten_labels(metrics, unnamed=title or "value")
 
 
 def _label_text(metric: Mapping[str, str], keys: Sequence[str]) -> str:
@@ -103,7 +109,7 @@ def _label_text(metric: Mapping[str, str], keys: Sequence[str]) -> str:
     )
     name = metric.get("__name__", "") if "__name__" in keys else ""
     text = (f"{name}{{{pairs}}}" if pairs else name) if name else pairs
-    return cut(text, _LABELS_CHARS) or "{}"
+    return cut(text, _LABELS_CHARS)
 
 
 def cut(text: str, limit: int) -> str:
@@ -125,12 +131,12 @@ def instant_result(
         return DiagnosticResult(title, Status.OK, "no data", source=SOURCE, no_data=True)
     ranked = sorted(samples, key=lambda s: _sort_key(s[1]))
     shown = ranked[:top]
-    names = shorten_labels([labels for labels, _ in shown])
+    names = legend_labels([labels for labels, _ in shown], title)
     rows = tuple(
         (name, format_value(value, unit)) for name, (_, value) in zip(names, shown, strict=True)
     )
     highest = shown[0][1]
-    text = f"{len(ranked)} series; max {format_value(highest, unit)}" + _about(names[0])
+    text = f"{len(ranked)} series; max {format_value(highest, unit)}" + _about(names[0], title)
     if len(ranked) > top:
         text += f"; top {top} shown"
     status = grade(highest, warn=limits[0], fail=limits[1])
@@ -152,7 +158,7 @@ def graph_result(
         text = f"no data over {span}"
         return DiagnosticResult(title, Status.OK, text, source=SOURCE, no_data=True)
     ranked = sorted(matrix, key=lambda s: _sort_key(_last(s[1])))[:MAX_SERIES]
-    names = shorten_labels([labels for labels, _ in ranked])
+    names = legend_labels([labels for labels, _ in ranked], title)
     thresholds = [(n, v) for n, v in zip(("warn", "fail"), limits, strict=True) if v is not None]
     png = render_graph(
         [(name, points) for name, (_, points) in zip(names, ranked, strict=True)],
@@ -162,18 +168,23 @@ def graph_result(
         thresholds=thresholds,
         window=window,
     )
-    summary = [
-        f"{name}{_series_stats(points, unit)}"
-        for name, (_, points) in zip(names, ranked, strict=True)
-    ]
-    shown = f" (top {len(ranked)} shown)" if len(matrix) > len(ranked) else ""
-    text = f"{len(matrix)} series over {span}{shown}: " + "; ".join(summary)
     status = grade(_last(ranked[0][1]), warn=limits[0], fail=limits[1])
-    return DiagnosticResult(title, status, text, image_png=png, source=SOURCE)
+    if len(matrix) == 1:
+        text = f"1 series over {span}: {_series_stats(ranked[0][1], unit)}"
+        return DiagnosticResult(title, status, text, image_png=png, source=SOURCE)
+    shown = f"; top {len(ranked)} shown" if len(matrix) > len(ranked) else ""
+    highest = f"highest last {format_value(_last(ranked[0][1]), unit)}" + _about(names[0], title)
+    text = f"{len(matrix)} series over {span}; {highest}{shown}"
+    rows = tuple(
+        (name, *_last_and_max(points, unit))
+        for name, (_, points) in zip(names, ranked, strict=True)
+    )
+    table = Table(("series", "last", "max"), rows)
+    return DiagnosticResult(title, status, text, table, image_png=png, source=SOURCE)
 
 
-def _about(name: str) -> str:
-    return "" if name == "{}" else f" ({name})"
+def _about(name: str, title: str) -> str:
+    return "" if name == title else f" ({name})"
 
 
 def _last(points: Sequence[Point]) -> float:
@@ -186,10 +197,15 @@ def _sort_key(value: float) -> tuple[bool, float]:
 
 
 def _series_stats(points: Sequence[Point], unit: str) -> str:
+    last, highest = _last_and_max(points, unit)
+    return f"last {last}, max {highest}" if highest else "no numbers"
+
+
+def _last_and_max(points: Sequence[Point], unit: str) -> tuple[str, str]:
     numbers = [v for _, v in points if not math.isnan(v)]
     if not numbers:
-        return " no numbers"
-    return f" last {format_value(numbers[-1], unit)}, max {format_value(max(numbers), unit)}"
+        return "", ""
+    return format_value(numbers[-1], unit), format_value(max(numbers), unit)
 
 
 def _duration_text(seconds: float) -> str:
@@ -210,7 +226,7 @@ def render_graph(
 ) -> bytes:
     """A 1000x500 PNG line chart: one line per series (the first 8), UTC time axis.
 
-    ``marker`` (the alert's start) is a dashed vertical line labelled "alert start";
+    ``marker`` (when the alert began) is a dashed vertical line labelled "alert fired HH:MM";
     ``thresholds`` are dotted horizontal lines; ``window`` fixes the time range shown.
     """
     with RENDER_LOCK:
@@ -218,7 +234,7 @@ def render_graph(
         axes = figure.add_subplot()
         axes.set_prop_cycle(color=_SERIES_COLOURS)
         for label, points in series[:MAX_SERIES]:
-            axes.plot(*_with_gaps(points), linewidth=2.2, label=_legend_label(label))
+            axes.plot(*_with_gaps(points), linewidth=2.2, label=_legend_label(label, title))
         _style_axes(axes, title=title, unit=unit, empty=not series)
         span = _time_range(series, marker, window)
         _time_axis(axes, span)
@@ -252,8 +268,8 @@ def _with_gaps(points: Sequence[Point]) -> tuple[list[float], list[float]]:
     return out_times, out_values
 
 
-def _legend_label(label: str) -> str:
-    label = cut(label, _LEGEND_CHARS) or "{}"
+def _legend_label(label: str, title: str) -> str:
+    label = cut(label, _LEGEND_CHARS) or cut(title, _LEGEND_CHARS) or "value"
     # Matplotlib leaves labels that start with an underscore out of the legend.
     return " " + label if label.startswith("_") else label
 
@@ -282,7 +298,8 @@ def _draw_guides(
     at = _seconds(marker)
     axes.axvline(at, color="black", linestyle="--", linewidth=2)
     on_right = span[1] > span[0] and (at - span[0]) / (span[1] - span[0]) > 0.8
-    text, align = ("alert start ", "right") if on_right else (" alert start", "left")
+    fired = f"alert fired {datetime.fromtimestamp(at, UTC):%H:%M}"
+    text, align = (f"{fired} ", "right") if on_right else (f" {fired}", "left")
     where = axes.get_xaxis_transform()
     axes.text(at, 0.98, text, transform=where, ha=align, va="top", fontsize=13, bbox=_LABEL_BOX)
 

@@ -42,6 +42,7 @@ class JobKind(StrEnum):
     POST_DIGEST = "post_digest"
     UPLOAD_CHART = "upload_chart"
     POST_NOTICE = "post_notice"  # Tocsin's own trouble, told in the alerts channel
+    SEND_GRAPH = "send_graph"  # a /diag graph, to the person who asked or where they asked
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,20 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.domain.diagnostics import DiagnosticResult, Status
 from bot.domain.incidents import Severity
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# In a title: a parenthesised part that holds a placeholder ("(service ${service})"), or a
+# placeholder on its own.
+_TITLE_PART = re.compile(
+    r"\((?P<aside>[^()]*\$\{[A-Za-z_][A-Za-z0-9_]*\}[^()]*)\)"
+    r"|\$\{(?P<bare>[A-Za-z_][A-Za-z0-9_]*)\}"
+)
+# How far before its alerts began a graph of an incident starts, so the change shows.
+GRAPH_LEAD = timedelta(minutes=30)
 
 
 # The fixed Supabase checks: those that ask Postgres, those that ask Supabase's HTTP services.
@@ -135,3 +143,34 @@ def fill_labels(text: str, labels: Mapping[str, str]) -> str:
         return raw.replace("\\", "\\\\").replace('"', '\\"')
 
     return _PLACEHOLDER.sub(value, text)
+
+
+def fill_title(text: str, labels: Mapping[str, str]) -> str:
+    """A title with `${label}` replaced; a label the incident lacks reads "(no <label> label)",
+    in place of the parenthesised part that held it: "p95 latency (service ${service})"
+    becomes "p95 latency (no service label)", never "p95 latency (service )"."""
+
+    def missing(names: Sequence[str]) -> str:
+        absent = [n for n in dict.fromkeys(names) if not labels.get(n)]
+        return f"(no {', '.join(absent)} label{'s' if len(absent) > 1 else ''})"
+
+    def one(match: re.Match[str]) -> str:
+        inner = match.group("aside")
+        if inner is None:
+            return labels.get(match.group("bare")) or missing([match.group("bare")])
+        names = _PLACEHOLDER.findall(inner)
+        if not all(labels.get(n) for n in names):
+            return missing(names)
+        return f"({_PLACEHOLDER.sub(lambda m: labels[m.group(1)], inner)})"
+
+    filled = _TITLE_PART.sub(one, text)  # one pass: a label's value is never expanded again
+    return " ".join(filled.split())
+
+
+def graph_start(
+    end: datetime, span: timedelta, started: datetime | None, lead: timedelta = GRAPH_LEAD
+) -> datetime:
+    """Where a graph ending at `end` starts: `span` back, or `lead` before the alerts began
+    when that is earlier, so the graph shows the time before the problem too."""
+    start = end - span
+    return start if started is None else min(start, started - lead)

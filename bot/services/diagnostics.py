@@ -8,7 +8,7 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from bot.domain.diagnostics import DiagnosticResult, Status, Table
@@ -23,6 +23,8 @@ from bot.domain.playbooks import (
     SupabaseCheck,
     choose_playbook,
     fill_labels,
+    fill_title,
+    graph_start,
     judge_no_data,
 )
 from bot.domain.timers import DueTimer, diagnostics_timer
@@ -110,9 +112,11 @@ class DiagnosticsService:
     async def run_check(
         self, step: Step, *, labels: Mapping[str, str], marker: datetime | None = None
     ) -> DiagnosticResult:
-        """One check within its timeout, titled by its step; any failure becomes an error result."""
+        """One check within its timeout, titled by its step; any failure becomes an error result.
+
+        `marker`: when the incident's alerts began; a graph starts before it and marks it."""
         check = step.check
-        title = fill_labels(check.title, labels)
+        title = fill_title(check.title, labels)
         seconds = step.timeout.total_seconds()
         try:
             result = await asyncio.wait_for(self._dispatch(check, labels, marker), seconds)
@@ -138,7 +142,7 @@ class DiagnosticsService:
         if self.sources.metrics is None:
             return DiagnosticResult.error(check.title, _MISSING["prometheus"], source="prometheus")
         query = fill_labels(check.query, labels)
-        title = fill_labels(check.title, labels)
+        title = fill_title(check.title, labels)
         return judge_no_data(await self._ask_prometheus(check, query, title, marker), check.no_data)
 
     async def _ask_prometheus(
@@ -155,7 +159,7 @@ class DiagnosticsService:
                 unit=check.unit,
             )
         end = self.now()
-        start = min(end - check.graph, (marker or end) - timedelta(minutes=10))
+        start = graph_start(end, check.graph, marker)
         return await self.sources.metrics.graph(
             query,
             title=title,
@@ -190,7 +194,7 @@ class DiagnosticsService:
         context = await in_transaction(self.store, lambda tx: _context(tx, incident_id))
         if context is None:
             return 0
-        incident, labels = context
+        incident, labels, started = context
         playbook = self.playbook_for(labels, incident_source(incident))
         if playbook is None or not playbook.steps:
             await self.publish(
@@ -202,7 +206,7 @@ class DiagnosticsService:
             return 0
         run = uuid.uuid4().hex[:8]
         steps = {
-            asyncio.create_task(self.run_check(step, labels=labels, marker=incident.opened_at)): i
+            asyncio.create_task(self.run_check(step, labels=labels, marker=started)): i
             for i, step in enumerate(playbook.steps)
         }
         running = set(steps)
@@ -265,6 +269,33 @@ class DiagnosticsService:
         await in_transaction(self.store, work)
         self.on_posted()
 
+    async def send_graphs(
+        self, results: Sequence[DiagnosticResult], *, user: str, key: str, share_in: str = ""
+    ) -> int:
+        """Queue the results' graphs for the person who asked: into their DM with the bot, or
+        into `share_in` (the channel they asked in). `key` names the request: queueing it again
+        sends nothing twice. Returns how many graphs are on their way."""
+        jobs = [
+            OutboxJob(
+                kind=JobKind.SEND_GRAPH,
+                idem_key=f"graph:{key}:{index}",
+                payload={
+                    "user": user,
+                    "channel": share_in,
+                    "png": base64.b64encode(result.image_png).decode(),
+                    "title": result.title,
+                    "comment": f"{result.title}: {result.text}"[:1000],
+                },
+            )
+            for index, result in enumerate(results)
+            if result.image_png
+        ]
+        if jobs:
+            now = self.now()
+            await in_transaction(self.store, lambda tx: tx.enqueue(jobs, at=now))
+            self.on_posted()
+        return len(jobs)
+
     async def fire(self, timer: DueTimer) -> None:
         """The scheduler's entry point for a diagnostics timer."""
         if timer.incident_id is not None:
@@ -294,12 +325,14 @@ class DiagnosticsService:
 
 async def _context(
     tx: IncidentTransaction, incident_id: int
-) -> tuple[Incident, dict[str, str]] | None:
+) -> tuple[Incident, dict[str, str], datetime] | None:
+    """The incident, its labels, and when its alerts began (when it opened, without alerts)."""
     incident = await tx.get_incident(incident_id)
     if incident is None:
         return None
     group, common = await tx.incident_labels(incident_id)
-    return incident, {**common, **group}
+    started = await tx.alerts_started_at(incident_id) or incident.opened_at
+    return incident, {**common, **group}, started
 
 
 def result_to_payload(result: DiagnosticResult) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -27,6 +27,7 @@ from bot.store import ingest_sql as sql
 from bot.store.engine import SessionFactory, create_session_factory, is_sqlite
 from bot.store.held_writes import HeldInserts, SendingFirst
 from bot.store.models import (
+    AlertRow,
     IncidentRow,
     OnCallOverrideRow,
     TimelineEventRow,
@@ -367,6 +368,12 @@ class SqlIncidentTransaction:
         if row is None:
             return {}, {}
         return dict(row.group_labels or {}), dict(row.labels or {})
+
+    async def alerts_started_at(self, incident_id: int) -> datetime | None:
+        """When the incident's first alert began firing (the earliest `startsAt`), if any."""
+        query = select(func.min(AlertRow.starts_at)).where(AlertRow.incident_id == incident_id)
+        started: datetime | None = await self.session.scalar(query)
+        return started
 
     async def recent_incidents(
         self, *, resolved: bool | None, since: datetime | None, limit: int = 200

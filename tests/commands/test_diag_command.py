@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,12 +13,13 @@ from aiohttp import web
 
 from bot.config import Settings
 from bot.slack import ids
-from tests.commands.conftest import Launch, Tweak, Workspace, shown
-from tests.harness import eventually
+from tests.commands.conftest import ALICE, WAIT, Launch, Tweak, Workspace, shown
+from tests.harness import eventually, settled
 from tests.realservers import free_port
 
 SUBCOMMANDS = ("prom", "sentry", "supabase", "health")
 NOT_CONFIGURED = "not configured: set PROMETHEUS_URL"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass
@@ -152,7 +153,31 @@ async def test_slack_escaped_query_is_unescaped_before_use(
     assert NOT_CONFIGURED not in shown
 
 
-async def test_prom_with_a_range_draws_a_graph_and_says_where_graphs_go(
+def dm_of(ws: Workspace, user: str) -> str | None:
+    """The direct-message channel between the bot and `user`, once opened."""
+    return next(
+        (c.id for c in ws.emulator.state.channels.values() if c.is_im and c.im_user == user), None
+    )
+
+
+def files_in(ws: Workspace, channel: str | None) -> list[tuple[str, str, bytes]]:
+    """(message text, file title, bytes) of every file shared into a channel."""
+    state = ws.emulator.state
+    return [
+        (m.text, state.files[f].title, state.files[f].content())
+        for m in ws.messages_in(channel or "")
+        for f in m.files
+    ]
+
+
+async def wait_for_files(ws: Workspace, channel: Callable[[], str | None], count: int) -> None:
+    await eventually(
+        lambda: len(files_in(ws, channel())) >= count, timeout=WAIT, what=f"{count} file(s)"
+    )
+    await eventually(lambda: settled(ws.bot.url), timeout=WAIT, what="the outbox drained")
+
+
+async def test_prom_graph_outside_an_incident_channel_goes_to_the_persons_dm(
     launch: Launch, prometheus: FakePrometheus
 ) -> None:
     ws = await launch(with_prometheus(prometheus))
@@ -161,9 +186,57 @@ async def test_prom_with_a_range_draws_a_graph_and_says_where_graphs_go(
     assert asked["query"] == "rate(http_requests_total[5m])"
     assert 3600 <= float(asked["end"]) - float(asked["start"]) <= 3600 + 60
     assert prometheus.asked("query") == []
+
+    # The reply says where the graph went, and promises nothing below it.
     shown = everything(reply)
-    assert "Graphs are posted when you run /diag in an incident channel." in shown
-    assert "graph below" in shown
+    assert "graph sent to you in a DM" in shown
+    assert "graph below" not in shown and "Graphs are posted" not in shown
+
+    await wait_for_files(ws, lambda: dm_of(ws, ALICE), 1)
+    ((text, title, png),) = files_in(ws, dm_of(ws, ALICE))
+    assert png.startswith(PNG_SIGNATURE)
+    assert title == "rate(http_requests_total[5m])"
+    assert text.startswith("rate(http_requests_total[5m]): 1 series over 1h")
+    assert [f for m in ws.messages_in(ws.general) for f in m.files] == []  # not in #general
+
+
+async def test_a_lost_share_answer_does_not_send_the_graph_twice(
+    launch: Launch, prometheus: FakePrometheus
+) -> None:
+    ws = await launch(with_prometheus(prometheus))
+    ws.emulator.lose_answers("files.completeUploadExternal")
+    await diag(ws, "prom up 30m")
+
+    await wait_for_files(ws, lambda: dm_of(ws, ALICE), 1)
+    assert len(files_in(ws, dm_of(ws, ALICE))) == 1
+    assert len(ws.emulator.calls_to("files.getUploadURLExternal")) == 1
+    assert len(ws.emulator.calls_to("conversations.open")) == 1
+
+
+async def test_share_posts_the_graph_in_the_channel_where_it_was_asked(
+    launch: Launch, prometheus: FakePrometheus
+) -> None:
+    ws = await launch(with_prometheus(prometheus))
+    channel = ws.emulator.add_channel("ops", members=[ALICE, ws.emulator.bot_user_id])
+    reply = await diag(ws, "prom up 1h share", channel=channel)
+    assert prometheus.asked("query_range")[-1]["query"] == "up"  # `share` is not PromQL
+    assert "graph shared in this channel" in everything(reply)
+
+    await wait_for_files(ws, lambda: channel, 1)
+    ((text, title, _png),) = files_in(ws, channel)
+    assert title == "up" and text.startswith("up: 1 series over 1h")
+    assert dm_of(ws, ALICE) is None
+
+
+async def test_share_where_the_bot_cannot_post_sends_the_graph_to_the_dm_and_says_why(
+    launch: Launch, prometheus: FakePrometheus
+) -> None:
+    ws = await launch(with_prometheus(prometheus))  # the bot is not in #general
+    await diag(ws, "prom up 1h SHARE")
+
+    await wait_for_files(ws, lambda: dm_of(ws, ALICE), 1)
+    ((text, _title, _png),) = files_in(ws, dm_of(ws, ALICE))
+    assert text.startswith(f"I could not share this graph in <#{ws.general}> (not_in_channel).")
 
 
 async def test_in_an_incident_channel_the_result_is_posted_there(

@@ -226,12 +226,22 @@ def sources(
     return tweak
 
 
-def alert_payload(name: str = "HighErrorRate", *, service: str = "api", group: str = "") -> Any:
-    """One firing alert as Alertmanager sends it, grouped by alertname and instance."""
-    instance = group or f"{service}-1"
-    labels = {"alertname": name, "service": service, "instance": instance}
+def alert_payload(
+    name: str = "HighErrorRate",
+    *,
+    service: str | None = "api",
+    group: str = "",
+    started: datetime | None = None,
+) -> Any:
+    """One firing alert as Alertmanager sends it, grouped by alertname and instance; it began
+    firing at `started` (now by default); `service=None` leaves the service label out."""
+    instance = group or f"{service or 'host'}-1"
+    labels = {"alertname": name, "instance": instance}
+    if service is not None:
+        labels["service"] = service
+    alert = make_alert(name, starts_at=_iso(started or datetime.now(UTC)), **labels)
     return make_payload(
-        [make_alert(name, service=service, instance=instance, starts_at=_now_iso())],
+        [alert],
         group=name,
         groupLabels={"alertname": name, "instance": instance},
         commonLabels={**labels, "severity": "critical"},
@@ -239,8 +249,8 @@ def alert_payload(name: str = "HighErrorRate", *, service: str = "api", group: s
     )
 
 
-def _now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # --- reading what Slack shows -----------------------------------------------------------------
@@ -415,12 +425,15 @@ async def test_healthy_sources_post_one_result_per_step_with_real_numbers(
         results = by_title(posted)
         sentry_title = next(t for t in results if t not in HIGH_ERROR_TITLES)
 
+        # The main signal is a graph (uploaded below) with a table of each series' numbers.
         ratio = results["5xx ratio by service"]
         assert ratio.status == "fail", ratio  # 10% is above fail_above 5%
-        assert "max 0.1 ratio (service=api)" in ratio.text, ratio.text
+        assert "highest last 0.1 ratio (service=api)" in ratio.text, ratio.text
+        assert "graph below" in ratio.everything
         rows = [line.split() for line in ratio.table.strip("`").splitlines()]
-        assert rows[0] == ["series", "value"]
-        assert rows[1:] == [["service=api", "0.1", "ratio"], ["service=web", "0.01", "ratio"]]
+        assert rows[0] == ["series", "last", "max"]
+        assert [row[0] for row in rows[1:]] == ["service=api", "service=web"]
+        assert rows[1][1:3] == ["0.1", "ratio"] and rows[2][1:3] == ["0.01", "ratio"], rows
 
         latency = results["p95 latency (service api)"]
         assert latency.status == "warn", latency  # 0.75 s: above warn 0.5, below fail 1.5
@@ -434,17 +447,18 @@ async def test_healthy_sources_post_one_result_per_step_with_real_numbers(
         assert "WEB-101" in issues.table and "420" in issues.table
         assert sentry.calls_to(f"projects/acme/{SENTRY_PROJECT}/issues/")
 
-        # The graph is uploaded into the incident channel as a PNG, once.
+        # Both graphs are uploaded into the incident channel as PNGs, each once.
         await eventually(
-            lambda: len(uploads_to(emulator, incident.channel)) == 1,
+            lambda: len(uploads_to(emulator, incident.channel)) == 2,
             timeout=WAIT,
-            what="the graph uploaded to the incident channel",
+            what="the graphs uploaded to the incident channel",
         )
-        (png,) = uploads_to(emulator, incident.channel)
-        width, height = assert_png(png)
-        assert width >= 600 and height >= 300
-        (stored,) = [f for f in emulator.state.files.values() if incident.channel in f.channels]
-        assert stored.name.endswith(".png") and stored.title == "p95 latency (service api)"
+        for png in uploads_to(emulator, incident.channel):
+            width, height = assert_png(png)
+            assert width >= 600 and height >= 300
+        stored = [f for f in emulator.state.files.values() if incident.channel in f.channels]
+        assert all(f.name.endswith(".png") for f in stored)
+        assert sorted(f.title for f in stored) == sorted(HIGH_ERROR_TITLES)
 
         # Each result is on the timeline, with its status.
         events = await diagnostic_events(bot, incident.id)
@@ -593,6 +607,45 @@ async def test_unconfigured_step_titles_have_their_labels_filled(store_url: str)
     assert not any("${" in e.text for e in events), [e.text for e in events]
 
 
+async def test_a_label_the_alert_lacks_is_said_plainly_in_the_title(store_url: str) -> None:
+    async with (
+        running_emulator() as (emulator, emulator_url),
+        running_bot(store_url, emulator, emulator_url) as bot,
+    ):
+        incident = await open_incident(bot, alert_payload(service=None))
+        posted = await wait_for_results(bot, incident.channel, 3)
+        events = await diagnostic_events(bot, incident.id)
+
+    titles = {p.title for p in posted}
+    assert "p95 latency (no service label)" in titles, titles
+    assert not any("service )" in t for t in titles | {e.text for e in events}), titles
+
+
+# --- 3b. the graph's window ---------------------------------------------------------------------
+
+
+async def test_graphs_start_half_an_hour_before_the_alert_fired(
+    prometheus: str, store_url: str
+) -> None:
+    started = datetime.now(UTC) - timedelta(hours=2)
+    async with (
+        running_emulator() as (emulator, emulator_url),
+        running_bot(store_url, emulator, emulator_url, tweak=sources(prometheus=prometheus)) as bot,
+    ):
+        incident = await open_incident(bot, alert_payload(started=started))
+        results = by_title(await wait_for_results(bot, incident.channel, 3))
+        await eventually(
+            lambda: len(uploads_to(emulator, incident.channel)) == 2,
+            timeout=WAIT,
+            what="both graphs uploaded",
+        )
+
+    # Both graphs reach back to 30 min before the alert's startsAt (2 h ago): 2h30m and the
+    # seconds the diagnostics took to start, longer than either step's own 1 h.
+    for title in HIGH_ERROR_TITLES:
+        assert re.search(r" over 2h30m(\d+s)?[:;]", results[title].text), results[title].text
+
+
 # --- 4. on demand: the card's button and /diag --------------------------------------------------
 
 
@@ -609,7 +662,7 @@ async def test_run_diagnostics_button_and_diag_command(
         incident = await open_incident(bot, alert_payload())
         first = await wait_for_results(bot, incident.channel, 3)
         assert len(first) == 3
-        await eventually(lambda: len(uploads_to(emulator, incident.channel)) == 1, timeout=WAIT)
+        await eventually(lambda: len(uploads_to(emulator, incident.channel)) == 2, timeout=WAIT)
 
         reply = await emulator.send_block_action(
             events_url,
@@ -625,9 +678,9 @@ async def test_run_diagnostics_button_and_diag_command(
         assert len(again) == 6
         assert sorted(p.title for p in again[3:]) == sorted(p.title for p in first)
         await eventually(
-            lambda: len(uploads_to(emulator, incident.channel)) == 2,
+            lambda: len(uploads_to(emulator, incident.channel)) == 4,
             timeout=WAIT,
-            what="the second run's graph uploaded",
+            what="the second run's graphs uploaded",
         )
         timeline = await bot.app.services.incidents.timeline(incident.id)
         requested = [e for e in timeline if e.kind == "diagnostics_requested"]

@@ -32,6 +32,7 @@ from integrations.prometheus import (
     PrometheusDiagnostics,
     choose_step,
     format_value,
+    legend_labels,
     render_graph,
     shorten_labels,
 )
@@ -224,15 +225,16 @@ async def test_instant_top_cuts_rows(diag: PrometheusDiagnostics) -> None:
 @pytest.mark.parametrize(
     ("query", "rows", "text"),
     [
-        ("scalar(sum(http_requests_errors))", (("{}", "8"),), "1 series; max 8"),
-        ("sum(http_requests_errors) / 0", (("{}", "+Inf"),), "1 series; max +Inf"),
-        ("vector(0) / 0", (("{}", "NaN"),), "1 series; max NaN"),
+        # A series without labels is named after the step's title, never "{}".
+        ("scalar(sum(http_requests_errors))", (("Errors", "8"),), "1 series; max 8"),
+        ("sum(http_requests_errors) / 0", (("Errors", "+Inf"),), "1 series; max +Inf"),
+        ("vector(0) / 0", (("Errors", "NaN"),), "1 series; max NaN"),
     ],
 )
 async def test_instant_scalars_and_special_values(
     diag: PrometheusDiagnostics, query: str, rows: tuple[tuple[str, str], ...], text: str
 ) -> None:
-    result = await diag.instant(query, title="E", warn_above=1.0)
+    result = await diag.instant(query, title="Errors", warn_above=1.0)
 
     assert result.table is not None
     assert result.table.rows == rows
@@ -286,8 +288,12 @@ async def test_graph_of_backfilled_series(diag: PrometheusDiagnostics, prom: Fix
     )
 
     assert result.status is Status.WARN, result.text  # api's latest value 4.2 is above 4
-    assert result.text == (
-        "2 series over 2h: service=api last 4.2 s, max 7.5 s; service=chat last 1.5 s, max 1.5 s"
+    assert result.text == "2 series over 2h; highest last 4.2 s (service=api)"
+    assert result.table is not None
+    assert result.table.columns == ("series", "last", "max")
+    assert result.table.rows == (
+        ("service=api", "4.2 s", "7.5 s"),
+        ("service=chat", "1.5 s", "1.5 s"),
     )
     assert result.image_png is not None
     assert _png_size(result.image_png) == (1000, 500)
@@ -542,6 +548,29 @@ def test_shorten_labels() -> None:
     assert shorten_labels([{"__name__": "up", "job": "api"}]) == ["job=api"]
     assert shorten_labels([{"__name__": "a"}, {"__name__": "b"}]) == ["a", "b"]
     assert shorten_labels([{}]) == ["{}"]
+
+
+@pytest.mark.parametrize(
+    ("metrics", "names"),
+    [
+        ([{}], ["5xx ratio"]),  # sum(...) / sum(...): no labels left, named after the title
+        ([{"__name__": "up"}], ["5xx ratio"]),
+        ([{"service": "api"}], ["service=api"]),
+        (
+            [{"service": "api", "code": "500"}, {"service": "web", "code": "500"}],
+            ["service=api", "service=web"],
+        ),
+        (
+            [{"service": "api", "code": "500"}, {"service": "web", "code": "502"}],
+            ["code=500, service=api", "code=502, service=web"],
+        ),
+        ([{"service": "api"}, {}], ["service=api", "5xx ratio"]),
+    ],
+)
+def test_legend_labels_never_read_empty_braces(
+    metrics: list[dict[str, str]], names: list[str]
+) -> None:
+    assert legend_labels(metrics, "5xx ratio") == names
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import os
 import socket
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,8 @@ from bot.domain.playbooks import (
     SupabaseCheck,
     choose_playbook,
     fill_labels,
+    fill_title,
+    graph_start,
 )
 from bot.errors import ConfigError
 from bot.main import load_playbooks
@@ -541,3 +543,54 @@ def test_a_full_playbook_becomes_its_domain_object(tmp_path: Path) -> None:
 def test_problem_prints_as_path_line_reason() -> None:
     problem = PlaybookProblem(Path("playbooks/x.yml"), 7, "severity: bad")
     assert str(problem) == "playbooks/x.yml:7: severity: bad"
+
+
+@pytest.mark.parametrize(
+    ("title", "labels", "shown"),
+    [
+        ("p95 latency (service ${service})", {"service": "api"}, "p95 latency (service api)"),
+        ("p95 latency (service ${service})", {}, "p95 latency (no service label)"),
+        ("p95 latency (service ${service})", {"service": ""}, "p95 latency (no service label)"),
+        ("Errors of ${service} in ${env}", {"env": "prod"}, "Errors of (no service label) in prod"),
+        ("Lag (${db} on ${host})", {}, "Lag (no db, host labels)"),
+        ("Lag (${db} on ${host})", {"db": "main"}, "Lag (no host label)"),
+        ("Quote (${service})", {"service": 'a"b'}, 'Quote (a"b)'),  # a title is not PromQL
+        ("Loop (${service})", {"service": "${service}"}, "Loop (${service})"),
+        ("Total ($5) {a}", {}, "Total ($5) {a}"),
+    ],
+    ids=["filled", "missing", "empty", "bare", "two-missing", "one-missing", "raw", "once", "none"],
+)
+def test_fill_title_never_leaves_a_dangling_label(
+    title: str, labels: dict[str, str], shown: str
+) -> None:
+    assert fill_title(title, labels) == shown
+
+
+def test_shipped_titles_read_well_without_their_labels() -> None:
+    steps = [s for p in load_dir(PLAYBOOKS)[0] for s in p.steps]
+    for step in steps:
+        shown = fill_title(step.check.title, {})
+        assert "${" not in shown and " )" not in shown and "()" not in shown, shown
+
+
+ALERT_START = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("now", "span", "start"),
+    [
+        # An alert 2 h old: the graph starts 30 min before it, longer than the step's 1 h.
+        (ALERT_START + timedelta(hours=2), timedelta(hours=1), ALERT_START - timedelta(minutes=30)),
+        # A fresh alert: the step's own 1 h reaches further back.
+        (
+            ALERT_START + timedelta(minutes=5),
+            timedelta(hours=1),
+            ALERT_START - timedelta(minutes=55),
+        ),
+    ],
+)
+def test_graph_starts_before_the_alert_fired(
+    now: datetime, span: timedelta, start: datetime
+) -> None:
+    assert graph_start(now, span, ALERT_START) == start
+    assert graph_start(now, span, None) == now - span

@@ -433,6 +433,29 @@ async def test_file_upload_two_step(client: AsyncWebClient, emulator: SlackEmula
     assert [f["id"] for f in message["files"]] == [file_id]
 
 
+async def test_a_file_shared_into_a_dm_reaches_the_person(
+    client: AsyncWebClient, emulator: SlackEmulator
+) -> None:
+    # docs.slack.dev conversations.open: one user in `users` opens (or resumes) the 1:1 DM
+    # with the calling bot; the same conversation each time.
+    first = (await client.conversations_open(users=HUMAN))["channel"]["id"]
+    again = (await client.conversations_open(users=HUMAN))["channel"]["id"]
+    assert first == again and first.startswith("D")
+    nobody = await slack_error(client.conversations_open(users="U0NOBODY"))
+    assert nobody.response["error"] == "user_not_found"
+
+    # files.completeUploadExternal: `channel_id` shares the file there, `initial_comment`
+    # is the message text that introduces it.
+    res = await client.files_upload_v2(
+        channel=first, content=b"png", filename="graph.png", initial_comment="p95 latency"
+    )
+    (message,) = (await client.conversations_history(channel=first))["messages"]
+    assert message["text"] == "p95 latency"
+    assert [f["id"] for f in message["files"]] == [res["file"]["id"]]
+    dm = emulator.state.channels[first]
+    assert dm.is_im and dm.im_user == HUMAN and HUMAN in dm.members
+
+
 async def test_complete_without_upload_fails(client: AsyncWebClient) -> None:
     url = await client.files_getUploadURLExternal(filename="a.txt", length=3)
     err = await slack_error(client.files_completeUploadExternal(files=[{"id": url["file_id"]}]))

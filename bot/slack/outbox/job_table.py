@@ -64,6 +64,7 @@ FIRST_METHOD: Mapping[JobKind, str] = {
     JobKind.POST_DIGEST: "chat.postMessage",
     JobKind.POST_NOTICE: "chat.postMessage",
     JobKind.UPLOAD_CHART: "files.getUploadURLExternal",
+    JobKind.SEND_GRAPH: "files.getUploadURLExternal",
     JobKind.OPEN_CHANNEL: "conversations.create",
     JobKind.SET_TOPIC: "conversations.setTopic",
     JobKind.INVITE_ONCALL: "conversations.invite",
@@ -99,6 +100,7 @@ WHAT: Mapping[JobKind, str] = {
     JobKind.UPLOAD_IMAGE: "upload a graph",
     JobKind.POST_DIGEST: "post the daily digest",
     JobKind.UPLOAD_CHART: "upload the digest's chart",
+    JobKind.SEND_GRAPH: "send <@{user}> the graph they asked for",
 }
 
 

@@ -450,10 +450,10 @@ async def upload_image(ctx: JobContext, job: Job, view: IncidentView) -> JobOutc
     return JobOutcome()
 
 
-async def upload_png(ctx: JobContext, job: Job, channel: str) -> None:
+async def upload_png(ctx: JobContext, job: Job, channel: str, *, comment: str = "") -> None:
     """Upload the job's `png` (base64) titled `title` into a channel, step by step: a retry
     sends the bytes to the upload URL it got before, and shares the file only if no earlier
-    try did (the channel's history says)."""
+    try did (the channel's history says). `comment`: the message text that introduces it."""
     data = base64.b64decode(str(job.payload["png"]))
     title = str(job.payload.get("title") or "graph")
     filename = f"{slugify(title)[:60]}.png"
@@ -481,10 +481,12 @@ async def upload_png(ctx: JobContext, job: Job, channel: str) -> None:
     await ctx.once(job, "uploaded", send)
     if job.attempts > 0 and await _shared(ctx, channel, target["file_id"]):
         return
+    introduced = {"initial_comment": comment} if comment else {}
     await ctx.slack.call(
         "files.completeUploadExternal",
         files=[{"id": target["file_id"], "title": title}],
         channel_id=channel,
+        **introduced,
     )
 
 

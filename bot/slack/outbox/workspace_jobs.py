@@ -1,4 +1,4 @@
-"""Outbox jobs that belong to no incident: the daily digest and its chart."""
+"""Outbox jobs that belong to no incident: the daily digest and its chart, /diag graphs."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.domain.digest import Digest
 from bot.domain.outbox import JobKind, OutboxJob
+from bot.slack.outbox.graph_jobs import send_graph
 from bot.slack.outbox.jobs import JobContext, post_once, post_text_once, upload_png
 from bot.slack.render.digest import digest_fallback, render_digest
 from bot.slack.render.digest_chart import render_trends
@@ -64,6 +65,7 @@ WORKSPACE_HANDLERS: Mapping[JobKind, WorkspaceHandler] = {
     JobKind.POST_DIGEST: post_digest,
     JobKind.UPLOAD_CHART: upload_chart,
     JobKind.POST_NOTICE: post_notice,
+    JobKind.SEND_GRAPH: send_graph,
 }
 
 

@@ -19,6 +19,10 @@ EMOJI = {
 MAX_ROWS = 15
 CELL = 40
 MAX_MESSAGE_BLOCKS = 50  # Slack's limit per message (contracts §1.8)
+# Where a result's graph goes, said under it: only where it really goes.
+GRAPH_BELOW = "graph below"
+GRAPH_IN_DM = "graph sent to you in a DM"
+GRAPH_SHARED = "graph shared in this channel"
 
 
 def table_text(table: Table) -> str:
@@ -43,14 +47,14 @@ def result_summary(result: DiagnosticResult) -> str:
     return clip(f"{EMOJI[result.status]} *{escape(result.title)}* — {escape(result.text)}", 3000)
 
 
-def render_result(result: DiagnosticResult) -> list[dict[str, Any]]:
-    """The message for one result: summary, table, and where it came from."""
+def render_result(result: DiagnosticResult, *, graph: str = GRAPH_BELOW) -> list[dict[str, Any]]:
+    """The message for one result: summary, table, where it came from and where its graph is."""
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=result_summary(result)))]
     if result.table is not None and result.table.rows:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=table_text(result.table))))
     context = f"{result.source or 'diagnostic'} · {result.status.value}"
     if result.image_png:
-        context += " · graph below"
+        context += f" · {graph}"
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=context)]))
     return [b.to_dict() for b in blocks]
 
@@ -69,11 +73,14 @@ def posted_text(results: Sequence[DiagnosticResult]) -> str:
     return clip("\n".join(result_summary(r) for r in results), 3000)
 
 
-def render_results(results: Sequence[DiagnosticResult]) -> list[dict[str, Any]]:
-    """Several results in one message (for /diag health), within 50 blocks."""
+def render_results(
+    results: Sequence[DiagnosticResult], *, graph: str = GRAPH_BELOW
+) -> list[dict[str, Any]]:
+    """Several results in one message (for /diag health), within 50 blocks; `graph` says where
+    their graphs went."""
     blocks: list[dict[str, Any]] = []
     for result in results[:16]:
-        blocks.extend(render_result(result))
+        blocks.extend(render_result(result, graph=graph))
     return blocks[:50]
 
 
