@@ -37,6 +37,11 @@ def said(emulator: SlackEmulator) -> list[Message]:
     return [m for m in emulator.state.channel_messages(incident_channel(emulator)) if not m.subtype]
 
 
+def card_severity(emulator: SlackEmulator) -> str:
+    """The severity as the incident channel's topic says it (sev2)."""
+    return emulator.state.channels[incident_channel(emulator)].topic.split(" ")[0].lower()
+
+
 def summaries(emulator: SlackEmulator) -> list[str]:
     return [m.text for m in said(emulator) if m.text.startswith(SUMMARY)]
 
@@ -76,8 +81,7 @@ async def test_a_resolved_incident_s_channel_is_archived_after_its_closing_summa
         last = said(emulator)[-1]
         assert last.text.startswith(SUMMARY)
         assert "incident #1 is resolved" in last.text
-        severity = emulator.state.channels[incident_channel(emulator)].topic.split(" ")[0]
-        assert f"*[{severity}] HighErrorRate*" in last.text  # as the topic says it
+        assert f"*[{card_severity(emulator).upper()}] HighErrorRate*" in last.text
         assert f"Resolved by <@{BOB}> " in last.text and ", after 30m." in last.text
         assert "The timeline keeps all " in last.text
         notice = emulator.state.channel_messages(incident_channel(emulator))[-1]
@@ -178,3 +182,32 @@ async def test_off_keeps_resolved_channels_open(database_url: str) -> None:
         assert not archived(emulator)
         assert summaries(emulator) == []
         assert emulator.calls_to("conversations.archive") == []
+
+
+async def test_a_workspace_that_forbids_archiving_is_told_once_and_the_summary_stays(
+    database_url: str,
+) -> None:
+    clock = FakeClock(datetime.now(UTC))
+    async with (
+        running_emulator() as (emulator, url),
+        running_bot(database_url, emulator, url, tweak=archive_after("1h"), clock=clock) as bot,
+    ):
+        await open_incident(bot, emulator, clock)
+        await click(bot, emulator, ids.RESOLVE, BOB, card(emulator), clock)
+        emulator.restrict_archiving()
+        await wait_past(bot, clock, 3600 + 60)
+        assert not archived(emulator)
+        assert len(summaries(emulator)) == 1
+        alerts = emulator.state.channel("alerts")
+        assert alerts is not None
+        notices = [
+            m.text
+            for m in emulator.state.channel_messages(alerts.id)
+            if "could not archive" in m.text
+        ]
+        assert notices == [
+            ":warning: Tocsin could not archive the incident's channel for incident #1 "
+            f"([{card_severity(emulator)}] HighErrorRate) in <#{incident_channel(emulator)}>: "
+            "conversations.archive: restricted_action"
+        ]
+        assert "conversations.archive: restricted_action" in await timeline(bot)
