@@ -25,7 +25,7 @@ from bot.config.playbooks import load_dir
 from bot.domain.escalation import Target, TargetKind
 from bot.domain.intake import IntakeRules
 from bot.domain.playbooks import Playbook
-from bot.domain.timers import DIAGNOSTICS, ESCALATE
+from bot.domain.timers import ARCHIVE, DIAGNOSTICS, ESCALATE
 from bot.errors import ConfigError, SchemaOutOfDate
 from bot.loops.ownership import Ownership
 from bot.loops.timers import TimerScheduler
@@ -34,6 +34,7 @@ from bot.ports import Clock
 from bot.sandbox.routes import SandboxDeps, add_sandbox_routes
 from bot.sandbox.saver import SandboxSaver, open_sandbox
 from bot.services.alerts import AlertIntake
+from bot.services.archive import ChannelArchiver
 from bot.services.container import Services
 from bot.services.diagnostics import DiagnosticSources, DiagnosticsService
 from bot.services.digest import DigestBuilder, DigestScheduler, KpiSources
@@ -307,6 +308,7 @@ async def build_app(
         on_scheduled=scheduler.wake,
     )
     scheduler.tasks[DIAGNOSTICS] = diagnostics.fire
+    scheduler.handlers[ARCHIVE] = ChannelArchiver(now=clock.now).fire
     digests = build_digests(
         settings,
         db,
@@ -321,6 +323,7 @@ async def build_app(
             reopen_window=settings.reopen_window,
             auto_resolve=settings.auto_resolve,
             playbooks=playbooks,
+            archive_after=settings.archive_after,
         ),
         escalation=escalation,
         commits=GroupCommit(db, writers=db.writers),
@@ -328,7 +331,12 @@ async def build_app(
     silencer = SilenceClient(http, settings.alertmanager_url) if settings.alertmanager_url else None
     services = Services(
         db=db,
-        incidents=IncidentService(store=db, now=clock.now, escalation=escalation),
+        incidents=IncidentService(
+            store=db,
+            now=clock.now,
+            escalation=escalation,
+            archive_after=settings.archive_after,
+        ),
         escalation=escalation,
         silences=SilenceService(
             store=db, silencer=silencer, now=clock.now, duration=settings.silence_duration

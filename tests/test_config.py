@@ -39,6 +39,9 @@ def test_file_values_and_environment_override(tmp_path: Path) -> None:
         ({"SLACK_BOT_TOKEN": "xoxb-1"}, None, "SLACK_SIGNING_SECRET: required"),
         ({"SLACK_API_URL": "slack.com"}, None, "SLACK_API_URL: "),
         ({}, "reopen_window: soon\n", "reopen_window: "),
+        ({"TOCSIN_ARCHIVE_AFTER": "a week"}, None, "TOCSIN_ARCHIVE_AFTER: "),
+        ({}, "archive_after: 0\n", "TOCSIN_ARCHIVE_AFTER: Value error, must be longer"),
+        ({}, "archive_after:\n", "TOCSIN_ARCHIVE_AFTER: Value error, must be a duration"),
         ({}, "no_such_setting: 1\n", "no_such_setting: "),
         ({}, "- a list\n", "must hold a mapping"),
         ({"TOCSIN_CONFIG": "/nonexistent/tocsin.yml"}, None, "TOCSIN_CONFIG: no such file"),
@@ -55,6 +58,25 @@ def test_a_bad_setting_is_named_in_one_line(
     message = str(caught.value)
     assert expected in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("env", "file", "expected"),
+    [
+        ({}, None, timedelta(days=7)),
+        ({}, "archive_after: 36h\n", timedelta(hours=36)),
+        ({}, "archive_after: off\n", None),  # YAML reads a bare off as false
+        ({}, "archive_after: 'off'\n", None),
+        ({"TOCSIN_ARCHIVE_AFTER": "off"}, "archive_after: 2d\n", None),
+        ({"TOCSIN_ARCHIVE_AFTER": "3d"}, "archive_after: off\n", timedelta(days=3)),
+    ],
+)
+def test_archive_after_is_a_duration_or_off(
+    tmp_path: Path, env: dict[str, str], file: str | None, expected: timedelta | None
+) -> None:
+    config = tmp_path / "tocsin.yml"
+    config.write_text(file or "")
+    assert load_settings({**env, "TOCSIN_CONFIG": str(config)}).archive_after == expected
 
 
 def test_secrets_are_never_printed() -> None:

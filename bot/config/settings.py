@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     permissions: PermissionsConfig = Field(default_factory=PermissionsConfig)
     silence_duration: timedelta = timedelta(hours=1)
+    archive_after: timedelta | None = Field(
+        default=timedelta(days=7),
+        validation_alias=AliasChoices("TOCSIN_ARCHIVE_AFTER", "archive_after"),
+        description="archive an incident's channel this long after it is resolved (`off`: never)",
+    )
     digest: DigestSettings = Field(default_factory=DigestSettings)
 
     @classmethod
@@ -125,6 +130,19 @@ class Settings(BaseSettings):
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return config_duration(value)
+
+    @field_validator("archive_after", mode="before")
+    @classmethod
+    def _archive_after(cls, value: Any) -> Any:
+        # YAML reads a bare `off` as false.
+        if value is False or (isinstance(value, str) and value.strip().lower() == "off"):
+            return None
+        if value is None or value is True:
+            raise ValueError("must be a duration such as 7d or 12h, or off")
+        duration = config_duration(value)
+        if isinstance(duration, timedelta | int | float) and _seconds(duration) <= 0:
+            raise ValueError("must be longer than zero (or off, to keep channels open)")
+        return duration
 
     @field_validator("database_url")
     @classmethod
@@ -146,6 +164,10 @@ class Settings(BaseSettings):
     def sandbox(self) -> bool:
         """True when no bot token is set: Tocsin runs against its built-in workspace."""
         return self.slack_bot_token is None
+
+
+def _seconds(value: timedelta | float) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 def _setting_name(loc: tuple[int | str, ...]) -> str:

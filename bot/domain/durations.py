@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|d|h|m|s)")
@@ -45,3 +45,18 @@ def config_duration(value: object) -> object:
     """For config validators: a string parsed here (a bare number is seconds); anything else
     (a number, a timedelta) left to the model's own type."""
     return parse_duration(value, bare_seconds=True) if isinstance(value, str) else value
+
+
+def lasted(start: datetime, end: datetime) -> str:
+    """How long from `start` to `end`, as people say it: 45s, 12m, 3h 05m, 2d 4h."""
+    seconds = max(0, int((end - start).total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h {minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h"

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.domain.alerts import Alert, AlertChange, AlertGroup, AlertsOnRecord, merge_alerts
+from bot.domain.archive import archive_timer
 from bot.domain.escalation import FIRST, Policy, escalating, escalation_timer
 from bot.domain.incidents import (
     Action,
@@ -65,6 +66,7 @@ class IntakeRules:
     playbooks: Sequence[Playbook] = ()
     escalation: Sequence[Policy] | None = None  # None: escalation is not configured
     default_policy: str | None = None
+    archive_after: timedelta | None = None  # None: resolved channels stay open
 
     def auto_resolve_for(self, playbook: Playbook | None, source: str) -> bool:
         """The playbook decides; otherwise Sentry issues resolve with Sentry, others per config."""
@@ -205,6 +207,9 @@ def changes(
                 replace(incident, version=original.version + 1), FIRST, now, manual=False
             )
         )
+    if rules.archive_after is not None and original.is_open and not incident.is_open:
+        closing = archive_timer(incident, rules.archive_after)  # resolved automatically
+        timers += [closing] if closing is not None else []
     if incident.channel_id is None:
         jobs = [
             parked_until_channel(job, now) if job.kind is JobKind.POST_NOTE else job for job in jobs

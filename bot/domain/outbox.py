@@ -38,6 +38,7 @@ class JobKind(StrEnum):
     POST_ALERTS_NOTE = "post_alerts_note"
     POST_DIAGNOSTIC = "post_diagnostic"
     UPLOAD_IMAGE = "upload_image"
+    ARCHIVE_CHANNEL = "archive_channel"  # the closing summary, then the archive
     # Workspace jobs: no incident, the channel is in the payload.
     POST_DIGEST = "post_digest"
     UPLOAD_CHART = "upload_chart"

@@ -8,6 +8,7 @@ from typing import Any
 
 ESCALATE = "escalate"
 DIAGNOSTICS = "diagnostics"
+ARCHIVE = "archive"
 
 
 @dataclass(frozen=True)

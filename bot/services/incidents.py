@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from bot.domain.archive import archive_timer
 from bot.domain.incidents import (
     Action,
     Incident,
@@ -66,11 +67,17 @@ class IncidentService:
     """Use-cases over incidents; each call is one transaction with its timeline and Slack work."""
 
     def __init__(
-        self, *, store: IncidentStore, now: Callable[[], datetime], escalation: EscalationService
+        self,
+        *,
+        store: IncidentStore,
+        now: Callable[[], datetime],
+        escalation: EscalationService,
+        archive_after: timedelta | None = None,
     ) -> None:
         self.store = store
         self.now = now
         self.escalation = escalation
+        self.archive_after = archive_after  # None: resolved channels stay open
 
     async def declare(self, title: str, severity: Severity, *, actor: str) -> Incident:
         """Open an incident by hand; it gets a channel like an alert does."""
@@ -131,6 +138,10 @@ class IncidentService:
                 await self.escalation.stop(tx, saved, now=now)
             if action is Action.REOPEN:
                 saved = await self.escalation.start(tx, saved, labels={}, now=now)
+            if action is Action.RESOLVE and self.archive_after is not None:
+                timer = archive_timer(saved, self.archive_after)
+                if timer is not None:
+                    await tx.schedule(timer, at=now)
             said = moved.events[0].rich
             jobs.append(note_job(incident.id, f"{action.value}:{saved.version}", said))
             jobs.append(outcome_job(incident.id, f"{action.value}:{saved.version}", said))

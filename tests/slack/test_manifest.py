@@ -17,6 +17,7 @@ SCOPE_OF = {
     "views.update": None,
     "conversations.create": "channels:manage",
     "conversations.setTopic": "channels:manage",
+    "conversations.archive": "channels:manage",  # public channels (REF; private: groups:write)
     "conversations.invite": "channels:manage",
     "conversations.list": "channels:read",
     "conversations.history": "channels:history",

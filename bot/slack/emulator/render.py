@@ -51,7 +51,7 @@ class Renderer:
             "is_private": ch.is_private,
             "created": ch.created,
             "is_archived": ch.is_archived,
-            "is_general": False,
+            "is_general": ch.is_general,
             "unlinked": 0,
             "name_normalized": ch.name,
             "is_shared": False,

@@ -188,16 +188,31 @@ class SlackEmulator:
         self.state.usergroups[group_id] = Usergroup(group_id, handle, list(users))
 
     def add_channel(
-        self, name: str, *, members: list[str] | None = None, is_private: bool = False
+        self,
+        name: str,
+        *,
+        members: list[str] | None = None,
+        is_private: bool = False,
+        is_general: bool = False,
     ) -> str:
         """Create a channel as a human would (the bot is a member only if listed); return its id."""
         channel_id = new_id("C", self.state.channels)
         creator = (members or ["USLACKBOT"])[0]
         self.state.channels[channel_id] = Channel(
-            channel_id, name, int(time.time()), creator, is_private, members=list(members or [])
+            channel_id,
+            name,
+            int(time.time()),
+            creator,
+            is_private,
+            members=list(members or []),
+            is_general=is_general,
         )
         self.changed()
         return channel_id
+
+    def restrict_archiving(self, restricted: bool = True) -> None:
+        """Set the workspace preference that refuses apps' conversations.archive."""
+        self.state.archiving_restricted = restricted
 
     def post_user_message(self, channel_id: str, user_id: str, text: str) -> str:
         """Post a message as a human user; return its ts."""

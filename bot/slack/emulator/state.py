@@ -33,6 +33,7 @@ class Channel:
     previous_names: list[str] = field(default_factory=list)
     is_im: bool = False
     im_user: str = ""
+    is_general: bool = False  # the workspace's #general: it cannot be archived
 
 
 @dataclass
@@ -187,6 +188,8 @@ class EmulatorState:
     response_urls: dict[str, ResponseUrl] = field(default_factory=dict)
     response_posts: list[ResponsePost] = field(default_factory=list)
     last_ts_us: int = 0
+    # A workspace preference that keeps apps from archiving channels (`restricted_action`).
+    archiving_restricted: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Return a deep, JSON-serialisable copy of the state."""

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from bot.domain.outbox import JobKind, OutboxJob
 from bot.domain.views import IncidentView
+from bot.slack.outbox.archive_jobs import archive_channel
 from bot.slack.outbox.jobs import (
     Handler,
     announce,
@@ -35,12 +36,13 @@ HANDLERS: Mapping[JobKind, Handler] = {
     JobKind.POST_DM: post_dm,
     JobKind.POST_ALERTS_NOTE: post_alerts_note,
     JobKind.UPLOAD_IMAGE: upload_image,
+    JobKind.ARCHIVE_CHANNEL: archive_channel,
 }
 
 # Jobs that post into the incident's channel or the alerts channel (paced per channel), so the
 # worker leaves the jobs of a channel that must wait in the queue.
 POSTS_INTO_INCIDENT_CHANNEL = frozenset(
-    {JobKind.POST_CARD, JobKind.POST_NOTE, JobKind.POST_DIAGNOSTIC}
+    {JobKind.POST_CARD, JobKind.POST_NOTE, JobKind.POST_DIAGNOSTIC, JobKind.ARCHIVE_CHANNEL}
 )
 POSTS_INTO_ALERTS_CHANNEL = frozenset({JobKind.ANNOUNCE, JobKind.POST_ALERTS_NOTE})
 # Jobs that post into the channel their payload names (a DM, the digest's channel).
@@ -79,6 +81,7 @@ FIRST_METHOD: Mapping[JobKind, str] = {
     JobKind.POST_ALERTS_NOTE: "chat.postMessage",
     JobKind.POST_DIAGNOSTIC: "chat.postMessage",
     JobKind.UPLOAD_IMAGE: "files.getUploadURLExternal",
+    JobKind.ARCHIVE_CHANNEL: "chat.postMessage",  # the closing summary
 }
 
 
@@ -98,6 +101,7 @@ WHAT: Mapping[JobKind, str] = {
     JobKind.POST_ALERTS_NOTE: "post an update here",
     JobKind.POST_DIAGNOSTIC: "post a diagnostic result",
     JobKind.UPLOAD_IMAGE: "upload a graph",
+    JobKind.ARCHIVE_CHANNEL: "archive the incident's channel",
     JobKind.POST_DIGEST: "post the daily digest",
     JobKind.UPLOAD_CHART: "upload the digest's chart",
     JobKind.SEND_GRAPH: "send <@{user}> the graph they asked for",

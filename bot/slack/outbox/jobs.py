@@ -230,17 +230,20 @@ async def post_once(
     *,
     history_optional: bool = False,
     event_type: str = ids.POST_METADATA_EVENT,
+    key: str | None = None,
     **message: Any,
 ) -> tuple[str, str]:
-    """chat.postMessage tagged with the job's key; after an uncertain earlier try, find that post
-    instead of making a second one. Returns the message's ts and its channel's id.
+    """chat.postMessage tagged with the job's key (or `key`, for one of the job's several
+    posts); after an uncertain earlier try, find that post instead of making a second one.
+    Returns the message's ts and its channel's id.
 
     `history_optional`: when the channel's history cannot be read (not a member), post anyway.
     """
+    key = key or job.idem_key
     if job.attempts > 0:
         try:
             thread = message.get("thread_ts")
-            ts = (await posted_keys(ctx, channel, thread_ts=thread)).get(job.idem_key)
+            ts = (await posted_keys(ctx, channel, thread_ts=thread)).get(key)
         except SlackCallError:
             if not history_optional:
                 raise
@@ -252,7 +255,7 @@ async def post_once(
         channel=channel,
         metadata={
             "event_type": event_type,
-            "event_payload": {"idem_key": job.idem_key},
+            "event_payload": {"idem_key": key},
         },
         **message,
     )

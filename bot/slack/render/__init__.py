@@ -19,6 +19,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.domain.alerts import AlertStatus
+from bot.domain.durations import lasted
 from bot.domain.incidents import IncidentStatus
 from bot.domain.text import RefKind, Rich, phrase, ref
 from bot.domain.views import AlertLine, CopyKind, IncidentView
@@ -369,21 +370,6 @@ def _actions(view: IncidentView) -> ActionsBlock:
 def slack_date(at: datetime, style: str = "{date_short_pretty} {time}") -> str:
     """A time as Slack shows it to each reader in their own time zone (UTC as the fallback)."""
     return f"<!date^{int(at.timestamp())}^{style}|{at:%Y-%m-%d %H:%M} UTC>"
-
-
-def lasted(start: datetime, end: datetime) -> str:
-    """A duration as people say it: 45s, 12m, 3h 05m, 2d 4h."""
-    seconds = max(0, int((end - start).total_seconds()))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h {minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d {hours}h"
 
 
 def channel_topic(view: IncidentView) -> str:

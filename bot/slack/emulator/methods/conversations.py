@@ -217,12 +217,21 @@ def join(ctx: Ctx, p: Params) -> dict[str, Any]:
 
 
 def archive(ctx: Ctx, p: Params) -> dict[str, Any]:
-    """conversations.archive"""
+    """conversations.archive: `{"ok": true}`; the channel says who archived it (a
+    `channel_archive` message) and takes no more posts (contracts semantics.md)."""
     ch = visible_channel(ctx, p.get_str("channel"))
+    if ch.is_im:
+        raise SlackError("method_not_supported_for_channel_type")
+    if ch.is_general:
+        raise SlackError("cant_archive_general")
     if ch.is_archived:
         raise SlackError("already_archived")
     if ctx.state.bot_user_id not in ch.members:
         raise SlackError("not_in_channel")
+    if ctx.state.archiving_restricted:
+        raise SlackError("restricted_action")
+    bot = ctx.state.bot_user_id
+    system_message(ctx, ch, bot, "channel_archive", f"<@{bot}> archived the channel")
     ch.is_archived = True
     return {}
 
