@@ -42,6 +42,11 @@ def test_file_values_and_environment_override(tmp_path: Path) -> None:
         ({"TOCSIN_ARCHIVE_AFTER": "a week"}, None, "TOCSIN_ARCHIVE_AFTER: "),
         ({}, "archive_after: 0\n", "TOCSIN_ARCHIVE_AFTER: Value error, must be longer"),
         ({}, "archive_after:\n", "TOCSIN_ARCHIVE_AFTER: Value error, must be a duration"),
+        (
+            {},
+            "archive_after: 1h\nreopen_window: 2h\n",
+            "TOCSIN_ARCHIVE_AFTER: must be longer than reopen_window (2:00:00)",
+        ),
         ({}, "no_such_setting: 1\n", "no_such_setting: "),
         ({}, "- a list\n", "must hold a mapping"),
         ({"TOCSIN_CONFIG": "/nonexistent/tocsin.yml"}, None, "TOCSIN_CONFIG: no such file"),

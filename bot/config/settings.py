@@ -218,4 +218,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(f"{_setting_name(first['loc'])}: {first['msg']}") from None
     if settings.slack_bot_token is not None and settings.slack_signing_secret is None:
         raise ConfigError("SLACK_SIGNING_SECRET: required when SLACK_BOT_TOKEN is set")
+    if settings.archive_after is not None and settings.archive_after <= settings.reopen_window:
+        # An alert reopens its incident up to reopen_window after the resolve: into its channel.
+        raise ConfigError(
+            f"TOCSIN_ARCHIVE_AFTER: must be longer than reopen_window "
+            f"({settings.reopen_window}), or an alert could reopen an incident whose channel "
+            "is archived"
+        )
     return settings

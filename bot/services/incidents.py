@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from bot.domain.archive import archive_timer
+from bot.domain.archive import ARCHIVED, archive_timer
 from bot.domain.incidents import (
     Action,
     Incident,
@@ -122,6 +122,12 @@ class IncidentService:
         async def work(tx: IncidentTransaction) -> Outcome | InvalidTransition:
             now = self.now()
             incident = await _load(tx, incident_id)
+            if action is Action.REOPEN and await _archived(tx, incident):
+                log.info("incident %s: reopen by %s refused: archived", incident.id, actor)
+                return InvalidTransition(
+                    f"Incident #{incident.id}'s channel is archived, so it stays resolved. "
+                    "If it is happening again, declare a new incident: `/incident declare`."
+                )
             try:
                 moved = transition(incident, action, actor=actor, now=now, note=note)
             except InvalidTransition as refused:
@@ -219,6 +225,13 @@ class IncidentService:
     async def open_incidents(self) -> list[Incident]:
         """Open incidents, newest first."""
         return await in_transaction(self.store, lambda tx: tx.open_incidents())
+
+
+async def _archived(tx: IncidentTransaction, incident: Incident) -> bool:
+    """True when the incident's channel was archived (its timeline says so)."""
+    if incident.status is not IncidentStatus.RESOLVED or not incident.channel_id:
+        return False
+    return any(event.kind == ARCHIVED for event in await tx.timeline(incident.id))
 
 
 async def _load(tx: IncidentTransaction, incident_id: int) -> Incident:

@@ -332,12 +332,12 @@ async def test_timeline_shows_entries_and_pages_past_25(ws: Workspace) -> None:
     assert beyond["text"].startswith(f"*Timeline* (page 2/2, {total} entries)")
 
 
-@pytest.mark.parametrize("arg", ["x", "-1", "2.5"])
+@pytest.mark.parametrize("arg", ["x", "-1", "2.5", "0"])
 async def test_timeline_with_a_bad_page_shows_the_usage(ws: Workspace, arg: str) -> None:
     opened = await ws.declare("Checkout 500s", "sev2")
     reply = await ws.command(f"timeline {arg}", channel=opened.channel)
     assert reply["text"] == (
-        ":information_source: Page must be a number. Usage: `/incident timeline [page]`"
+        ":information_source: Page must be a number from 1. Usage: `/incident timeline [page]`"
     )
 
 

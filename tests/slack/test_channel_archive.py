@@ -14,7 +14,18 @@ from bot.slack.emulator import SlackEmulator
 from bot.slack.emulator.state import Message
 from tests.builders import make_alert, make_payload
 from tests.harness import RunningBot, eventually, running_bot, running_emulator, step
-from tests.slack.test_card_truth import BOB, card, click, incident_channel, people, settle
+from tests.slack.test_card_truth import (
+    ALICE,
+    BOB,
+    buttons,
+    card,
+    click,
+    dm_card,
+    incident_channel,
+    people,
+    settings_with,
+    settle,
+)
 
 DAY = 24 * 3600.0
 SUMMARY = ":card_file_box: Closing this channel"
@@ -211,3 +222,48 @@ async def test_a_workspace_that_forbids_archiving_is_told_once_and_the_summary_s
             "conversations.archive: restricted_action"
         ]
         assert "conversations.archive: restricted_action" in await timeline(bot)
+
+
+async def test_an_archived_incident_is_not_reopened_from_a_dm_and_the_clicker_is_told(
+    database_url: str,
+) -> None:
+    clock = FakeClock(datetime.now(UTC))
+    archive, paging = archive_after("1d"), settings_with(levels=[[ALICE]])
+
+    def tweak(settings: Settings) -> None:
+        archive(settings)
+        paging(settings)
+
+    async with (
+        running_emulator() as (emulator, url),
+        running_bot(database_url, emulator, url, tweak=tweak, clock=clock) as bot,
+    ):
+        await open_incident(bot, emulator, clock)
+        dm = dm_card(emulator, ALICE)
+        assert dm is not None
+        await click(bot, emulator, ids.RESOLVE, ALICE, dm, clock)
+        await wait_past(bot, clock, DAY + 60)
+        await eventually(lambda: archived(emulator), what="the channel archived")
+        dm = dm_card(emulator, ALICE)
+        assert dm is not None and ids.REOPEN in buttons(dm)
+
+        reply = await emulator.send_block_action(
+            f"{bot.url}/slack/events",
+            action_id=ids.REOPEN,
+            value="1",
+            user_id=ALICE,
+            channel_id=dm.channel,
+            message_ts=dm.ts,
+        )
+        assert reply.status == 200
+        told = (
+            "Incident #1's channel is archived, so it stays resolved. If it is happening "
+            "again, declare a new incident: `/incident declare`."
+        )
+
+        def answers() -> list[str]:
+            return [m.text for m in emulator.state.messages if m.ephemeral_to == ALICE]
+
+        await eventually(lambda: any(told in a for a in answers()), what="Alice told why")
+        assert (await bot.app.services.incidents.get(1)).status.value == "resolved"
+        assert (await timeline(bot))[-1] == "Channel archived"
