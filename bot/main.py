@@ -298,6 +298,10 @@ async def build_app(
         last_resort=_last_resort(settings),
     )
     scheduler.handlers[ESCALATE] = escalation.fire
+    oncall_service = OnCallService(
+        store=db, rotations=rotations, now=clock.now, policies=escalation.policies
+    )
+    outbox_store.add_to_view = oncall_service.on_card  # every card says who is on call now
     diagnostic_sources, kpi_sources = build_sources(settings, http)
     diagnostics = DiagnosticsService(
         store=db,
@@ -345,7 +349,7 @@ async def build_app(
             settings.permissions.model_dump(), group_members=_group_members(client)
         ),
         rotations=rotations,
-        oncall=OnCallService(store=db, rotations=rotations, now=clock.now),
+        oncall=oncall_service,
         now=clock.now,
         alerts_channel=alerts_channel,
         wake_outbox=worker.wake,

@@ -64,6 +64,13 @@ class Step:
 FIRST = Step(level=0, round=0)
 
 
+def rotations_paged(policy: Policy) -> tuple[str, ...]:
+    """The rotations a policy pages, in the order it pages them (its last resort last)."""
+    targets = [t for level in policy.levels for t in level.targets] + list(policy.last_resort)
+    names = [t.ref for t in targets if t.kind is TargetKind.ROTATION]
+    return tuple(dict.fromkeys(names))
+
+
 def next_step(policy: Policy, current: Step) -> Step | None:
     """The step after `current`, or None when the policy is exhausted."""
     if current.level + 1 < len(policy.levels):

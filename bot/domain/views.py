@@ -44,6 +44,15 @@ class CardCopy:
     at: datetime | None = None  # when it was posted
 
 
+@dataclass(frozen=True)
+class OnCallNow:
+    """Who is on call in a rotation the incident's policy pages, and until when."""
+
+    rotation: str
+    user: str | None  # nobody, when the rotation has a gap now
+    until: datetime | None = None
+
+
 ALERTS_SHOWN = 10  # alerts listed on a card; the rest are counted
 
 
@@ -70,6 +79,8 @@ class IncidentView:
     # The alerts' own `severity` label, when the playbook set another severity (and nobody
     # changed it since)
     alert_severity: str | None = None
+    # Who is on call now in the rotations the incident's policy pages (an open incident's)
+    on_call: Sequence[OnCallNow] = ()
 
     @property
     def total(self) -> int:

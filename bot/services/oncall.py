@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.domain.escalation import Policy, rotations_paged
+from bot.domain.incidents import IncidentStatus
 from bot.domain.oncall import Override, Rotation, Shift, current_and_next
+from bot.domain.views import IncidentView, OnCallNow
 from bot.errors import UserError
 from bot.ports import IncidentStore, IncidentTransaction
 from bot.services.incidents import in_transaction
@@ -23,10 +27,32 @@ class OnCallService:
         store: IncidentStore,
         rotations: Mapping[str, Rotation],
         now: Callable[[], datetime],
+        policies: Mapping[str, Policy] | None = None,
     ) -> None:
         self.store = store
         self.rotations = rotations
         self.now = now
+        self.policies = policies or {}
+
+    async def on_card(self, view: IncidentView) -> IncidentView:
+        """The view with who is on call now in the rotations its incident's policy pages (an
+        open incident's: a resolved one needs nobody)."""
+        incident = view.incident
+        policy = self.policies.get(incident.escalation_policy or "")
+        if policy is None or incident.status is IncidentStatus.RESOLVED:
+            return view
+        names = [name for name in rotations_paged(policy) if name in self.rotations]
+        if not names:
+            return view
+        now = self.now()
+        on_call = []
+        for name in names:
+            overrides = await in_transaction(self.store, _overrides_of(name, now))
+            shift, _ = current_and_next(self.rotations[name], now, overrides)
+            on_call.append(
+                OnCallNow(name, shift.user, shift.ends_at) if shift else OnCallNow(name, None)
+            )
+        return replace(view, on_call=tuple(on_call))
 
     async def now_and_next(self) -> list[Row]:
         """(rotation, current shift, next shift) for every rotation."""

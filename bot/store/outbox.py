@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -70,6 +70,8 @@ class OutboxStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        # What the composition root adds to every view read here (who is on call now).
+        self.add_to_view: Callable[[IncidentView], Awaitable[IncidentView]] | None = None
 
     async def due(
         self,
@@ -350,7 +352,7 @@ class OutboxStore:
                 .where(CardCopyRow.incident_id == incident_id)
                 .order_by(CardCopyRow.id)
             )
-            return IncidentView(
+            view = IncidentView(
                 incident=incident_from_row(row),
                 slug_source=row.slug_source,
                 labels=row.labels,
@@ -363,6 +365,7 @@ class OutboxStore:
                 copies=[_copy(c) for c in copies.scalars()],
                 alert_severity=await _overridden_severity(session, row),
             )
+        return view if self.add_to_view is None else await self.add_to_view(view)
 
     async def announce_settled(self, incident_id: int) -> bool:
         """True once the incident's announcement was posted, or given up."""

@@ -9,9 +9,17 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from bot.config import Settings
-from bot.config.policies import LayerConfig, RotationConfig
+from bot.config.policies import (
+    EscalationConfig,
+    LayerConfig,
+    LevelConfig,
+    PolicyConfig,
+    RotationConfig,
+)
 from bot.slack import ids
-from tests.commands.conftest import ALICE, BOB, CAROL, Launch, Tweak, Workspace, shown
+from tests.builders import make_alert, make_payload
+from tests.commands.conftest import ALICE, BOB, CAROL, Launch, Opened, Tweak, Workspace, shown
+from tests.harness import eventually
 
 USAGE = "Usage: `/oncall override @user <duration, e.g. 4h> [rotation]`"
 
@@ -138,3 +146,51 @@ async def test_help_and_unknown_subcommands(ws: Workspace) -> None:
     unknown = await oncall(ws, "swap")
     assert unknown.startswith("Unknown subcommand `swap`.")
     assert "/oncall override @user" in unknown
+
+
+def card_context(ws: Workspace, opened: Opened) -> str:
+    """The card's lines of text (its state, escalation, who was paged, who is on call)."""
+    blocks = ws.card(opened)
+    texts = [b["text"]["text"] for b in blocks if b["type"] == "section" and b.get("text")]
+    texts += [e["text"] for b in blocks if b["type"] == "context" for e in b["elements"]]
+    return "\n".join(texts)
+
+
+async def test_the_card_says_who_is_on_call_now_in_the_rotation_its_policy_pages(
+    launch: Launch,
+) -> None:
+    primary = unique("primary")
+    rotation = daily(primary, [ALICE, BOB], datetime.now(UTC).date())
+
+    def tweak(settings: Settings) -> None:
+        settings.oncall.rotations = [rotation]
+        settings.escalation = EscalationConfig(
+            default="standard",
+            policies=[
+                PolicyConfig(
+                    name="standard",
+                    levels=[LevelConfig(targets=[f"rotation:{primary}"], timeout="5m")],
+                )
+            ],
+        )
+
+    ws = await launch(tweak)
+    await ws.bot.post_alerts(make_payload([make_alert(service="api")]))
+    opened = await ws.wait_until_open(1)
+    midnight = re.escape(f"{datetime.now(UTC).date() + timedelta(days=1):%Y-%m-%d} 00:00 UTC")
+    said = (
+        f"\\*On call now:\\* <@{ALICE}> \\({primary}, until <!date\\^\\d+\\^[^|]+\\|{midnight}>\\)"
+    )
+    assert re.search(said, card_context(ws, opened)), card_context(ws, opened)
+
+    # Carol takes the shift; the card says so at its next change.
+    await oncall(ws, f"override <@{CAROL}|carol> 4h {primary}", user=BOB)
+    await ws.said("ack", "Acknowledged by", user=BOB, channel=opened.channel)
+    await eventually(
+        lambda: f"*On call now:* <@{CAROL}> ({primary}, until " in card_context(ws, opened),
+        what="the card to name Carol",
+    )
+
+    await ws.said("resolve", "Resolved by", user=BOB, channel=opened.channel)
+    await ws.wait_for_card(opened, lambda fields: fields["Status"].startswith("resolved"))
+    assert "On call now" not in card_context(ws, opened)

@@ -186,6 +186,8 @@ def _state_lines(view: IncidentView) -> str:
         )
     if paged := _paged(view):
         lines.append(f"*Paged:* {paged}")
+    if view.on_call and inc.is_open:
+        lines.append(f"*On call now:* {_on_call(view)}")
     if inc.silence_id and inc.silenced_until:
         by = f" by {_actor(inc.silenced_by)}" if inc.silenced_by else ""
         until = slack_date(inc.silenced_until, "{time}")
@@ -209,6 +211,16 @@ def _paged(view: IncidentView) -> str:
         named.append(_actor(page.user) + (f" ({', '.join(when)})" if when else ""))
     more = f" and {len(pages) - PAGED_SHOWN} more" if len(pages) > PAGED_SHOWN else ""
     return ", ".join(named) + more
+
+
+def _on_call(view: IncidentView) -> str:
+    """Who is on call in each rotation the policy pages, and until when."""
+    said = []
+    for now in view.on_call:
+        who = _actor(now.user) if now.user else "nobody"
+        until = f", until {slack_date(now.until)}" if now.user and now.until else ""
+        said.append(f"{who} ({escape(now.rotation)}{until})")
+    return ", ".join(said)
 
 
 def _severity_why(view: IncidentView) -> str:
