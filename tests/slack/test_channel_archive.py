@@ -4,7 +4,8 @@ says the last word twice nor archives twice; the timeline keeps everything."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from bot.clock import FakeClock
@@ -57,6 +58,19 @@ def summaries(emulator: SlackEmulator) -> list[str]:
     return [m.text for m in said(emulator) if m.text.startswith(SUMMARY)]
 
 
+@asynccontextmanager
+async def archiving(
+    database_url: str, tweak: Callable[[Settings], None]
+) -> AsyncIterator[tuple[RunningBot, SlackEmulator, FakeClock]]:
+    """A bot on a fake clock, its settings tweaked, against the emulator."""
+    clock = FakeClock(datetime.now(UTC))
+    async with (
+        running_emulator() as (emulator, url),
+        running_bot(database_url, emulator, url, tweak=tweak, clock=clock) as bot,
+    ):
+        yield bot, emulator, clock
+
+
 async def wait_past(bot: RunningBot, clock: FakeClock, seconds: float) -> None:
     """Move time on past a deadline and let everything that became due reach Slack."""
     await step(bot, clock, seconds)
@@ -76,11 +90,7 @@ async def timeline(bot: RunningBot) -> list[str]:
 async def test_a_resolved_incident_s_channel_is_archived_after_its_closing_summary(
     database_url: str,
 ) -> None:
-    clock = FakeClock(datetime.now(UTC))
-    async with (
-        running_emulator() as (emulator, url),
-        running_bot(database_url, emulator, url, tweak=archive_after("2d"), clock=clock) as bot,
-    ):
+    async with archiving(database_url, archive_after("2d")) as (bot, emulator, clock):
         await open_incident(bot, emulator, clock)
         await step(bot, clock, 30 * 60)
         await click(bot, emulator, ids.RESOLVE, BOB, card(emulator), clock)
@@ -105,12 +115,8 @@ async def test_a_resolved_incident_s_channel_is_archived_after_its_closing_summa
 async def test_lost_answers_neither_repeat_the_summary_nor_the_archive(
     database_url: str,
 ) -> None:
-    clock = FakeClock(datetime.now(UTC))
     tweak = archive_after("1h", auto_resolve=True)
-    async with (
-        running_emulator() as (emulator, url),
-        running_bot(database_url, emulator, url, tweak=tweak, clock=clock) as bot,
-    ):
+    async with archiving(database_url, tweak) as (bot, emulator, clock):
         await open_incident(bot, emulator, clock)
         resolved = make_alert(service="api", status="resolved", ends_at="2026-11-26T10:30:00Z")
         await bot.post_alerts(make_payload([resolved], status="resolved"))  # resolves it
@@ -143,11 +149,7 @@ async def test_lost_answers_neither_repeat_the_summary_nor_the_archive(
 async def test_reopened_before_its_time_the_channel_stays_open_until_the_next_resolve(
     database_url: str,
 ) -> None:
-    clock = FakeClock(datetime.now(UTC))
-    async with (
-        running_emulator() as (emulator, url),
-        running_bot(database_url, emulator, url, tweak=archive_after("1d"), clock=clock) as bot,
-    ):
+    async with archiving(database_url, archive_after("1d")) as (bot, emulator, clock):
         await open_incident(bot, emulator, clock)
         await click(bot, emulator, ids.RESOLVE, BOB, card(emulator), clock)
         await step(bot, clock, 3600)
@@ -167,11 +169,7 @@ async def test_reopened_before_its_time_the_channel_stays_open_until_the_next_re
 
 
 async def test_reopened_and_left_open_the_channel_is_never_archived(database_url: str) -> None:
-    clock = FakeClock(datetime.now(UTC))
-    async with (
-        running_emulator() as (emulator, url),
-        running_bot(database_url, emulator, url, tweak=archive_after("1d"), clock=clock) as bot,
-    ):
+    async with archiving(database_url, archive_after("1d")) as (bot, emulator, clock):
         await open_incident(bot, emulator, clock)
         await click(bot, emulator, ids.RESOLVE, BOB, card(emulator), clock)
         await click(bot, emulator, ids.REOPEN, BOB, card(emulator), clock)
@@ -182,11 +180,7 @@ async def test_reopened_and_left_open_the_channel_is_never_archived(database_url
 
 
 async def test_off_keeps_resolved_channels_open(database_url: str) -> None:
-    clock = FakeClock(datetime.now(UTC))
-    async with (
-        running_emulator() as (emulator, url),
-        running_bot(database_url, emulator, url, tweak=archive_after("off"), clock=clock) as bot,
-    ):
+    async with archiving(database_url, archive_after("off")) as (bot, emulator, clock):
         await open_incident(bot, emulator, clock)
         await click(bot, emulator, ids.RESOLVE, BOB, card(emulator), clock)
         await wait_past(bot, clock, timedelta(days=60).total_seconds())
@@ -198,11 +192,7 @@ async def test_off_keeps_resolved_channels_open(database_url: str) -> None:
 async def test_a_workspace_that_forbids_archiving_is_told_once_and_the_summary_stays(
     database_url: str,
 ) -> None:
-    clock = FakeClock(datetime.now(UTC))
-    async with (
-        running_emulator() as (emulator, url),
-        running_bot(database_url, emulator, url, tweak=archive_after("1h"), clock=clock) as bot,
-    ):
+    async with archiving(database_url, archive_after("1h")) as (bot, emulator, clock):
         await open_incident(bot, emulator, clock)
         await click(bot, emulator, ids.RESOLVE, BOB, card(emulator), clock)
         emulator.restrict_archiving()
@@ -227,17 +217,13 @@ async def test_a_workspace_that_forbids_archiving_is_told_once_and_the_summary_s
 async def test_an_archived_incident_is_not_reopened_from_a_dm_and_the_clicker_is_told(
     database_url: str,
 ) -> None:
-    clock = FakeClock(datetime.now(UTC))
     archive, paging = archive_after("1d"), settings_with(levels=[[ALICE]])
 
     def tweak(settings: Settings) -> None:
         archive(settings)
         paging(settings)
 
-    async with (
-        running_emulator() as (emulator, url),
-        running_bot(database_url, emulator, url, tweak=tweak, clock=clock) as bot,
-    ):
+    async with archiving(database_url, tweak) as (bot, emulator, clock):
         await open_incident(bot, emulator, clock)
         dm = dm_card(emulator, ALICE)
         assert dm is not None
