@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import load_settings
+from bot.config.yaml_text import load_yaml
 from bot.errors import ConfigError
 
 
@@ -48,6 +49,12 @@ def test_file_values_and_environment_override(tmp_path: Path) -> None:
             "TOCSIN_ARCHIVE_AFTER: must be longer than reopen_window (2:00:00)",
         ),
         ({}, "no_such_setting: 1\n", "no_such_setting: "),
+        (
+            {},
+            "oncall:\n  users: [U1]\nalerts_channel: C1\noncall:\n  usergroup: S1\n",
+            "tocsin.yml:4: duplicate key 'oncall' (first on line 1)",
+        ),
+        ({}, "digest:\n  time: '09:00'\n  time: '10:00'\n", "tocsin.yml:3: duplicate key 'time'"),
         ({}, "- a list\n", "must hold a mapping"),
         ({"TOCSIN_CONFIG": "/nonexistent/tocsin.yml"}, None, "TOCSIN_CONFIG: no such file"),
     ],
@@ -90,3 +97,8 @@ def test_secrets_are_never_printed() -> None:
     )
     shown = repr(settings) + str(settings) + settings.model_dump_json()
     assert "very-secret" not in shown
+
+
+def test_yaml_merge_keys_still_merge_and_a_key_beside_them_overrides() -> None:
+    text = "base: &base {timeout: 5m, targets: [U1]}\nlevel:\n  <<: *base\n  timeout: 10m\n"
+    assert load_yaml(text)["level"] == {"timeout": "10m", "targets": ["U1"]}

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bot.config.yaml_text import load_yaml
 from bot.domain.digest_schedule import ScheduledDigest
 from bot.domain.kpi import INCIDENT_STATS, Good, KpiDef, Unit, parse_amount
 
@@ -146,7 +146,7 @@ class DigestSettings(BaseModel):
 
 def shipped_kpis() -> list[KpiConfig]:
     """The KPIs that ship with Tocsin, for a chat app on Supabase with n8n webhooks."""
-    data: Any = yaml.safe_load(SHIPPED_KPIS.read_text(encoding="utf-8"))
+    data: Any = load_yaml(SHIPPED_KPIS.read_text(encoding="utf-8"))
     return [KpiConfig.model_validate(item) for item in data["kpis"]]
 
 

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot.config.yaml_text import load_yaml, yaml_problem
 from bot.domain.diagnostics import Status
 from bot.domain.durations import config_duration
 from bot.domain.incidents import Severity
@@ -196,12 +197,10 @@ def _load(path: Path) -> tuple[Playbook | None, list[PlaybookProblem], yaml.Node
     try:
         text = path.read_text(encoding="utf-8")
         node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        reason = f"invalid YAML: {getattr(exc, 'problem', exc)}"
-        return None, [PlaybookProblem(path, line, reason)], None
+        line, problem = yaml_problem(exc)
+        return None, [PlaybookProblem(path, line, f"invalid YAML: {problem}")], None
     except OSError as exc:
         return None, [PlaybookProblem(path, 1, f"cannot read: {exc.strerror}")], None
     if not isinstance(data, dict):

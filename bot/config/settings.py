@@ -18,6 +18,7 @@ from bot.config.policies import (
     PermissionsConfig,
     RotationConfig,
 )
+from bot.config.yaml_text import load_yaml, yaml_problem
 from bot.domain.durations import config_duration
 from bot.errors import ConfigError
 
@@ -182,9 +183,12 @@ def _setting_name(loc: tuple[int | str, ...]) -> str:
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"TOCSIN_CONFIG: cannot read {path}: {exc}") from exc
+        data = load_yaml(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"TOCSIN_CONFIG: cannot read {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        line, reason = yaml_problem(exc)
+        raise ConfigError(f"TOCSIN_CONFIG: {path}:{line}: {reason}") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -257,6 +257,13 @@ CASES = [
         id="bad-indentation",
     ),
     pytest.param(
+        {"k.yml": "name: X\nseverity: sev2\nrunbook: https://x.example.com\nseverity: sev1\n"},
+        "k.yml",
+        {4},
+        ["invalid YAML", "duplicate key 'severity' (first on line 2)"],
+        id="duplicate-key",
+    ),
+    pytest.param(
         {"l.yml": "- name: X\n- name: Y\n"},
         "l.yml",
         {1},
