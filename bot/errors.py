@@ -15,6 +15,7 @@ TocsinError
 ├── StoreConflict        a concurrent writer won a uniqueness race; redo the unit of work
 ├── StoreBusy            another process held SQLite's write lock too long (HTTP 503)
 ├── ConfigError          a setting is missing or wrong; stops start-up
+├── CannotListen         `tocsin serve` cannot take its address (a busy port); stops start-up
 └── SchemaOutOfDate      the database needs `tocsin db upgrade`
 
 Not errors, and never out of the outbox worker: `RetryLater` (bot.slack.outbox.caller: the call
@@ -72,6 +73,10 @@ class StoreBusy(TocsinError):
 
 class ConfigError(TocsinError):
     """A setting is missing or invalid."""
+
+
+class CannotListen(TocsinError):
+    """The server's host and port cannot be listened on."""
 
 
 class SchemaOutOfDate(TocsinError):

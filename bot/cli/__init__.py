@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import gc
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -16,7 +18,7 @@ from aiohttp import web
 
 from bot.config import Settings, load_settings
 from bot.config.playbooks import load_dir
-from bot.errors import ConfigError, SchemaOutOfDate
+from bot.errors import CannotListen, ConfigError, SchemaOutOfDate
 from bot.store import schema
 
 log = logging.getLogger("tocsin")
@@ -73,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "drill":
             return _drill(settings, args.alertname, args.url, args.wait)
         return asyncio.run(_serve(settings, args.host, args.port))
-    except (ConfigError, SchemaOutOfDate) as exc:
+    except (ConfigError, SchemaOutOfDate, CannotListen) as exc:
         print(f"tocsin: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -119,18 +121,46 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything else starts: a busy port is said in one
+    line, and no database is opened for a server that cannot listen."""
+    try:
+        family, kind, proto, _name, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise CannotListen(f"cannot listen on {host}: {exc.strerror}") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise CannotListen(f"port {port} is in use on {host}; try --port") from None
+        raise CannotListen(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.setblocking(False)
+    return sock
+
+
 async def _serve(settings: Settings, host: str, port: int) -> int:
     from bot.main import build_app
     from bot.observability.error_tracking import init_error_tracking
 
+    sock = listening_socket(host, port)
     init_error_tracking(settings)
     if settings.webhook_token is None:
         log.warning("TOCSIN_WEBHOOK_TOKEN is not set: /webhooks/alertmanager accepts anyone")
-    app = await build_app(settings, public_url=f"http://{host}:{port}")
+    try:
+        app = await build_app(settings, public_url=f"http://{host}:{port}")
+    except BaseException:
+        sock.close()
+        raise
     settle_heap()
     runner = web.AppRunner(app.web_app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.SockSite(runner, sock)
     await site.start()
     await app.start_background()
     if app.slack.emulator is not None:

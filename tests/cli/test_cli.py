@@ -63,6 +63,17 @@ def test_serve_refuses_an_old_schema_and_names_the_command(tmp_path: Path) -> No
     assert "Traceback" not in result.stderr
 
 
+def test_a_busy_port_is_one_line_and_no_database_is_touched(tmp_path: Path) -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = tocsin("serve", "--port", str(port), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"tocsin: port {port} is in use on 127.0.0.1; try --port"
+    assert not (tmp_path / "tocsin.db").exists()
+
+
 async def test_serve_with_no_settings_runs_the_sandbox(tmp_path: Path) -> None:
     """README's run command in a fresh folder: SQLite file, sandbox workspace, alerts work."""
     port = free_port()
