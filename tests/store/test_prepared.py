@@ -54,7 +54,7 @@ async def test_rows_read_prepared_equal_the_orm_objects(db: Database) -> None:
 
     async def read(session: StoreSession) -> Any:
         row = (await session.execute(sql.INCIDENT_BY_ID, {"id": incident_id})).first()
-        shown = {"incident_id": incident_id, "shown": 10}
+        shown = {"incident_id": incident_id, "shown": 10, "skip": 0}
         return row, (await session.execute(sql.ALERTS_SHOWN, shown)).all()
 
     row, rows = await on_store(db, read)
