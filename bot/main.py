@@ -25,7 +25,7 @@ from bot.config.playbooks import load_dir
 from bot.domain.escalation import Target, TargetKind
 from bot.domain.intake import IntakeRules
 from bot.domain.playbooks import Playbook
-from bot.domain.timers import ARCHIVE, DIAGNOSTICS, ESCALATE
+from bot.domain.timers import ARCHIVE, DIAGNOSTICS, DRILL_OVER, ESCALATE
 from bot.errors import ConfigError, SchemaOutOfDate
 from bot.loops.ownership import Ownership
 from bot.loops.timers import TimerScheduler
@@ -38,6 +38,7 @@ from bot.services.archive import ChannelArchiver
 from bot.services.container import Services
 from bot.services.diagnostics import DiagnosticSources, DiagnosticsService
 from bot.services.digest import DigestBuilder, DigestScheduler, KpiSources
+from bot.services.drills import DrillService
 from bot.services.escalation import EscalationService
 from bot.services.group_commit import GroupCommit
 from bot.services.incidents import IncidentService
@@ -64,7 +65,7 @@ from bot.store.repository import Database
 from bot.store.sandbox import SandboxStore
 from bot.store.timers import TimerStore
 from bot.web import WebDeps, build_web_app
-from bot.web.drills import drill_status_route
+from bot.web.drills import drill_resolve_route, drill_status_route
 from commands import diag, incident, kpi, oncall
 from integrations.alertmanager import SilenceClient
 from integrations.prometheus import PrometheusDiagnostics
@@ -328,19 +329,24 @@ async def build_app(
             auto_resolve=settings.auto_resolve,
             playbooks=playbooks,
             archive_after=settings.archive_after,
+            drill_resolve_after=settings.drill_resolve_after,
         ),
         escalation=escalation,
         commits=GroupCommit(db, writers=db.writers),
     )
     silencer = SilenceClient(http, settings.alertmanager_url) if settings.alertmanager_url else None
+    incidents = IncidentService(
+        store=db,
+        now=clock.now,
+        escalation=escalation,
+        archive_after=settings.archive_after,
+        drill_resolve_after=settings.drill_resolve_after,
+    )
+    drills = DrillService(incidents=incidents)
+    scheduler.handlers[DRILL_OVER] = drills.fire
     services = Services(
         db=db,
-        incidents=IncidentService(
-            store=db,
-            now=clock.now,
-            escalation=escalation,
-            archive_after=settings.archive_after,
-        ),
+        incidents=incidents,
         escalation=escalation,
         silences=SilenceService(
             store=db, silencer=silencer, now=clock.now, duration=settings.silence_duration
@@ -382,6 +388,10 @@ async def build_app(
     web_app = build_web_app(deps)
     web_app.router.add_get(
         "/drills/{incident}", drill_status_route(db, playbooks, deps.webhook_token)
+    )
+    web_app.router.add_post(
+        "/drills/{incident}/resolve",
+        drill_resolve_route(drills, deps.webhook_token, deps.on_committed),
     )
     if target.emulator is not None:
         web_app.add_subapp(SANDBOX_PATH.rstrip("/"), target.emulator.make_app())

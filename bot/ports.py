@@ -78,6 +78,7 @@ class IncidentTransaction(Protocol):
         severity: Severity | None = None,
         playbook: str | None = None,
         runbook: str | None = None,
+        drill: bool = False,
     ) -> Incident:
         """Create a triggered incident for a group; it becomes the newest of its key."""
         ...
@@ -324,5 +325,5 @@ class DigestRuns(Protocol):
         ...
 
     async def incidents_during(self, start: datetime, end: datetime) -> list[IncidentTimes]:
-        """Incidents open at some moment of [start, end)."""
+        """Incidents open at some moment of [start, end), drills left out."""
         ...

@@ -48,6 +48,7 @@ def test_file_values_and_environment_override(tmp_path: Path) -> None:
             "archive_after: 1h\nreopen_window: 2h\n",
             "TOCSIN_ARCHIVE_AFTER: must be longer than reopen_window (2:00:00)",
         ),
+        ({}, "drill_resolve_after: 0\n", "TOCSIN_DRILL_RESOLVE_AFTER: Value error, must be longer"),
         ({}, "no_such_setting: 1\n", "no_such_setting: "),
         (
             {},
@@ -89,6 +90,27 @@ def test_archive_after_is_a_duration_or_off(
     config = tmp_path / "tocsin.yml"
     config.write_text(file or "")
     assert load_settings({**env, "TOCSIN_CONFIG": str(config)}).archive_after == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "file", "expected"),
+    [
+        ({}, None, timedelta(minutes=30)),
+        ({}, "drill_resolve_after: 2h\n", timedelta(hours=2)),
+        ({}, "drill_resolve_after: off\n", None),
+        (
+            {"TOCSIN_DRILL_RESOLVE_AFTER": "10m"},
+            "drill_resolve_after: off\n",
+            timedelta(minutes=10),
+        ),
+    ],
+)
+def test_drill_resolve_after_is_a_duration_or_off(
+    tmp_path: Path, env: dict[str, str], file: str | None, expected: timedelta | None
+) -> None:
+    config = tmp_path / "tocsin.yml"
+    config.write_text(file or "")
+    assert load_settings({**env, "TOCSIN_CONFIG": str(config)}).drill_resolve_after == expected
 
 
 def test_secrets_are_never_printed() -> None:

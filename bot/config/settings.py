@@ -113,6 +113,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("TOCSIN_ARCHIVE_AFTER", "archive_after"),
         description="archive an incident's channel this long after it is resolved (`off`: never)",
     )
+    drill_resolve_after: timedelta | None = Field(
+        default=timedelta(minutes=30),
+        validation_alias=AliasChoices("TOCSIN_DRILL_RESOLVE_AFTER", "drill_resolve_after"),
+        description="resolve a drill left open this long after it opened (`off`: never)",
+    )
     digest: DigestSettings = Field(default_factory=DigestSettings)
 
     @classmethod
@@ -132,17 +137,17 @@ class Settings(BaseSettings):
     def _duration(cls, value: Any) -> Any:
         return config_duration(value)
 
-    @field_validator("archive_after", mode="before")
+    @field_validator("archive_after", "drill_resolve_after", mode="before")
     @classmethod
-    def _archive_after(cls, value: Any) -> Any:
+    def _duration_or_off(cls, value: Any) -> Any:
         # YAML reads a bare `off` as false.
         if value is False or (isinstance(value, str) and value.strip().lower() == "off"):
             return None
         if value is None or value is True:
-            raise ValueError("must be a duration such as 7d or 12h, or off")
+            raise ValueError("must be a duration such as 7d or 30m, or off")
         duration = config_duration(value)
         if isinstance(duration, timedelta | int | float) and _seconds(duration) <= 0:
-            raise ValueError("must be longer than zero (or off, to keep channels open)")
+            raise ValueError("must be longer than zero (or off)")
         return duration
 
     @field_validator("database_url")

@@ -103,6 +103,7 @@ class Incident:
     # or stopped by an acknowledgement).
     escalation_exhausted_at: datetime | None = None
     reopened_at: datetime | None = None  # the last time it was reopened
+    drill: bool = False  # opened by a rehearsal (bot.domain.drills); set once, at opening
 
     @property
     def is_open(self) -> bool:

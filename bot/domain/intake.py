@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from bot.domain.alerts import Alert, AlertChange, AlertGroup, AlertsOnRecord, merge_alerts
 from bot.domain.archive import archive_timer
+from bot.domain.drills import drill_timer, is_drill
 from bot.domain.escalation import FIRST, Policy, escalating, escalation_timer
 from bot.domain.incidents import (
     Action,
@@ -67,6 +68,7 @@ class IntakeRules:
     escalation: Sequence[Policy] | None = None  # None: escalation is not configured
     default_policy: str | None = None
     archive_after: timedelta | None = None  # None: resolved channels stay open
+    drill_resolve_after: timedelta | None = None  # None: a drill stays open until resolved
 
     def auto_resolve_for(self, playbook: Playbook | None, source: str) -> bool:
         """The playbook decides; otherwise Sentry issues resolve with Sentry, others per config."""
@@ -83,6 +85,7 @@ class NewIncident:
     severity: Severity | None
     playbook: Playbook | None
     runbook: str | None = None  # the alert's own `runbook_url`, else the playbook's
+    drill: bool = False  # its alerts carry the drill label
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,7 @@ def decide(
             severity=playbook.severity if playbook else None,
             playbook=playbook,
             runbook=alerts_runbook(group) or (playbook.runbook if playbook else None),
+            drill=is_drill(group),
         ),
     )
 
@@ -184,6 +188,9 @@ def changes(
             outcome_job(incident.id, f"reopen:{now.isoformat()}", phrase(REOPENED_BY_ALERT)),
         ]
         starts_escalation = True
+    if starts_escalation and rules.drill_resolve_after is not None:
+        backstop = drill_timer(incident, rules.drill_resolve_after)  # opened or reopened
+        timers += [backstop] if backstop is not None else []
     started = None
     if starts_escalation and rules.escalation is not None:
         started = escalating(

@@ -9,6 +9,7 @@ from typing import Any
 ESCALATE = "escalate"
 DIAGNOSTICS = "diagnostics"
 ARCHIVE = "archive"
+DRILL_OVER = "drill_over"
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bot.domain.drills import DRILL_LABEL
 from bot.domain.incidents import Incident, TimelineEvent
 from bot.domain.playbooks import Playbook
 
-DRILL_LABEL = "drill"
 RECEIVER = "tocsin"
 
 # Labels and annotations a real alert of each shipped rule carries (playbooks/rules).

@@ -32,6 +32,7 @@ class DrillOutcome:
     accepted_seconds: float
     report: dict[str, Any]
     timed_out: bool
+    resolved: bool = False  # Tocsin resolved the drill once its report was done
 
     def to_dict(self) -> dict[str, Any]:
         """JSON for the page."""
@@ -40,6 +41,7 @@ class DrillOutcome:
             "alertname": self.alertname,
             "accepted_seconds": round(self.accepted_seconds, 3),
             "timed_out": self.timed_out,
+            "resolved": self.resolved,
             **self.report,
         }
 
@@ -75,8 +77,10 @@ async def run_drill(
     token: str | None,
     now: Callable[[], datetime],
     wait: float = 30.0,
+    resolve: bool = True,
 ) -> DrillOutcome:
-    """Send the drill's webhook, then follow its incident until done or `wait` seconds."""
+    """Send the drill's webhook, then follow its incident until done or `wait` seconds; once
+    done, the drill is over and Tocsin resolves it (unless `resolve` is False)."""
     base = url.rstrip("/")
     drill_id = new_drill_id()
     payload = drill_payload(playbook, drill_id=drill_id, now=now())
@@ -90,11 +94,26 @@ async def run_drill(
                 if response.status != 200 or not isinstance(answer.get("incident"), int):
                     reason = answer.get("error", answer)
                     raise DrillFailed(f"the webhook answered HTTP {response.status}: {reason}")
-            report, timed_out = await _follow(http, f"{base}/drills/{answer['incident']}", wait)
+            status_url = f"{base}/drills/{answer['incident']}"
+            report, timed_out = await _follow(http, status_url, wait)
+            # Done: the drill is over. Not done: it stays open for people to look at, and
+            # Tocsin resolves it drill_resolve_after its opening.
+            if resolve and not timed_out:
+                report["status"] = await _resolve(http, f"{status_url}/resolve")
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise DrillFailed(f"cannot reach Tocsin at {base}: {type(exc).__name__} {exc}") from None
     alertname = playbook.match_labels["alertname"]
-    return DrillOutcome(drill_id, alertname, accepted, report, timed_out)
+    resolved = report.get("status") == "resolved"
+    return DrillOutcome(drill_id, alertname, accepted, report, timed_out, resolved)
+
+
+async def _resolve(http: aiohttp.ClientSession, resolve_url: str) -> str:
+    """Ask Tocsin to resolve the drill (once: asking again changes nothing); its status now."""
+    async with http.post(resolve_url) as response:
+        answer = await _json(response)
+        if response.status != 200:
+            raise DrillFailed(f"{resolve_url} answered HTTP {response.status}: {answer}")
+    return str(answer.get("status", "?"))
 
 
 async def _follow(
@@ -137,7 +156,9 @@ def format_outcome(outcome: DrillOutcome) -> str:
         detail = f"  ({step['detail']})" if step.get("detail") else ""
         lines.append(f"  {step.get('name', '?'):<18} {when}{detail}")
     if outcome.timed_out:
-        lines.append("  timed out before every step was reached")
+        lines.append("  timed out before every step was reached; the drill stays open")
+    elif outcome.resolved:
+        lines.append(f"  {'drill over':<18} incident resolved")
     return "\n".join(lines)
 
 

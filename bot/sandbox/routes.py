@@ -205,7 +205,9 @@ class SandboxRoutes:
         return web.json_response({"ok": True})
 
     async def drill(self, request: web.Request) -> web.Response:
-        """POST /sandbox/drill {alertname?}: fire a drill through the webhook, report the steps."""
+        """POST /sandbox/drill {alertname?}: fire a drill through the webhook, report the steps.
+        The drill stays open for the person to try the card's buttons; `drill_resolve_after`
+        ends it."""
         body = await _body(request)
         name = body.get("alertname") or None
         if name is not None and not isinstance(name, str):
@@ -216,7 +218,11 @@ class SandboxRoutes:
             raise BadInput(str(exc)) from None
         try:
             outcome = await run_drill(
-                self.deps.self_url, playbook, token=self.deps.webhook_token, now=self.deps.now
+                self.deps.self_url,
+                playbook,
+                token=self.deps.webhook_token,
+                now=self.deps.now,
+                resolve=False,
             )
         except DrillFailed as exc:
             return problem(502, str(exc))

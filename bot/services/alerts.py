@@ -92,6 +92,7 @@ class AlertIntake:
                 severity=new.severity,
                 playbook=new.playbook.name if new.playbook else None,
                 runbook=new.runbook,
+                drill=new.drill,
             )
             record = NOBODY_YET
         else:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from bot.domain.archive import ARCHIVED, archive_timer
+from bot.domain.drills import drill_timer
 from bot.domain.incidents import (
     Action,
     Incident,
@@ -26,6 +27,7 @@ from bot.domain.outbox import (
     state_changed_jobs,
 )
 from bot.domain.text import Rich, phrase, who
+from bot.domain.timers import Timer
 from bot.errors import InvalidTransition, StoreConflict, UserError
 from bot.ports import IncidentStore, IncidentTransaction
 from bot.services.escalation import EscalationService
@@ -73,11 +75,13 @@ class IncidentService:
         now: Callable[[], datetime],
         escalation: EscalationService,
         archive_after: timedelta | None = None,
+        drill_resolve_after: timedelta | None = None,
     ) -> None:
         self.store = store
         self.now = now
         self.escalation = escalation
         self.archive_after = archive_after  # None: resolved channels stay open
+        self.drill_resolve_after = drill_resolve_after  # None: drills stay open until resolved
 
     async def declare(self, title: str, severity: Severity, *, actor: str) -> Incident:
         """Open an incident by hand; it gets a channel like an alert does."""
@@ -120,44 +124,66 @@ class IncidentService:
         """Acknowledge, mitigate, resolve or reopen; a stale action is explained, not applied."""
 
         async def work(tx: IncidentTransaction) -> Outcome | InvalidTransition:
-            now = self.now()
-            incident = await _load(tx, incident_id)
-            if action is Action.REOPEN and await _archived(tx, incident):
-                log.info("incident %s: reopen by %s refused: archived", incident.id, actor)
-                return InvalidTransition(
-                    f"Incident #{incident.id}'s channel is archived, so it stays resolved. "
-                    "If it is happening again, declare a new incident: `/incident declare`."
-                )
-            try:
-                moved = transition(incident, action, actor=actor, now=now, note=note)
-            except InvalidTransition as refused:
-                # Told to the person and logged; the timeline records what happened only. An
-                # acknowledgement that lost to a resolution did happen: someone responded.
-                log.info("incident %s: %s by %s refused: %s", incident.id, action, actor, refused)
-                if action is Action.ACKNOWLEDGE and incident.status is IncidentStatus.RESOLVED:
-                    await tx.add_events(incident.id, [_late_ack(actor, now)])
-                return refused
-            saved = await tx.save_incident(moved.incident, at=now)
-            await tx.add_events(incident.id, moved.events)
-            jobs: list[OutboxJob] = state_changed_jobs(incident.id)
-            if action in (Action.ACKNOWLEDGE, Action.RESOLVE):
-                await self.escalation.stop(tx, saved, now=now)
-            if action is Action.REOPEN:
-                saved = await self.escalation.start(tx, saved, labels={}, now=now)
-            if action is Action.RESOLVE and self.archive_after is not None:
-                timer = archive_timer(saved, self.archive_after)
-                if timer is not None:
-                    await tx.schedule(timer, at=now)
-            said = moved.events[0].rich
-            jobs.append(note_job(incident.id, f"{action.value}:{saved.version}", said))
-            jobs.append(outcome_job(incident.id, f"{action.value}:{saved.version}", said))
-            await tx.enqueue(jobs, at=now)
-            return Outcome(saved, moved.events[0].text)
+            return await self.apply(
+                tx, await _load(tx, incident_id), action, actor=actor, note=note
+            )
 
         result = await in_transaction(self.store, work)
         if isinstance(result, InvalidTransition):
             raise result
         return result
+
+    async def apply(
+        self,
+        tx: IncidentTransaction,
+        incident: Incident,
+        action: Action,
+        *,
+        actor: str,
+        note: Rich | str = "",
+    ) -> Outcome | InvalidTransition:
+        """`act` within a transaction: the state, timeline, escalation, archive timer and Slack
+        work of one action; a refusal is returned (and logged), not raised."""
+        now = self.now()
+        if action is Action.REOPEN and await _archived(tx, incident):
+            log.info("incident %s: reopen by %s refused: archived", incident.id, actor)
+            return InvalidTransition(
+                f"Incident #{incident.id}'s channel is archived, so it stays resolved. "
+                "If it is happening again, declare a new incident: `/incident declare`."
+            )
+        try:
+            moved = transition(incident, action, actor=actor, now=now, note=note)
+        except InvalidTransition as refused:
+            # Told to the person and logged; the timeline records what happened only. An
+            # acknowledgement that lost to a resolution did happen: someone responded.
+            log.info("incident %s: %s by %s refused: %s", incident.id, action, actor, refused)
+            if action is Action.ACKNOWLEDGE and incident.status is IncidentStatus.RESOLVED:
+                await tx.add_events(incident.id, [_late_ack(actor, now)])
+            return refused
+        saved = await tx.save_incident(moved.incident, at=now)
+        await tx.add_events(incident.id, moved.events)
+        jobs: list[OutboxJob] = state_changed_jobs(incident.id)
+        if action in (Action.ACKNOWLEDGE, Action.RESOLVE):
+            await self.escalation.stop(tx, saved, now=now)
+        if action is Action.REOPEN:
+            saved = await self.escalation.start(tx, saved, labels={}, now=now)
+        for timer in self._timers(saved, action):
+            await tx.schedule(timer, at=now)
+        said = moved.events[0].rich
+        jobs.append(note_job(incident.id, f"{action.value}:{saved.version}", said))
+        jobs.append(outcome_job(incident.id, f"{action.value}:{saved.version}", said))
+        await tx.enqueue(jobs, at=now)
+        return Outcome(saved, moved.events[0].text)
+
+    def _timers(self, saved: Incident, action: Action) -> list[Timer]:
+        """A resolve's channel archive; a reopened drill's backstop."""
+        if action is Action.RESOLVE and self.archive_after is not None:
+            timer = archive_timer(saved, self.archive_after)
+        elif action is Action.REOPEN and self.drill_resolve_after is not None:
+            timer = drill_timer(saved, self.drill_resolve_after)
+        else:
+            timer = None
+        return [timer] if timer is not None else []
 
     async def update_fields(
         self,

@@ -138,7 +138,8 @@ class DigestStore:
 
     async def incidents_during(self, start: datetime, end: datetime) -> list[IncidentTimes]:
         """Incidents open at some moment of [start, end): opened before its end, not resolved
-        before its start. That covers every incident opened, acknowledged or resolved in it."""
+        before its start. That covers every incident opened, acknowledged or resolved in it.
+        Drills are left out: they count in no statistic (opened, MTTA, MTTR, ...)."""
         async with self.db.sessions() as session:
             rows = await session.execute(
                 select(
@@ -151,6 +152,7 @@ class DigestStore:
                     IncidentRow.channel_id,
                     IncidentRow.channel_name,
                 ).where(
+                    IncidentRow.drill.is_(False),
                     IncidentRow.opened_at < end,
                     or_(IncidentRow.resolved_at.is_(None), IncidentRow.resolved_at >= start),
                 )

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncAttrs
@@ -86,6 +87,8 @@ class IncidentRow(Base):
     runbook: Mapped[str | None] = mapped_column(String(1000))
     escalation_exhausted_at: Mapped[datetime | None]
     reopened_at: Mapped[datetime | None]
+    # Set once, when a drill's notification opens it: lists mark it, KPIs leave it out.
+    drill: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class CardCopyRow(Base):

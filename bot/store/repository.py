@@ -71,6 +71,7 @@ def incident_from_row(row: IncidentRow | Any) -> Incident:
         runbook=row.runbook,
         escalation_exhausted_at=row.escalation_exhausted_at,
         reopened_at=row.reopened_at,
+        drill=row.drill,
     )
 
 
@@ -181,6 +182,7 @@ class SqlIncidentTransaction:
         severity: Severity | None = None,
         playbook: str | None = None,
         runbook: str | None = None,
+        drill: bool = False,
     ) -> Incident:
         """Create a triggered incident for a group; it becomes the newest of its key."""
         await self._bare.execute(
@@ -195,6 +197,7 @@ class SqlIncidentTransaction:
             severity=(severity or _severity(group.common_labels.get("severity"))).value,
             playbook=playbook,
             runbook=runbook,
+            drill=drill,
             status=IncidentStatus.TRIGGERED.value,
             opened_at=at,
             auto_resolve=auto_resolve,

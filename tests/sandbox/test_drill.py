@@ -72,6 +72,8 @@ async def test_drill_against_a_real_workspace_marks_the_channel_and_times_each_s
             )
         assert any("last diagnostic" in line and "(3 of 3)" in line for line in lines)
         assert any(line.strip().startswith("escalation") for line in lines)
+        assert "(resolved)" in lines[0]  # the report done, the drill is over
+        assert lines[-1].split() == ["drill", "over", "incident", "resolved"]
 
         (channel,) = [c for c in emulator.state.channels.values() if c.name.startswith("inc-")]
         assert "-drill-" in channel.name
@@ -85,6 +87,7 @@ async def test_drill_against_a_real_workspace_marks_the_channel_and_times_each_s
             async with s.get(f"{bot.url}/drills/{incident}", headers=headers) as r:
                 report = await r.json()
                 assert r.status == 200 and report["done"] and report["channel"] == channel.name
+                assert report["status"] == "resolved"
 
 
 async def test_drill_status_is_only_for_drills(database_url: str) -> None:

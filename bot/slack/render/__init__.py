@@ -19,8 +19,9 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.domain.alerts import AlertStatus
+from bot.domain.drills import DRILL_MARK
 from bot.domain.durations import lasted
-from bot.domain.incidents import IncidentStatus
+from bot.domain.incidents import Incident, IncidentStatus
 from bot.domain.text import RefKind, Rich, phrase, ref
 from bot.domain.views import AlertLine, CopyKind, IncidentView
 from bot.slack import ids
@@ -120,17 +121,24 @@ def unescape(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
+def marked(incident: Incident, text: str) -> str:
+    """`text` behind the drill mark when the incident is a drill, so nobody takes it for real."""
+    return f"{DRILL_MARK} · {text}" if incident.drill else text
+
+
 def card_text(view: IncidentView) -> str:
     """The notification fallback text of the card."""
     inc = view.incident
-    return clip(f"[{inc.severity.value}] {escape(inc.title)} — {inc.status.value}", 3000)
+    return clip(
+        marked(inc, f"[{inc.severity.value}] {escape(inc.title)} — {inc.status.value}"), 3000
+    )
 
 
 def render_incident_card(view: IncidentView) -> list[dict[str, Any]]:
     """The pinned alert card: what fires, the state, and the five buttons."""
     inc = view.incident
     blocks: list[Block] = [
-        HeaderBlock(text=clip(f"{_STATUS_EMOJI[inc.status]} {inc.title}", 150)),
+        HeaderBlock(text=clip(marked(inc, f"{_STATUS_EMOJI[inc.status]} {inc.title}"), 150)),
         SectionBlock(
             fields=[
                 MarkdownTextObject(text=f"*Status*\n{inc.status.value}{_who(view)}"),
@@ -161,9 +169,12 @@ def render_incident_card(view: IncidentView) -> list[dict[str, Any]]:
     return [b.to_dict() for b in blocks]
 
 
+DRILL_LINE = f"*{DRILL_MARK}*: a rehearsal, not an outage; nobody needs to act."
+
+
 def _state_lines(view: IncidentView) -> str:
     inc = view.incident
-    lines = []
+    lines = [DRILL_LINE] if inc.drill else []
     if inc.status is IncidentStatus.RESOLVED and inc.resolved_at is not None:
         by = f" by {_actor(inc.resolved_by)}" if inc.resolved_by else ""
         lines.append(
@@ -387,7 +398,9 @@ def slack_date(at: datetime, style: str = "{date_short_pretty} {time}") -> str:
 def channel_topic(view: IncidentView) -> str:
     """The channel topic: severity, state and title, within Slack's 250 characters."""
     inc = view.incident
-    return clip(f"{inc.severity.value.upper()} · {inc.status.value} · {inc.title}", 250)
+    return clip(
+        marked(inc, f"{inc.severity.value.upper()} · {inc.status.value} · {inc.title}"), 250
+    )
 
 
 def announcement_text(view: IncidentView) -> str:
@@ -410,7 +423,7 @@ def announcement_text(view: IncidentView) -> str:
         line = (
             f"{_STATUS_EMOJI[inc.status]} *{severity}* {title} — {inc.status.value}{by} — {where}"
         )
-    return clip(line, 3000)
+    return clip(marked(inc, line), 3000)
 
 
 def dm_card_text(view: IncidentView, label: str | None) -> str:

@@ -8,7 +8,15 @@ from datetime import datetime
 from bot.domain.incidents import Incident, TimelineEvent
 from bot.domain.oncall import Shift
 from bot.domain.views import IncidentView
-from bot.slack.render import alert_line, clip, escape, shared_labels, shared_line, slack_text
+from bot.slack.render import (
+    alert_line,
+    clip,
+    escape,
+    marked,
+    shared_labels,
+    shared_line,
+    slack_text,
+)
 
 TIMELINE_PAGE = 25
 ALERTS_PAGE = 20  # alert lines per page of `/incident alerts` (a line may run to ~500 chars)
@@ -50,10 +58,11 @@ def incident_list(
     lines = [f"*{len(incidents)} {name}{plural}{after}*"]
     for inc in incidents:
         where = f"<#{inc.channel_id}>" if inc.channel_id else "(channel pending)"
-        lines.append(
-            f"• #{inc.id} {where} *{inc.severity.value}* {inc.status.value} · "
+        line = (
+            f"{where} *{inc.severity.value}* {inc.status.value} · "
             f"{age(inc.opened_at, now)} · lead {mention(inc.lead)} — {escape(clip(inc.title, 120))}"
         )
+        lines.append(f"• #{inc.id} {marked(inc, line)}")
     return clip("\n".join(lines), 3000)
 
 
