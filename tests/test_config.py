@@ -41,14 +41,20 @@ def test_file_values_and_environment_override(tmp_path: Path) -> None:
         ({"SLACK_API_URL": "slack.com"}, None, "SLACK_API_URL: "),
         ({}, "reopen_window: soon\n", "reopen_window: "),
         ({"TOCSIN_ARCHIVE_AFTER": "a week"}, None, "TOCSIN_ARCHIVE_AFTER: "),
-        ({}, "archive_after: 0\n", "TOCSIN_ARCHIVE_AFTER: Value error, must be longer"),
-        ({}, "archive_after:\n", "TOCSIN_ARCHIVE_AFTER: Value error, must be a duration"),
+        ({}, "archive_after: 0\n", "tocsin.yml:1: archive_after: must be longer than zero"),
+        ({}, "archive_after:\n", "tocsin.yml:1: archive_after: must be a duration"),
+        ({"TOCSIN_ARCHIVE_AFTER": "0"}, None, "TOCSIN_ARCHIVE_AFTER: must be longer than zero"),
+        (
+            {},
+            "alerts_channel: C1\noncall:\n  rotations:\n    - name: primary\n      layers: []\n",
+            "tocsin.yml:5: oncall.rotations.0.layers: List should have at least 1 item",
+        ),
         (
             {},
             "archive_after: 1h\nreopen_window: 2h\n",
             "TOCSIN_ARCHIVE_AFTER: must be longer than reopen_window (2:00:00)",
         ),
-        ({}, "drill_resolve_after: 0\n", "TOCSIN_DRILL_RESOLVE_AFTER: Value error, must be longer"),
+        ({}, "drill_resolve_after: 0\n", "tocsin.yml:1: drill_resolve_after: must be longer"),
         ({}, "no_such_setting: 1\n", "no_such_setting: "),
         (
             {},

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.config.yaml_text import load_yaml, yaml_problem
+from bot.config.yaml_text import line_of, load_yaml, yaml_problem
 from bot.domain.diagnostics import Status
 from bot.domain.durations import config_duration
 from bot.domain.incidents import Severity
@@ -161,31 +161,6 @@ class PlaybookProblem:
         return f"{self.path}:{self.line}: {self.reason}"
 
 
-def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int:
-    """The 1-based line of the key or list item at a pydantic error location.
-
-    A location that is not in the file (a missing field) falls back to its nearest parent.
-    """
-    line = node.start_mark.line + 1 if node is not None else 1
-    for part in loc:
-        found = _child(node, part)
-        if found is None:
-            break
-        # The key's line, not its value's: `diagnostics:` opens a block that starts below it.
-        key, node = found
-        line = key.start_mark.line + 1
-    return line
-
-
-def _child(node: yaml.Node | None, part: int | str) -> tuple[yaml.Node, yaml.Node] | None:
-    """The key and value of a mapping entry (a list item is its own key), or None."""
-    if isinstance(node, yaml.MappingNode):
-        return next(((k, v) for k, v in node.value if k.value == part), None)
-    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-        return node.value[part], node.value[part]
-    return None
-
-
 def load_file(path: Path) -> tuple[Playbook | None, list[PlaybookProblem]]:
     """Load one playbook file, or say precisely what is wrong with it."""
     playbook, problems, _ = _load(path)
@@ -210,7 +185,7 @@ def _load(path: Path) -> tuple[Playbook | None, list[PlaybookProblem], yaml.Node
         return PlaybookSpec.model_validate(data).to_domain(), [], node
     except ValidationError as exc:
         problems = [
-            PlaybookProblem(path, _line_of(node, err["loc"]), _reason(err)) for err in exc.errors()
+            PlaybookProblem(path, line_of(node, err["loc"]), _reason(err)) for err in exc.errors()
         ]
         return None, problems, node
 
@@ -237,7 +212,7 @@ def load_dir(folder: Path) -> tuple[list[Playbook], list[PlaybookProblem]]:
         clash = _clash(playbook, files, default)
         if clash is not None:
             # Blame the later file (sorted order), at its `name:` line.
-            problems.append(PlaybookProblem(path, _line_of(node, ("name",)), clash))
+            problems.append(PlaybookProblem(path, line_of(node, ("name",)), clash))
             continue
         files[playbook.name] = path
         if playbook.is_default:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from bot.config.policies import (
     PermissionsConfig,
     RotationConfig,
 )
-from bot.config.yaml_text import load_yaml, yaml_problem
+from bot.config.yaml_text import line_of, load_yaml, yaml_problem
 from bot.domain.durations import config_duration
 from bot.errors import ConfigError
 
@@ -186,45 +187,87 @@ def _setting_name(loc: tuple[int | str, ...]) -> str:
     return f"{field_name}.{rest}" if rest else field_name
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+@dataclass(frozen=True)
+class LoadedSettings:
+    """Settings with where each came from: `origins` maps a field to "env NAME",
+    "file PATH" or "default"."""
+
+    settings: Settings
+    origins: Mapping[str, str]
+    path: Path | None  # the tocsin.yml read, if any
+
+
+def _read_yaml(path: Path) -> tuple[dict[str, Any], yaml.Node | None]:
     try:
-        data = load_yaml(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = load_yaml(text)
+        node = yaml.compose(text)
     except OSError as exc:
         raise ConfigError(f"TOCSIN_CONFIG: cannot read {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
         line, reason = yaml_problem(exc)
         raise ConfigError(f"TOCSIN_CONFIG: {path}:{line}: {reason}") from exc
     if data is None:
-        return {}
+        return {}, None
     if not isinstance(data, dict):
         raise ConfigError(f"TOCSIN_CONFIG: {path} must hold a mapping of settings")
-    return data
+    return data, node
+
+
+def _env_name(name: str) -> str | None:
+    alias = Settings.model_fields[name].validation_alias
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    return None
 
 
 def _from_environment(env: Mapping[str, str]) -> dict[str, str]:
     values: dict[str, str] = {}
+    for name in Settings.model_fields:
+        env_name = _env_name(name)
+        value = env.get(env_name) if env_name else None
+        if value is not None and value != "":
+            values[name] = value
+    return values
+
+
+def _field_of(key: str) -> str | None:
+    """The field a key of tocsin.yml sets (its name or one of its aliases)."""
     for name, field in Settings.model_fields.items():
         alias = field.validation_alias
-        if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
-            value = env.get(alias.choices[0])
-            if value is not None and value != "":
-                values[name] = value
-    return values
+        choices = alias.choices if isinstance(alias, AliasChoices) else ()
+        if key == name or key in choices:
+            return name
+    return None
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from the environment and tocsin.yml, or raise ConfigError with one line."""
+    return load_config(environ).settings
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> LoadedSettings:
+    """Settings from the environment (which wins) and tocsin.yml, with each one's origin; or
+    ConfigError in one line: the variable, or the file and line, and what is wrong."""
     env = os.environ if environ is None else environ
     explicit = env.get("TOCSIN_CONFIG")
     path = Path(explicit) if explicit else Path("tocsin.yml")
     if explicit and not path.is_file():
         raise ConfigError(f"TOCSIN_CONFIG: no such file {path}")
-    file_values = _read_yaml(path) if path.is_file() else {}
+    file_values, node = _read_yaml(path) if path.is_file() else ({}, None)
+    from_env = _from_environment(env)
     try:
-        settings = Settings(**{**file_values, **_from_environment(env)})
+        settings = Settings(**{**file_values, **from_env})
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise ConfigError(f"{_setting_name(first['loc'])}: {first['msg']}") from None
+        loc, message = first["loc"], str(first["msg"]).removeprefix("Value error, ")
+        field = _field_of(str(loc[0])) if loc else None
+        if (field is not None and field in from_env) or not loc or str(loc[0]) not in file_values:
+            raise ConfigError(f"{_setting_name(loc)}: {message}") from None
+        where = ".".join(str(p) for p in loc)
+        raise ConfigError(
+            f"TOCSIN_CONFIG: {path}:{line_of(node, loc)}: {where}: {message}"
+        ) from None
     if settings.slack_bot_token is not None and settings.slack_signing_secret is None:
         raise ConfigError("SLACK_SIGNING_SECRET: required when SLACK_BOT_TOKEN is set")
     if settings.archive_after is not None and settings.archive_after <= settings.reopen_window:
@@ -234,4 +277,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"({settings.reopen_window}), or an alert could reopen an incident whose channel "
             "is archived"
         )
-    return settings
+    origins: dict[str, str] = {}
+    for name in Settings.model_fields:
+        if name in from_env:
+            origins[name] = f"env {_env_name(name)}"
+        elif any(_field_of(key) == name for key in file_values):
+            origins[name] = f"file {path}"
+        else:
+            origins[name] = "default"
+    return LoadedSettings(settings, origins, path if file_values or node else None)

@@ -42,6 +42,29 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_UniqueKeys)  # noqa: S506 - a SafeLoader subclass
 
 
+def line_of(node: Node | None, loc: tuple[int | str, ...]) -> int:
+    """The 1-based line of the key or list item at a pydantic error location (the key's line,
+    not its value's: `diagnostics:` opens a block that starts below it). A location that is not
+    in the file (a missing field) falls back to its nearest parent."""
+    line = node.start_mark.line + 1 if node is not None else 1
+    for part in loc:
+        found = _child(node, part)
+        if found is None:
+            break
+        key, node = found
+        line = key.start_mark.line + 1
+    return line
+
+
+def _child(node: Node | None, part: int | str) -> tuple[Node, Node] | None:
+    """The key and value of a mapping entry (a list item is its own key), or None."""
+    if isinstance(node, MappingNode):
+        return next(((k, v) for k, v in node.value if k.value == part), None)
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        return node.value[part], node.value[part]
+    return None
+
+
 def yaml_problem(error: yaml.YAMLError) -> tuple[int, str]:
     """(line, reason) of a YAML error, for a one-line message (line 1 when it has none)."""
     mark = getattr(error, "problem_mark", None)
