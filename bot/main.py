@@ -25,6 +25,7 @@ from bot.config.playbooks import load_dir
 from bot.domain.escalation import Target, TargetKind
 from bot.domain.intake import IntakeRules
 from bot.domain.playbooks import Playbook
+from bot.domain.silences import SILENCE_CHECK
 from bot.domain.timers import ARCHIVE, DIAGNOSTICS, ESCALATE
 from bot.errors import ConfigError, SchemaOutOfDate
 from bot.loops.ownership import Ownership
@@ -43,6 +44,7 @@ from bot.services.group_commit import GroupCommit
 from bot.services.incidents import IncidentService
 from bot.services.oncall import OnCallService
 from bot.services.permissions import Permissions
+from bot.services.silence_watch import SilenceWatch
 from bot.services.silences import SilenceService
 from bot.slack import actions
 from bot.slack.app import build_bolt_app, slack_route
@@ -329,6 +331,14 @@ async def build_app(
         commits=GroupCommit(db, writers=db.writers),
     )
     silencer = SilenceClient(http, settings.alertmanager_url) if settings.alertmanager_url else None
+    if silencer is not None:
+        scheduler.tasks[SILENCE_CHECK] = SilenceWatch(
+            store=db,
+            source=silencer,
+            intake=intake,
+            now=clock.now,
+            every=settings.silence_check_every,
+        ).fire
     services = Services(
         db=db,
         incidents=IncidentService(
@@ -339,7 +349,12 @@ async def build_app(
         ),
         escalation=escalation,
         silences=SilenceService(
-            store=db, silencer=silencer, now=clock.now, duration=settings.silence_duration
+            store=db,
+            silencer=silencer,
+            now=clock.now,
+            duration=settings.silence_duration,
+            check_every=settings.silence_check_every if silencer is not None else None,
+            on_scheduled=scheduler.wake,
         ),
         permissions=Permissions(
             settings.permissions.model_dump(), group_members=_group_members(client)
