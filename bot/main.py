@@ -25,6 +25,7 @@ from bot.config.playbooks import load_dir
 from bot.domain.escalation import Target, TargetKind
 from bot.domain.intake import IntakeRules
 from bot.domain.playbooks import Playbook
+from bot.domain.silences import SILENCE_CHECK
 from bot.domain.timers import ARCHIVE, DIAGNOSTICS, DRILL_OVER, ESCALATE
 from bot.errors import ConfigError, SchemaOutOfDate
 from bot.loops.ownership import Ownership
@@ -44,6 +45,7 @@ from bot.services.group_commit import GroupCommit
 from bot.services.incidents import IncidentService
 from bot.services.oncall import OnCallService
 from bot.services.permissions import Permissions
+from bot.services.silence_watch import SilenceWatch
 from bot.services.silences import SilenceService
 from bot.slack import actions
 from bot.slack.app import build_bolt_app, slack_route
@@ -344,12 +346,25 @@ async def build_app(
     )
     drills = DrillService(incidents=incidents)
     scheduler.handlers[DRILL_OVER] = drills.fire
+    if silencer is not None:
+        scheduler.tasks[SILENCE_CHECK] = SilenceWatch(
+            store=db,
+            source=silencer,
+            intake=intake,
+            now=clock.now,
+            every=settings.silence_check_every,
+        ).fire
     services = Services(
         db=db,
         incidents=incidents,
         escalation=escalation,
         silences=SilenceService(
-            store=db, silencer=silencer, now=clock.now, duration=settings.silence_duration
+            store=db,
+            silencer=silencer,
+            now=clock.now,
+            duration=settings.silence_duration,
+            check_every=settings.silence_check_every if silencer is not None else None,
+            on_scheduled=scheduler.wake,
         ),
         permissions=Permissions(
             settings.permissions.model_dump(), group_members=_group_members(client)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol, TypeVar
 
-from bot.domain.alerts import AlertGroup, AlertsOnRecord
+from bot.domain.alerts import Alert, AlertGroup, AlertsOnRecord
 from bot.domain.diagnostics import DiagnosticResult
 from bot.domain.digest import RunClaim
 from bot.domain.incidents import Incident, Severity, TimelineEvent
@@ -96,6 +96,10 @@ class IncidentTransaction(Protocol):
 
     async def write_alerts(self, incident_id: int, writes: Sequence[AlertWrite]) -> None:
         """Insert new alerts and update changed ones."""
+        ...
+
+    async def firing_alerts(self, incident_id: int) -> list[Alert]:
+        """The incident's alerts that are firing, as they were last notified."""
         ...
 
     async def set_alerts_resolved_at(self, incident_id: int, at: datetime | None) -> None:
@@ -199,6 +203,15 @@ class Silencer(Protocol):
 
     async def expire(self, silence_id: str) -> None:
         """Expire a silence."""
+        ...
+
+
+class AlertSource(Protocol):
+    """Which alerts Alertmanager holds now (silenced ones too)."""
+
+    async def alerts(self, matchers: Mapping[str, str]) -> list[Alert]:
+        """Its alerts whose labels equal these; raises IntegrationError with a one-line
+        reason."""
         ...
 
 

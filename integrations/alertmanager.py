@@ -1,4 +1,5 @@
-"""Alertmanager: webhook payload (version 4) models and their conversion to domain alerts."""
+"""Alertmanager: webhook payload (version 4) models and their conversion to domain alerts; its
+v2 API for silences and for the alerts it holds."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 
 from bot.domain.alerts import Alert, AlertGroup, AlertStatus, fingerprint_of
 from bot.errors import IntegrationError, InvalidPayload
@@ -105,12 +106,49 @@ def _reason(exc: ValidationError) -> str:
     )
 
 
+class HeldAlert(BaseModel):
+    """One alert Alertmanager holds (`gettableAlert` of `GET /api/v2/alerts`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    labels: dict[str, str]
+    annotations: dict[str, str] = Field(default_factory=dict)
+    fingerprint: str
+    startsAt: datetime
+    endsAt: datetime | None = None
+    generatorURL: str = ""
+
+    def to_domain(self) -> Alert:
+        """Firing, whatever its `status.state` (unprocessed, active or suppressed): Alertmanager
+        lists no alert that has ended."""
+        return Alert(
+            fingerprint=self.fingerprint,
+            status=AlertStatus.FIRING,
+            labels=self.labels,
+            annotations=self.annotations,
+            starts_at=_aware(self.startsAt),
+            ends_at=_aware(self.endsAt) if self.endsAt and self.endsAt.year > _ZERO_YEAR else None,
+            generator_url=self.generatorURL,
+        )
+
+
+class HeldAlerts(RootModel[list[HeldAlert]]):
+    """The body of `GET /api/v2/alerts`."""
+
+
+def matcher(name: str, value: str) -> str:
+    """An equality matcher as `filter` takes it: `name="value"`, with `\\`, `"` and newlines
+    escaped."""
+    quoted = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'{name}="{quoted}"'
+
+
 class SilenceError(IntegrationError):
     """Alertmanager refused or could not be reached for a silence."""
 
 
 class SilenceClient:
-    """Alertmanager's v2 silences API."""
+    """Alertmanager's v2 API: silences, and the alerts it holds."""
 
     def __init__(
         self, session: aiohttp.ClientSession, base_url: str, timeout: float = 10.0
@@ -148,12 +186,32 @@ class SilenceClient:
         """Expire a silence (an already expired or unknown one is fine)."""
         await self._request("DELETE", f"/api/v2/silence/{silence_id}", ok_statuses=(200, 404))
 
+    async def alerts(self, matchers: Mapping[str, str]) -> list[Alert]:
+        """The alerts Alertmanager holds whose labels equal `matchers`: silenced, inhibited and
+        not yet processed ones too."""
+        params = [("filter", matcher(k, v)) for k, v in sorted(matchers.items())]
+        params += [(s, "true") for s in ("active", "silenced", "inhibited", "unprocessed")]
+        data = await self._request("GET", "/api/v2/alerts", params=params)
+        try:
+            held = HeldAlerts.model_validate(data if data is not None else [])
+            return [a.to_domain() for a in held.root]
+        except ValidationError as exc:
+            raise SilenceError(f"Alertmanager's alerts: {_reason(exc)}") from None
+        except InvalidPayload as exc:
+            raise SilenceError(f"Alertmanager's alerts: {exc}") from None
+
     async def _request(
-        self, method: str, path: str, *, json: Any = None, ok_statuses: tuple[int, ...] = (200,)
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: list[tuple[str, str]] | None = None,
+        ok_statuses: tuple[int, ...] = (200,),
     ) -> Any:
         try:
             async with self.session.request(
-                method, self.base_url + path, json=json, timeout=self.timeout
+                method, self.base_url + path, json=json, params=params, timeout=self.timeout
             ) as response:
                 text = await response.text()
                 if response.status not in ok_statuses:

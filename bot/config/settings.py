@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     permissions: PermissionsConfig = Field(default_factory=PermissionsConfig)
     silence_duration: timedelta = timedelta(hours=1)
+    silence_check_every: timedelta = Field(
+        default=timedelta(seconds=30),
+        description="while silenced, how often Alertmanager is asked which alerts still fire",
+    )
     archive_after: timedelta | None = Field(
         default=timedelta(days=7),
         validation_alias=AliasChoices("TOCSIN_ARCHIVE_AFTER", "archive_after"),
@@ -133,7 +137,7 @@ class Settings(BaseSettings):
         """Values arrive only from `load_settings`, which merges the file and the environment."""
         return (init_settings,)
 
-    @field_validator("reopen_window", "silence_duration", mode="before")
+    @field_validator("reopen_window", "silence_duration", "silence_check_every", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return config_duration(value)

@@ -112,6 +112,20 @@ class AlertIntake:
             escalates=any(t.kind == ESCALATE for t in planned.timers),
         )
 
+    async def observed(
+        self, tx: IncidentTransaction, incident: Incident, group: AlertGroup, *, now: datetime
+    ) -> bool:
+        """Apply what Tocsin learned of `incident`'s alerts without a notification (the
+        resolutions a silence held back), decided and written as the notification would be;
+        True when it changed an alert. A notification of the same later changes nothing."""
+        decided = decide(incident, group, now=now, rules=self.rules)
+        if decided.decision is not GroupDecision.UPDATE:
+            return False
+        record = await tx.alerts_on_record(incident.id, [a.fingerprint for a in group.alerts])
+        planned = changes(decided, incident, record, group, now=now, rules=self.rules)
+        await self._apply(tx, incident, planned, now=now)
+        return bool(planned.alert_writes)
+
     async def _apply(
         self, tx: IncidentTransaction, incident: Incident, planned: Changes, *, now: datetime
     ) -> int:

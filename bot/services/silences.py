@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from bot.domain.incidents import TimelineEvent
 from bot.domain.outbox import card_update_job, note_job
+from bot.domain.silences import SILENCE_CHECK, Watch, check_timer
 from bot.domain.text import phrase, who
 from bot.errors import IntegrationError, UserError
 from bot.ports import IncidentStore, IncidentTransaction, Silencer
@@ -31,11 +32,16 @@ class SilenceService:
         silencer: Silencer | None,
         now: Callable[[], datetime],
         duration: timedelta,
+        check_every: timedelta | None = None,
+        on_scheduled: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
         self.silencer = silencer
         self.now = now
         self.duration = duration
+        # How often Alertmanager is asked which silenced alerts still fire (None: never).
+        self.check_every = check_every
+        self.on_scheduled = on_scheduled
 
     def _require(self) -> Silencer:
         if self.silencer is None:
@@ -92,9 +98,14 @@ class SilenceService:
                 ],
                 at=now,
             )
+            if self.check_every is not None:
+                watch = Watch(incident_id, silence_id, matchers)
+                await tx.schedule(check_timer(watch, due=now + self.check_every), at=now)
             return Outcome(saved, text)
 
-        return await in_transaction(self.store, save)
+        outcome = await in_transaction(self.store, save)
+        self.on_scheduled()
+        return outcome
 
     async def unsilence(self, incident_id: int, *, actor: str) -> Outcome:
         """Expire the incident's silence."""
@@ -116,6 +127,7 @@ class SilenceService:
                 replace(current, silence_id=None, silenced_until=None, silenced_by=None), at=now
             )
             await tx.add_events(incident_id, [TimelineEvent("unsilenced", actor, now, text)])
+            await tx.cancel_timers(incident_id, SILENCE_CHECK)
             await tx.enqueue(
                 [
                     card_update_job(incident_id),

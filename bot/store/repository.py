@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.domain.alerts import AlertGroup, AlertsOnRecord, AlertStatus, KnownAlert
+from bot.domain.alerts import Alert, AlertGroup, AlertsOnRecord, AlertStatus, KnownAlert
 from bot.domain.incidents import Incident, IncidentStatus, Severity, TimelineEvent
 from bot.domain.incidents import severity_from_label as _severity
 from bot.domain.oncall import Override
@@ -313,6 +313,29 @@ class SqlIncidentTransaction:
             incident_id,
             (KnownAlert(w.alert.fingerprint, w.alert.status, w.alert.starts_at) for w in writes),
         )
+
+    async def firing_alerts(self, incident_id: int) -> list[Alert]:
+        """The incident's firing alerts, as they were last notified (held ones included)."""
+        rows = await self.session.scalars(
+            select(AlertRow)
+            .where(
+                AlertRow.incident_id == incident_id,
+                AlertRow.status == AlertStatus.FIRING.value,
+            )
+            .order_by(AlertRow.id)
+        )
+        return [
+            Alert(
+                fingerprint=r.fingerprint,
+                status=AlertStatus(r.status),
+                labels=dict(r.labels or {}),
+                annotations=dict(r.annotations or {}),
+                starts_at=r.starts_at,
+                ends_at=r.ends_at,
+                generator_url=r.generator_url or "",
+            )
+            for r in rows
+        ]
 
     async def set_alerts_resolved_at(self, incident_id: int, at: datetime | None) -> None:
         """Remember when the last alert resolved (None when one fires again)."""
