@@ -22,6 +22,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.clock import SystemClock
 from bot.config import Settings
 from bot.config.playbooks import load_dir
+from bot.demo import PROJECT as DEMO_PROJECT
+from bot.demo import DemoSources, StoredEpisodes
 from bot.domain.escalation import Target, TargetKind
 from bot.domain.intake import IntakeRules
 from bot.domain.playbooks import Playbook
@@ -305,7 +307,12 @@ async def build_app(
         store=db, rotations=rotations, now=clock.now, policies=escalation.policies
     )
     outbox_store.add_to_view = oncall_service.on_card  # every card says who is on call now
-    diagnostic_sources, kpi_sources = build_sources(settings, http)
+    demo = (
+        DemoSources(public_url, StoredEpisodes(db, clock.now), clock)
+        if target.emulator is not None
+        else None
+    )
+    diagnostic_sources, kpi_sources = build_sources(settings, http, demo)
     diagnostics = DiagnosticsService(
         store=db,
         sources=diagnostic_sources,
@@ -410,6 +417,9 @@ async def build_app(
     )
     if target.emulator is not None:
         web_app.add_subapp(SANDBOX_PATH.rstrip("/"), target.emulator.make_app())
+        if demo is not None and demo.running:
+            demo.mount(web_app)
+            log.info("sandbox: demo data for %s (not configured)", ", ".join(demo.running))
         add_sandbox_routes(web_app, _sandbox_deps(target.emulator, public_url, playbooks, deps))
     return Tocsin(
         settings,
@@ -488,11 +498,17 @@ def build_digests(
 
 
 def build_sources(
-    settings: Settings, http: aiohttp.ClientSession
+    settings: Settings, http: aiohttp.ClientSession, demo: DemoSources | None = None
 ) -> tuple[DiagnosticSources, KpiSources]:
-    """The configured outside sources, for diagnostics and for the digest's KPIs."""
-    prometheus = PrometheusDiagnostics(settings.prometheus_url) if settings.prometheus_url else None
-    sentry = None
+    """The configured outside sources, for diagnostics and for the digest's KPIs; in the
+    sandbox (`demo`), a demo source for each one that is not configured."""
+    prometheus: Any = None
+    if settings.prometheus_url:
+        prometheus = PrometheusDiagnostics(settings.prometheus_url)
+    elif demo is not None:
+        prometheus = demo.metrics()
+    sentry: Any = None
+    project = settings.sentry_project
     if settings.sentry_token is not None and settings.sentry_org:
         sentry = SentryClient(
             http,
@@ -500,7 +516,9 @@ def build_sources(
             org=settings.sentry_org,
             token=settings.sentry_token.get_secret_value(),
         )
-    supabase = None
+    elif demo is not None:
+        sentry, project = demo.errors(http), project or DEMO_PROJECT
+    supabase: Any = None
     if settings.supabase_db_url is not None or settings.supabase_url:
         supabase = SupabaseDiagnostics(
             db_url=_secret(settings.supabase_db_url),
@@ -508,12 +526,20 @@ def build_sources(
             key=_secret(settings.supabase_key),
             session=http,
         )
-    project = settings.sentry_project
+    elif demo is not None:
+        supabase = demo.database(http)
+    running = frozenset(demo.running if demo is not None else ())
     return (
         DiagnosticSources(
             metrics=prometheus, errors=sentry, database=supabase, sentry_project=project
         ),
-        KpiSources(metrics=prometheus, errors=sentry, database=supabase, sentry_project=project),
+        KpiSources(
+            metrics=prometheus,
+            errors=sentry,
+            database=supabase,
+            sentry_project=project,
+            demo=running,
+        ),
     )
 
 

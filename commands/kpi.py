@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.domain.diagnostics import DEMO_DATA
 from bot.domain.kpi import KpiValue, format_value
 from bot.errors import UserError
 from bot.services.container import Services
@@ -54,7 +55,7 @@ async def handle(services: Services, text: str) -> Reply:
 def trend_text(value: KpiValue) -> str:
     """One KPI: today's value, its changes, and the last seven days as a sparkline and list."""
     kpi = value.kpi
-    head = f"*{escape(kpi.name)}*"
+    head = f"*{escape(kpi.name)}*" + (f" _{DEMO_DATA}_" if value.demo else "")
     if value.error is not None:
         return f"{head}: _unavailable: {escape(value.error)}_"
     week = list(value.series[-7:])

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+DEMO_DATA = "demo data"
+
 
 class Status(StrEnum):
     """How a check came out; `error` means the check itself could not run."""
@@ -36,6 +38,13 @@ class DiagnosticResult:
     image_png: bytes | None = field(default=None, repr=False)
     source: str = ""
     no_data: bool = False  # the query answered, with nothing in it
+    demo: bool = False  # from a built-in demo source, not a real system
+
+    def __post_init__(self) -> None:
+        # A result from demo data says so in its title, wherever it is shown, and keeps saying
+        # so when it is retitled (`replace(result, title=...)`).
+        if self.demo and not self.title.endswith(f"({DEMO_DATA})"):
+            object.__setattr__(self, "title", f"{self.title} ({DEMO_DATA})")
 
     @classmethod
     def error(cls, title: str, reason: str, *, source: str = "") -> DiagnosticResult:

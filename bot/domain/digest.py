@@ -38,6 +38,11 @@ class Digest:
         return needs_attention_first(self.values)
 
     @property
+    def demo(self) -> bool:
+        """Some of its numbers come from demo data."""
+        return any(v.demo for v in self.values) or bool(self.sentry and self.sentry.demo)
+
+    @property
     def charted(self) -> list[KpiValue]:
         """The key KPIs whose 7-day trend is drawn."""
         return [v for v in self.values if v.kpi.chart and v.error is None]

@@ -70,6 +70,7 @@ class KpiValue:
     kpi: KpiDef
     series: tuple[float | None, ...] = ()  # oldest first; the last is the reported day
     error: str | None = None
+    demo: bool = False  # from a built-in demo source, not a real system
 
     @property
     def value(self) -> float | None:

@@ -345,6 +345,7 @@ def result_to_payload(result: DiagnosticResult) -> dict[str, Any]:
         "columns": list(result.table.columns) if result.table else None,
         "rows": [list(r) for r in result.table.rows] if result.table else None,
         "png": base64.b64encode(result.image_png).decode() if result.image_png else None,
+        "demo": result.demo,
     }
 
 
@@ -360,4 +361,5 @@ def result_from_payload(payload: Mapping[str, Any]) -> DiagnosticResult:
         if columns and rows is not None
         else None,
         image_png=base64.b64decode(png) if png else None,
+        demo=bool(payload.get("demo", False)),
     )

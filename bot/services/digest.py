@@ -36,6 +36,7 @@ class KpiSources:
     database: KpiDatabase | None = None
     errors: ErrorTracker | None = None
     sentry_project: str | None = None
+    demo: frozenset[str] = frozenset()  # the sources answering with demo data, by name
 
 
 class DigestBuilder:
@@ -105,7 +106,7 @@ class DigestBuilder:
         try:
             async with asyncio.timeout(self.timeout):
                 series = await self._series(kpi, windows, stats)
-            return KpiValue(kpi, tuple(series))
+            return KpiValue(kpi, tuple(series), demo=kpi.source in self.sources.demo)
         except TimeoutError:
             return KpiValue(kpi, error=f"no answer within {self.timeout:g}s")
         except (IntegrationError, ValueError) as exc:

@@ -7,6 +7,7 @@ import base64
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from bot.domain.diagnostics import DEMO_DATA
 from bot.domain.digest import Digest
 from bot.domain.outbox import JobKind, OutboxJob
 from bot.slack.outbox.graph_jobs import send_graph
@@ -80,5 +81,6 @@ async def digest_jobs(digest: Digest, channel: str, idem_key: str) -> list[Outbo
     }
     if png is not None:
         payload["png"] = base64.b64encode(png).decode()
-        payload["chart_title"] = f"KPI trends to {digest.day.isoformat()}"
+        demo = f" ({DEMO_DATA})" if any(v.demo for v in charted) else ""
+        payload["chart_title"] = f"KPI trends to {digest.day.isoformat()}{demo}"
     return [OutboxJob(kind=JobKind.POST_DIGEST, idem_key=idem_key, payload=payload)]

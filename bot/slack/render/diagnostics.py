@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
-from bot.domain.diagnostics import DiagnosticResult, Status, Table
+from bot.domain.diagnostics import DEMO_DATA, DiagnosticResult, Status, Table
 from bot.slack.render import clip, escape
 
 EMOJI = {
@@ -53,6 +53,8 @@ def render_result(result: DiagnosticResult, *, graph: str = GRAPH_BELOW) -> list
     if result.table is not None and result.table.rows:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=table_text(result.table))))
     context = f"{result.source or 'diagnostic'} · {result.status.value}"
+    if result.demo:
+        context += f" · :test_tube: {DEMO_DATA}, not a real system"
     if result.image_png:
         context += f" · {graph}"
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=context)]))

@@ -13,7 +13,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.domain.diagnostics import DiagnosticResult, Status
+from bot.domain.diagnostics import DEMO_DATA, DiagnosticResult, Status
 from bot.domain.digest import Digest
 from bot.domain.kpi import (
     Change,
@@ -38,6 +38,7 @@ TREND_TEXT = {Trend.BETTER: "better", Trend.WORSE: "worse", Trend.FLAT: "flat"}
 FIELDS_PER_SECTION = 10  # Slack's limit
 MAX_INCIDENTS = 10
 SECTION_TEXT = 3000
+DEMO_NOTE = "numbers from the sandbox's demo sources, not from a real system"
 
 
 def title(digest: Digest) -> str:
@@ -73,7 +74,7 @@ def kpi_field(value: KpiValue) -> str:
     if value.error is not None:
         return clip(f"{name}\n_unavailable: {escape(value.error)}_", 1900)
     level = LEVEL_EMOJI[value.level]
-    head = f"{name} {level}".rstrip()
+    head = f"{name} {level}".rstrip() + (f" _{DEMO_DATA}_" if value.demo else "")
     return (
         f"{head}\n{format_value(value.value, value.kpi.unit)}\n"
         f"d/d {change_text(value.kpi, value.day_change)} · "
@@ -136,6 +137,7 @@ def attention_text(digest: Digest) -> str | None:
 def render_digest(digest: Digest) -> list[dict[str, Any]]:
     """The digest's blocks; slack_sdk's models check Slack's limits as they are built."""
     late = " · :hourglass: posted late" if digest.late else ""
+    late += f" · :test_tube: *{DEMO_DATA}*: {DEMO_NOTE}" if digest.demo else ""
     blocks: list[Block] = [
         HeaderBlock(text=clip(title(digest), 150)),
         ContextBlock(
@@ -170,12 +172,14 @@ def digest_fallback(digest: Digest) -> str:
     """The notification text (and what screen readers say)."""
     breached = sum(1 for v in digest.values if v.error is None and v.level is not Level.OK)
     note = f", {breached} need attention" if breached else ""
+    note += f" ({DEMO_DATA})" if digest.demo else ""
     return clip(f"{title(digest)}: {len(digest.values)} KPIs{note}", 300)
 
 
 def digest_text(digest: Digest) -> str:
     """The digest for a terminal (`tocsin digest --dry-run`)."""
-    lines = [title(digest) + (" (late)" if digest.late else ""), f"{digest.timezone}", ""]
+    lines = [title(digest) + (" (late)" if digest.late else ""), f"{digest.timezone}"]
+    lines += [f"{DEMO_DATA}: {DEMO_NOTE}", ""] if digest.demo else [""]
     width = max((len(v.kpi.name) for v in digest.values), default=10)
     for value in digest.ordered:
         flag = {Level.FAIL: "FAIL", Level.WARN: "WARN", Level.OK: "    "}[value.level]
@@ -187,6 +191,7 @@ def digest_text(digest: Digest) -> str:
             f"{format_value(value.value, value.kpi.unit):>12}  "
             f"d/d {change_text(value.kpi, value.day_change, emoji=False):<22} "
             f"w/w {change_text(value.kpi, value.week_change, emoji=False)}"
+            + (f"  ({DEMO_DATA})" if value.demo else "")
         )
     lines += ["", _plain(incidents_text(digest))]
     if digest.sentry is not None:

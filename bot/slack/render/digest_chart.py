@@ -39,8 +39,9 @@ def render_trends(values: Sequence[KpiValue], day: date) -> bytes | None:
             ys = [math.nan if p is None else p for p in points]
             colour = _COLOURS[value.level]
             axes.plot(range(TREND_DAYS), ys, marker="o", linewidth=2.2, color=colour)
+            demo = " (demo data)" if value.demo else ""
             axes.set_title(
-                f"{value.kpi.name}: {format_value(value.value, value.kpi.unit)}",
+                f"{value.kpi.name}: {format_value(value.value, value.kpi.unit)}{demo}",
                 fontsize=12,
                 loc="left",
             )
