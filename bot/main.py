@@ -34,6 +34,8 @@ from bot.loops.ownership import Ownership
 from bot.loops.timers import TimerScheduler
 from bot.observability.metrics import Metrics
 from bot.ports import Clock
+from bot.sandbox.paging import PagingConfig
+from bot.sandbox.people import SANDBOX_USER, add_people, with_sandbox_paging
 from bot.sandbox.routes import SandboxDeps, add_sandbox_routes
 from bot.sandbox.saver import SandboxSaver, open_sandbox
 from bot.services.alerts import AlertIntake
@@ -80,7 +82,6 @@ log = logging.getLogger(__name__)
 # The slash commands' and the card's listeners, registered into the Bolt app.
 LISTENERS = (incident.register, oncall.register, diag.register, kpi.register, actions.register)
 SANDBOX_PATH = "/sandbox/api/"
-SANDBOX_USER = "U0SANDBOX1"
 SANDBOX_ALERTS = "alerts"
 
 
@@ -189,7 +190,7 @@ def slack_target(settings: Settings, *, public_url: str) -> SlackTarget:
         )
     signing_secret = secrets.token_hex(16)
     emulator = SlackEmulator(signing_secret=signing_secret)
-    emulator.add_user(SANDBOX_USER, "sandbox", real_name="Sandbox User")
+    add_people(emulator)
     return SlackTarget(
         api_url=public_url.rstrip("/") + SANDBOX_PATH,
         token=emulator.bot_token,
@@ -237,6 +238,8 @@ async def build_app(
     """Wire every part of Tocsin together from Settings (`pace_clock`: seconds, for pacing
     Slack calls; tests that move `clock` by hand pass one that follows it)."""
     clock = clock or SystemClock()
+    if settings.sandbox:  # people to page, unless tocsin.yml names its own
+        settings = with_sandbox_paging(settings)
     playbooks = load_playbooks(settings)  # a refused start must not leave connections open
     db = Database(create_engine(settings.database_url), lock_wait=settings.database_lock_wait)
     try:
@@ -246,11 +249,10 @@ async def build_app(
         raise
     metrics = Metrics()
     target = slack_target(settings, public_url=public_url)
-    sandbox = (
-        await open_sandbox(SandboxStore(db), target.emulator, clock.now)
-        if target.emulator is not None
-        else None
-    )
+    sandbox = None
+    if target.emulator is not None:
+        sandbox = await open_sandbox(SandboxStore(db), target.emulator, clock.now)
+        add_people(target.emulator)  # a workspace saved by an older Tocsin may lack some
     client = AsyncWebClient(token=target.token, base_url=target.api_url, retry_handlers=[])
     try:
         alerts_channel = await _alerts_channel(settings, target, client)
@@ -420,7 +422,16 @@ async def build_app(
         if demo is not None and demo.running:
             demo.mount(web_app)
             log.info("sandbox: demo data for %s (not configured)", ", ".join(demo.running))
-        add_sandbox_routes(web_app, _sandbox_deps(target.emulator, public_url, playbooks, deps))
+        paging = PagingConfig(
+            rotations=rotations,
+            policies=list(escalation.policies.values()),
+            default_policy=settings.escalation.default,
+            now_and_next=oncall_service.now_and_next,
+            last_resort=_last_resort(settings),
+        )
+        sandbox_deps = _sandbox_deps(target.emulator, public_url, playbooks, deps)
+        sandbox_deps.paging, sandbox_deps.alerts_channel = paging, alerts_channel
+        add_sandbox_routes(web_app, sandbox_deps)
     return Tocsin(
         settings,
         db,

@@ -142,6 +142,6 @@ def test_the_built_package_ships_the_page_and_the_migration(fresh_copy: Path) ->
     )
     (wheel,) = (fresh_copy / "dist").glob("tocsin-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for shipped in ("index.html", "sandbox.js", "sandbox.css"):
+    for shipped in ("index.html", "sandbox.js", "sandbox.css", "favicon.svg"):
         assert f"bot/sandbox/static/{shipped}" in names
     assert "bot/store/migrations/versions/0005_sandbox_snapshots.py" in names

@@ -1,4 +1,10 @@
-"""Slack mrkdwn to safe HTML: every character of the text is escaped before markup is added."""
+"""Slack mrkdwn to safe HTML: every character of the text is escaped before markup is added.
+
+As Slack shows it (docs.slack.dev "Formatting text for app surfaces"): `*bold*`, `_italic_`,
+`~strike~`, code; `&lt;` `&gt;` `&amp;` are the only entities decoded, so `&lt;b&gt;` shows
+`<b>`, never bold; a `<…>` that is neither a mention nor a link is shown as written. An emoji
+code missing from EMOJI shows a neutral glyph named by its code (hover), never `:code:`.
+"""
 
 from __future__ import annotations
 
@@ -34,11 +40,33 @@ EMOJI = {
     "stopwatch": "⏱️",
     "tada": "🎉",
     "information_source": "ℹ️",
+    "mega": "📣",
+    "sos": "🆘",
+    "no_entry": "⛔",
+    "repeat": "🔁",
+    "hourglass": "⌛",
+    "white_circle": "⚪",
+    "card_file_box": "🗃️",
+    "memo_pad": "📝",
+    "eyes": "👀",
+    "thumbsup": "👍",
+    "+1": "👍",
+    "wave": "👋",
+    "siren": "🚨",
+    "test_tube": "🧪",
+    "lock": "🔒",
+    "link": "🔗",
+    "clipboard": "📋",
+    "calendar": "📅",
+    "zap": "⚡",
+    "boom": "💥",
+    "bulb": "💡",
 }
+UNKNOWN_EMOJI = "◻️"
 _CONTROL = re.compile(r"<([^<>\n]*)>")
 _CODE_BLOCK = re.compile(r"```(.*?)```", re.DOTALL)
 _CODE = re.compile(r"`([^`\n]+)`")
-_EMOJI = re.compile(r":([a-z0-9_+-]+):")
+_EMOJI = re.compile(r"(?<![\w:]):([a-z0-9_+-]*[a-z][a-z0-9_+-]*):(?![\w:])")
 _SAFE_URL = re.compile(r"^(https?://|mailto:)", re.IGNORECASE)
 _STYLES = [
     (re.compile(r"(?<![\w*])\*(?!\s)([^*\n]+?)(?<!\s)\*(?![\w*])"), "b"),
@@ -56,9 +84,18 @@ def _raw(text: str) -> str:
     return html.escape(_slack_unescape(text))
 
 
+def _glyph(match: re.Match[str]) -> str:
+    name = match.group(1)
+    known = EMOJI.get(name)
+    if known is not None:
+        return known
+    return f'<span class="emoji unknown" title=":{name}:">{UNKNOWN_EMOJI}</span>'
+
+
 def emoji(text: str) -> str:
-    """Replace :name: codes the sandbox knows with their characters."""
-    return _EMOJI.sub(lambda m: EMOJI.get(m.group(1), m.group(0)), text)
+    """Replace :name: codes with their characters (a neutral glyph for codes not known here);
+    a code glued to a word or a colon (`10:30:45`, `host:port:1`) is text."""
+    return _EMOJI.sub(_glyph, text)
 
 
 def plain(text: str) -> str:
@@ -82,7 +119,7 @@ def _control(inner: str, names: Names) -> str:
         return f'<span class="mention">@{html.escape(target[1:])}</span>'
     url = _slack_unescape(target)
     if not _SAFE_URL.match(url):
-        return label_html or html.escape(url)
+        return label_html or html.escape(f"<{url}>")
     href = html.escape(url, quote=True)
     text = label_html or html.escape(url)
     return f'<a href="{href}" target="_blank" rel="noopener noreferrer">{text}</a>'

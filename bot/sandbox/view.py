@@ -12,6 +12,8 @@ from bot.sandbox.mrkdwn import plain, to_html
 from bot.slack.emulator.state import Channel, EmulatorState, Message
 
 MAX_MESSAGES = 300  # the newest; a long drill history stays fast to render
+ALERTS_HINT = "Fire a drill: pick an alert above, or run <code>tocsin drill</code>."
+EMPTY_HINT = "No messages yet."
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,11 @@ class Viewer:
 
     user: str
     api_path: str  # "/sandbox/api/"
+    hint_in: str | None = None  # the alerts channel, where an empty history says what to do
+
+    def names(self, state: EmulatorState) -> Any:
+        """A function naming a user or a channel by its id."""
+        return _names(state)
 
     def file_url(self, file_id: str) -> str:
         """Where the page downloads an uploaded file."""
@@ -35,6 +42,15 @@ def _names(state: EmulatorState) -> Any:
         return channel.name if channel is not None else ref
 
     return name
+
+
+def people(state: EmulatorState) -> list[dict[str, str]]:
+    """The workspace's people, for the page's pickers: id, handle, name."""
+    return [
+        {"id": u.id, "handle": u.name, "name": u.real_name or u.name}
+        for u in state.users.values()
+        if not u.is_bot and not u.deleted
+    ]
 
 
 def visible_channels(state: EmulatorState, user: str) -> list[Channel]:
@@ -173,5 +189,6 @@ def page_state(
         "messages": "".join(render_message(m, state, viewer, pinned=m.ts in pins) for m in shown),
         "pins": "".join(render_message(m, state, viewer) for m in pinned),
         "pin_count": len(pins),
+        "hint": "" if shown else (ALERTS_HINT if channel.id == viewer.hint_in else EMPTY_HINT),
     }
     return out

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
 from bot.domain.incidents import Incident, IncidentStatus, Severity
 from bot.domain.views import IncidentView
 from bot.sandbox.blocks import blocks
-from bot.sandbox.mrkdwn import to_html
+from bot.sandbox.mrkdwn import EMOJI, UNKNOWN_EMOJI, to_html
 from bot.slack.render import render_incident_card
 from tests.builders import utc
 
@@ -133,3 +135,40 @@ def make_view() -> IncidentView:
         alerts=[],
         alerts_resolved_at=None,
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        # docs.slack.dev "Formatting text for app surfaces": _italic_; &, <, > are control
+        # characters, and only &amp; &lt; &gt; are decoded: no HTML tag ever takes effect.
+        ("_italic_ and _two words_", "<i>italic</i> and <i>two words</i>"),
+        ("*_both_*", "<b><i>both</i></b>"),
+        ("&lt;b&gt;not bold&lt;/b&gt;", "&lt;b&gt;not bold&lt;/b&gt;"),
+        ("<b>not bold</b>", "&lt;b&gt;not bold&lt;/b&gt;"),
+        ("<javascript:alert(1)>", "&lt;javascript:alert(1)&gt;"),
+        (":mega: *Update*", "📣 <b>Update</b>"),
+        ("at 10:30:45 on host:port:1", "at 10:30:45 on host:port:1"),
+    ],
+)
+def test_mrkdwn_renders_as_slack_shows_it(text: str, shown: str) -> None:
+    assert to_html(text) == shown
+
+
+def test_an_emoji_code_unknown_here_shows_a_glyph_named_by_its_code() -> None:
+    shown = to_html(":woman_juggling: again")
+    assert ":woman_juggling:" not in shown.replace('title=":woman_juggling:"', "")
+    assert shown == (
+        f'<span class="emoji unknown" title=":woman_juggling:">{UNKNOWN_EMOJI}</span> again'
+    )
+
+
+def test_every_emoji_code_tocsin_writes_is_known() -> None:
+    root = Path(__file__).resolve().parents[2]
+    sources = [*root.glob("bot/**/*.py"), *root.glob("commands/*.py")]
+    written = set()
+    for source in sources:
+        if "sandbox" in source.parts or "emulator" in source.parts:
+            continue
+        written |= set(re.findall(r"(?<![\w:]):([a-z][a-z_]+):(?![\w:])", source.read_text()))
+    assert written - set(EMOJI) <= {"memory"}  # SQLite's ":memory:" database

@@ -13,8 +13,11 @@ import pytest
 from aiohttp import web
 
 from bot.config import load_settings
+from bot.config.settings import OnCallSettings
 from bot.main import SANDBOX_USER, Tocsin, build_app
 from bot.sandbox import routes as sandbox_routes
+from bot.sandbox.inputs import typed_mentions
+from bot.sandbox.people import with_sandbox_paging
 from bot.sandbox.routes import SandboxDeps
 from tests.harness import eventually, settled, suspended_in
 from tests.realservers import free_port
@@ -226,3 +229,74 @@ async def test_bad_input_gets_a_4xx_with_a_reason(
                 assert r.status == 400
             async with s.get(f"{url}/sandbox/static/../../main.py") as r:
                 assert r.status == 404
+
+
+async def test_the_sandbox_has_people_a_rotation_and_a_two_level_policy(database_url: str) -> None:
+    async with sandbox_bot(database_url) as (url, _app):
+        first = await state(url)
+        assert first["you"] == SANDBOX_USER
+        assert [p["name"] for p in first["people"]] == [
+            "Sandbox User",
+            "Ada Lovelace",
+            "Grace Hopper",
+            "Alan Turing",
+        ]
+        (rotation,) = first["paging"]["rotations"]
+        assert rotation["members"] == ["Sandbox User", "Ada Lovelace", "Grace Hopper"]
+        assert rotation["now"] in rotation["members"]
+        (policy,) = first["paging"]["policies"]
+        assert policy["default"] and policy["name"] == "sandbox"
+        assert [(lv["targets"], lv["timeout"]) for lv in policy["levels"]] == [
+            (["on call in primary"], "2m"),
+            (["@Alan Turing"], "2m"),
+        ]
+        assert policy["last_resort"] == ["@Sandbox User"]
+
+
+def test_a_config_that_pages_someone_keeps_its_own_paging() -> None:
+    mine = load_settings({"TOCSIN_CONFIG": ""}).model_copy(
+        update={"oncall": OnCallSettings(users=["U0MINE"])}
+    )
+    assert with_sandbox_paging(mine) is mine
+    empty = with_sandbox_paging(load_settings({"TOCSIN_CONFIG": ""}))
+    assert empty.escalation.default == "sandbox" and empty.oncall.users == [SANDBOX_USER]
+
+
+async def test_the_page_acts_as_any_person_of_the_sandbox(database_url: str) -> None:
+    async with sandbox_bot(database_url) as (url, app):
+        alerts = (await state(url))["channel"]["id"]
+        body = {"channel": alerts, "text": "hello from Ada", "as": "U0SANDBOX2"}
+        status, _ = await call("POST", f"{url}/sandbox/command", body)
+        assert status == 200
+        shown = (await state(url, alerts))["channel"]["messages"]
+        assert '<span class="author">Ada Lovelace</span>' in shown
+        status, answer = await call("POST", f"{url}/sandbox/command", {**body, "as": "U0NOBODY"})
+        assert status == 400 and "no person" in answer["error"]
+        assert app.slack.emulator is not None
+        assert typed_mentions("lead @ada, not @nobody", app.slack.emulator.state) == (
+            "lead <@U0SANDBOX2|ada>, not @nobody"
+        )
+
+
+async def test_a_poll_from_before_a_restart_is_answered_at_once(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sandbox_routes, "LONG_POLL", 3600.0)  # only a change could answer it
+    async with sandbox_bot(database_url) as (url, _app):
+        first = await state(url)
+        query = f"since={first['revision']}&epoch=an-earlier-start"
+        status, again = await asyncio.wait_for(call("GET", f"{url}/sandbox/state?{query}"), 30)
+        assert status == 200 and again["epoch"] == first["epoch"] != "an-earlier-start"
+
+
+async def test_root_redirects_to_the_page_which_has_a_favicon_and_a_first_hint(
+    database_url: str,
+) -> None:
+    async with sandbox_bot(database_url) as (url, _app), aiohttp.ClientSession() as s:
+        async with s.get(f"{url}/", allow_redirects=False) as r:
+            assert r.status == 302 and r.headers["Location"] == "/sandbox"
+        async with s.get(f"{url}/favicon.ico") as r:
+            assert r.status == 200 and r.content_type == "image/svg+xml"
+        first = await state(url)
+        assert first["channel"]["name"] == "alerts"
+        assert "Fire a drill: pick an alert above" in first["channel"]["hint"]

@@ -1,9 +1,19 @@
-// The sandbox page: long-polls /sandbox/state and sends what the user does to /sandbox/*.
-// Messages arrive as HTML rendered (and escaped) by the server.
+// The sandbox page: long-polls /sandbox/state and sends what the user does to /sandbox/*,
+// as the person picked in "you are". Messages arrive as HTML rendered (and escaped) by the
+// server. A revision counts changes since the server's start (its epoch): when the epoch
+// changes, the page asks for everything again.
 "use strict";
 
-const page = { channel: null, revision: null, poll: null, modal: null, drills: null };
+const YOU = "tocsin-sandbox-as";
+const page = {
+  channel: null, revision: null, epoch: null, poll: null, modal: null, drills: null,
+  you: localStorage.getItem(YOU), people: null,
+};
 const $ = (id) => document.getElementById(id);
+
+function connected(ok) {
+  $("disconnected").hidden = ok;
+}
 
 function showStatus(text, isError) {
   const el = $("status");
@@ -12,11 +22,17 @@ function showStatus(text, isError) {
 }
 
 async function post(path, body) {
-  const response = await fetch(path, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(body),
-  });
+  let response;
+  try {
+    response = await fetch(path, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ ...body, as: page.you }),
+    });
+  } catch (e) {
+    connected(false);
+    throw new Error("Tocsin cannot be reached; try again once it answers");
+  }
   let data = {};
   try { data = await response.json(); } catch (e) { data = { error: "HTTP " + response.status }; }
   if (!response.ok) throw new Error(data.error || "HTTP " + response.status);
@@ -61,8 +77,66 @@ function renderDrills(names) {
   }
 }
 
+function options(select, people, chosen) {
+  select.replaceChildren(...people.map((p) => {
+    const option = document.createElement("option");
+    option.value = p.id;
+    option.textContent = p.name;
+    option.dataset.handle = p.handle;
+    return option;
+  }));
+  if (chosen && people.some((p) => p.id === chosen)) select.value = chosen;
+}
+
+function renderPeople(people, you) {
+  const key = JSON.stringify(people);
+  if (page.people !== key) {
+    page.people = key;
+    for (const id of ["lead-person", "override-person"]) options($(id), people, $(id).value);
+    options($("you"), people, you);
+  }
+  $("you").value = you;
+}
+
+function item(text, className) {
+  const li = document.createElement("li");
+  li.textContent = text;
+  if (className) li.className = className;
+  return li;
+}
+
+function renderPaging(paging) {
+  const body = $("paging-body");
+  $("paging").hidden = !paging;
+  if (!paging) return;
+  const parts = [];
+  for (const r of paging.rotations) {
+    const head = document.createElement("div");
+    head.className = "paging-title";
+    head.textContent = "Rotation " + r.name;
+    const list = document.createElement("ul");
+    list.append(item("members: " + r.members.join(", ")),
+      item("on call now: " + (r.now ? r.now + " until " + r.until : "nobody"), "now"));
+    parts.push(head, list);
+  }
+  for (const p of paging.policies) {
+    const head = document.createElement("div");
+    head.className = "paging-title";
+    head.textContent = "Policy " + p.name + (p.default ? " (default)" : "");
+    const list = document.createElement("ol");
+    p.levels.forEach((level) => list.append(item(level.targets.join(", ") + " — " + level.timeout)));
+    list.append(item("nobody acknowledged: " + p.last_resort.join(", "), "last"));
+    parts.push(head, list);
+  }
+  if (!parts.length) parts.push(item("No rotation or escalation policy is configured."));
+  body.replaceChildren(...parts);
+}
+
 function renderChannel(channel) {
   const box = $("messages");
+  $("hint").hidden = !(channel && channel.hint);
+  $("hint").innerHTML = channel ? channel.hint : "";
+  $("people-commands").classList.toggle("incident", !!(channel && channel.name.startsWith("inc-")));
   if (!channel) {
     $("channel-name").textContent = "";
     box.replaceChildren();
@@ -98,7 +172,14 @@ function renderModal(modal) {
 }
 
 function render(data) {
+  if (page.epoch !== data.epoch) { // a new start: nothing the page kept from the last one holds
+    page.epoch = data.epoch;
+    page.modal = null;
+  }
   page.revision = data.revision;
+  page.you = data.you;
+  renderPeople(data.people, data.you);
+  renderPaging(data.paging);
   if (data.channel) page.channel = data.channel.id;
   renderDrills(data.drills);
   renderChannels(data.channels);
@@ -112,13 +193,22 @@ async function pollForever() {
     page.poll = controller;
     const query = new URLSearchParams();
     if (page.channel) query.set("channel", page.channel);
-    if (page.revision !== null) query.set("since", page.revision);
+    if (page.you) query.set("as", page.you);
+    if (page.revision !== null && page.epoch !== null) {
+      query.set("since", page.revision);
+      query.set("epoch", page.epoch);
+    }
     try {
       const response = await fetch("/sandbox/state?" + query, { signal: controller.signal });
+      if (response.status === 400 && page.you) { page.you = null; continue; } // gone: start over
       if (!response.ok) throw new Error("HTTP " + response.status);
-      render(await response.json());
+      const data = await response.json();
+      connected(true);
+      render(data);
     } catch (e) {
-      if (e.name !== "AbortError") await new Promise((r) => setTimeout(r, 1000));
+      if (e.name === "AbortError") continue;
+      connected(false);
+      await new Promise((r) => setTimeout(r, 1000));
     }
   }
 }
@@ -130,7 +220,33 @@ function refresh() {
 
 function switchTo(channelId) {
   page.channel = channelId;
+  document.body.classList.remove("menu-open");
   refresh();
+}
+
+function becomes(userId) {
+  page.you = userId;
+  localStorage.setItem(YOU, userId);
+  refresh();
+}
+
+function mention(select) {
+  const option = select.selectedOptions[0];
+  return option ? "<@" + option.value + "|" + option.dataset.handle + ">" : "";
+}
+
+async function send(text) {
+  showStatus("sending " + (text.startsWith("/") ? text.split(" ")[0] : "message") + "…");
+  const answer = await post("/sandbox/command", { channel: page.channel, text });
+  showStatus(answer.note || "");
+}
+
+async function peopleCommand(text) {
+  try {
+    await send(text);
+  } catch (e) {
+    showStatus(e.message, true);
+  }
 }
 
 function askConfirm(dialogText) {
@@ -231,16 +347,23 @@ document.addEventListener("DOMContentLoaded", () => {
     const text = input.value.trim();
     if (!text || !page.channel) return;
     input.value = "";
-    showStatus("sending " + (text.startsWith("/") ? text.split(" ")[0] : "message") + "…");
     try {
-      const answer = await post("/sandbox/command", { channel: page.channel, text });
-      showStatus(answer.note || "");
+      await send(text);
     } catch (e) {
       input.value = text;
       showStatus(e.message, true);
     }
   });
   $("fire-drill").addEventListener("click", fireDrill);
+  $("you").addEventListener("change", () => becomes($("you").value));
+  $("set-lead").addEventListener("click",
+    () => peopleCommand("/incident lead " + mention($("lead-person"))));
+  $("set-override").addEventListener("click", () => peopleCommand(
+    "/oncall override " + mention($("override-person")) + " " + $("override-for").value.trim()));
+  $("menu").addEventListener("click", () => {
+    const open = document.body.classList.toggle("menu-open");
+    $("menu").setAttribute("aria-expanded", String(open));
+  });
   $("modal-form").addEventListener("submit", submitModal);
   $("modal").addEventListener("cancel", () => $("modal-close").click());
   $("modal-close").addEventListener("click", async () => {
