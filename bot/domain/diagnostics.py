@@ -7,6 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+# The timeline's kind for a message of results that appeared in an incident channel (the
+# results themselves are recorded, as "diagnostic", when they are computed).
+POSTED_EVENT = "diagnostics_posted"
+
 
 class Status(StrEnum):
     """How a check came out; `error` means the check itself could not run."""
