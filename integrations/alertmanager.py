@@ -148,6 +148,10 @@ class SilenceClient:
         """Expire a silence (an already expired or unknown one is fine)."""
         await self._request("DELETE", f"/api/v2/silence/{silence_id}", ok_statuses=(200, 404))
 
+    async def ready(self) -> None:
+        """Return when Alertmanager answers /-/ready; SilenceError says why not."""
+        await self._request("GET", "/-/ready")
+
     async def _request(
         self, method: str, path: str, *, json: Any = None, ok_statuses: tuple[int, ...] = (200,)
     ) -> Any:

@@ -12,6 +12,7 @@ EMOJI = {
     "large_yellow_circle": "🟡",
     "large_green_circle": "🟢",
     "large_blue_circle": "🔵",
+    "white_circle": "⚪",
     "white_check_mark": "✅",
     "heavy_check_mark": "✔️",
     "x": "❌",

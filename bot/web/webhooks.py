@@ -24,6 +24,8 @@ from integrations.sentry_webhooks import verify_signature
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, Any]]]
+# The outside dependencies (Slack, Prometheus, ...): reported by /readyz, never failing it.
+DependencyReport = Callable[[], Awaitable[dict[str, dict[str, str]]]]
 SlackHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -40,6 +42,7 @@ class WebDeps:
     max_body: int
     slack_handler: SlackHandler | None = None
     sentry_secret: str | None = None
+    dependencies: DependencyReport | None = None
 
 
 async def commit_group(deps: WebDeps, source: str, group: AlertGroup, body: bytes) -> web.Response:
