@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -164,3 +165,16 @@ def test_a_log_format_from_the_environment_is_checked(tmp_path: Path) -> None:
     assert result.stderr.strip() == (
         "tocsin: TOCSIN_LOG_FORMAT: must be one of text, json (got 'xml')"
     )
+
+
+def test_log_flags_go_before_or_after_the_command(tmp_path: Path) -> None:
+    for args in (
+        ("--log-format", "json", "--log-level", "info", "db", "upgrade"),
+        ("db", "upgrade", "--log-format", "json", "--log-level", "info"),
+    ):
+        result = tocsin(*args, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        lines = [json.loads(line) for line in result.stderr.splitlines()]
+        assert {"time", "level", "logger", "message"} <= set(lines[0])
+        assert lines[0]["logger"] == "alembic.runtime.migration"
+        assert lines[0]["level"] == "INFO"
