@@ -33,6 +33,7 @@ from bot.errors import ConfigError, SchemaOutOfDate
 from bot.loops.ownership import Ownership
 from bot.loops.timers import TimerScheduler
 from bot.observability.metrics import Metrics
+from bot.observability.probes import dependency_probes
 from bot.ports import Clock
 from bot.sandbox.paging import PagingConfig
 from bot.sandbox.people import SANDBOX_USER, add_people, with_sandbox_paging
@@ -46,6 +47,7 @@ from bot.services.digest import DigestBuilder, DigestScheduler, KpiSources
 from bot.services.drills import DrillService
 from bot.services.escalation import EscalationService
 from bot.services.group_commit import GroupCommit
+from bot.services.health import HealthService
 from bot.services.incidents import IncidentService
 from bot.services.oncall import OnCallService
 from bot.services.permissions import Permissions
@@ -346,6 +348,9 @@ async def build_app(
         commits=GroupCommit(db, writers=db.writers),
     )
     silencer = SilenceClient(http, settings.alertmanager_url) if settings.alertmanager_url else None
+    health = HealthService(
+        dependency_probes(db=db, slack=client, alertmanager=silencer, sources=diagnostic_sources)
+    )
     incidents = IncidentService(
         store=db,
         now=clock.now,
@@ -386,6 +391,7 @@ async def build_app(
         incident_view=outbox_store.incident_view,
         diagnostics=diagnostics,
         wake_timers=scheduler.wake,
+        health=health,
         digests=digests,
     )
     bolt = build_bolt_app(
@@ -398,6 +404,7 @@ async def build_app(
         intake=intake,
         metrics=metrics,
         readiness=_readiness(db, worker, timer_store, clock.now, ownership),
+        dependencies=health.outside,
         now=clock.now,
         on_committed=_both(worker.wake, scheduler.wake),
         webhook_token=settings.webhook_token.get_secret_value() if settings.webhook_token else None,

@@ -26,7 +26,7 @@ HELP = """*`/diag` commands*
 • `sentry [project] [issue-id]` — top unresolved issues, or an issue's latest event.
   `/diag sentry web`
 • `supabase` — database health: connections, long queries, locks, size, cache, replication
-• `health` — every configured dependency at a glance
+• `health` — every dependency at a glance: ok, failing (and why) or not configured
 In an incident channel results are posted there and kept on the timeline;
 elsewhere only you see them, and a graph is sent to you in a DM (add `share` to post
 it in the channel instead)."""
@@ -80,7 +80,7 @@ async def _supabase(services: Services, args: str) -> list[DiagnosticResult]:
 
 
 async def _health(services: Services, args: str) -> list[DiagnosticResult]:
-    return await services.diagnostics.health()
+    return await services.health.check_all()
 
 
 SUBCOMMANDS = {"prom": _prom, "sentry": _sentry, "supabase": _supabase, "health": _health}

@@ -200,6 +200,10 @@ class SilenceClient:
         except InvalidPayload as exc:
             raise SilenceError(f"Alertmanager's alerts: {exc}") from None
 
+    async def ready(self) -> None:
+        """Return when Alertmanager answers /-/ready; SilenceError says why not."""
+        await self._request("GET", "/-/ready")
+
     async def _request(
         self,
         method: str,

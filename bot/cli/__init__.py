@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import functools
 import gc
 import logging
+import os
 import signal
 import socket
 import sys
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot.cli import logs
 from bot.config import Settings, load_settings
 from bot.config.playbooks import load_dir
 from bot.errors import CannotListen, ConfigError, SchemaOutOfDate
@@ -24,26 +27,60 @@ from bot.store import schema
 log = logging.getLogger("tocsin")
 
 
+def _log_options(*, top: bool) -> argparse.ArgumentParser:
+    """The logging flags, given before or after the command (`tocsin -v db upgrade`)."""
+    options = argparse.ArgumentParser(add_help=False)
+    # Only the top level sets defaults: a command's own parser must not undo a flag given before it.
+    unset = None if top else argparse.SUPPRESS
+    options.add_argument(
+        "--log-format",
+        choices=logs.FORMATS,
+        default=unset,
+        help="text (default) or json lines on stderr; or TOCSIN_LOG_FORMAT",
+    )
+    options.add_argument(
+        "--log-level",
+        choices=logs.LEVELS,
+        type=str.lower,
+        default=unset,
+        help="info by default; or TOCSIN_LOG_LEVEL",
+    )
+    options.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="also the schema tool's (alembic's) own lines",
+    )
+    return options
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tocsin", description="Slack chat-ops for incidents.")
+    parser = argparse.ArgumentParser(
+        prog="tocsin",
+        description="Slack chat-ops for incidents.",
+        parents=[_log_options(top=True)],
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the bot: webhooks, Slack events, health, metrics")
+    common = [_log_options(top=False)]
+    add = functools.partial(sub.add_parser, parents=common)
+    serve = add("serve", help="run the bot: webhooks, Slack events, health, metrics")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=3000)
-    db = sub.add_parser("db", help="database schema")
+    db = add("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)
-    db_sub.add_parser("upgrade", help="apply every pending migration")
-    playbooks = sub.add_parser("playbooks", help="playbook files")
+    db_sub.add_parser("upgrade", help="apply every pending migration", parents=common)
+    playbooks = add("playbooks", help="playbook files")
     pb_sub = playbooks.add_subparsers(dest="playbooks_command", required=True)
-    check = pb_sub.add_parser("check", help="validate playbooks; print file:line: reason")
-    check.add_argument("dir", nargs="?", type=Path, default=None)
-    drill = sub.add_parser(
-        "drill", help="fire a drill alert at a running Tocsin and time each step"
+    check = pb_sub.add_parser(
+        "check", help="validate playbooks; print file:line: reason", parents=common
     )
+    check.add_argument("dir", nargs="?", type=Path, default=None)
+    drill = add("drill", help="fire a drill alert at a running Tocsin and time each step")
     drill.add_argument("alertname", nargs="?", default=None, help="a playbook's alertname")
     drill.add_argument("--url", default="http://127.0.0.1:3000", help="the running Tocsin")
     drill.add_argument("--wait", type=float, default=30.0, help="seconds to follow the incident")
-    digest = sub.add_parser("digest", help="the daily KPI digest: print it, or post it now")
+    digest = add("digest", help="the daily KPI digest: print it, or post it now")
     mode = digest.add_mutually_exclusive_group()
     mode.add_argument("--now", action="store_true", help="post it to its channels at once")
     mode.add_argument("--dry-run", action="store_true", help="print it here (the default)")
@@ -57,8 +94,15 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `tocsin` console script."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    try:
+        env_format, env_level = logs.from_environment(os.environ)
+    except logs.LogChoiceError as exc:
+        print(f"tocsin: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(
+        log_format=args.log_format or env_format,
+        level=args.log_level or env_level,
+        verbose=args.verbose,
     )
     try:
         if args.command == "playbooks":

@@ -10,10 +10,10 @@ from datetime import date, timedelta
 import aiohttp
 from sqlalchemy import func, select
 
+from bot.cli.digest_text import digest_text
 from bot.clock import SystemClock
 from bot.config import Settings
 from bot.services.digest import DigestScheduler
-from bot.slack.render.digest import digest_text
 from bot.store.engine import create_engine
 from bot.store.models import OutboxJobRow
 from bot.store.repository import Database

@@ -8,15 +8,20 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 DEMO_DATA = "demo data"
+# The timeline's kind for a message of results that appeared in an incident channel (the
+# results themselves are recorded, as "diagnostic", when they are computed).
+POSTED_EVENT = "diagnostics_posted"
 
 
 class Status(StrEnum):
-    """How a check came out; `error` means the check itself could not run."""
+    """How a check came out; `error` means the check itself could not run, `not configured`
+    that there is nothing to check (its source is not set up)."""
 
     OK = "ok"
     WARN = "warn"
     FAIL = "fail"
     ERROR = "error"
+    NOT_CONFIGURED = "not configured"
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,7 @@ class DiagnosticResult:
 
 def worst(statuses: Sequence[Status]) -> Status:
     """The most serious status of several (error counts below fail: the data is missing)."""
-    order = (Status.OK, Status.WARN, Status.ERROR, Status.FAIL)
+    order = (Status.NOT_CONFIGURED, Status.OK, Status.WARN, Status.ERROR, Status.FAIL)
     return max(statuses, key=order.index, default=Status.OK)
 
 

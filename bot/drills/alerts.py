@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bot.domain.diagnostics import POSTED_EVENT
 from bot.domain.drills import DRILL_LABEL
 from bot.domain.incidents import Incident, TimelineEvent
 from bot.domain.playbooks import Playbook
@@ -132,16 +133,18 @@ def _first(events: Sequence[TimelineEvent], kind: str) -> TimelineEvent | None:
 def drill_report(
     incident: Incident, events: Sequence[TimelineEvent], expected_diagnostics: int
 ) -> DrillReport:
-    """The steps of a drill read from its incident's timeline."""
+    """The steps of a drill read from its incident's timeline, each when people could see it:
+    a diagnostic counts when its message was posted in the channel, not when it was computed."""
     opened = _first(events, "opened")
     start = opened.at if opened else incident.opened_at
-    diagnostics = [e for e in events if e.kind == "diagnostic"]
+    posts = [e for e in events if e.kind == POSTED_EVENT]
+    posted = sum(_count(e) for e in posts)
     paged = [e for e in events if e.kind in ("paged", "escalate")]
     report = DrillReport(
         incident_id=incident.id,
         channel=incident.channel_name,
         status=incident.status.value,
-        diagnostics=len(diagnostics),
+        diagnostics=posted,
         expected_diagnostics=expected_diagnostics,
     )
     created = _first(events, "channel_created")
@@ -150,11 +153,11 @@ def drill_report(
         DrillStep("incident opened", 0.0, incident.title),
         DrillStep("channel created", _after(created, start), f"#{incident.channel_name or '?'}"),
         DrillStep("card posted", _after(card, start)),
-        DrillStep("first diagnostic", _after(diagnostics[0] if diagnostics else None, start)),
+        DrillStep("first diagnostic", _after(posts[0] if posts else None, start)),
         DrillStep(
             "last diagnostic",
-            _after(diagnostics[-1] if diagnostics else None, start),
-            f"{len(diagnostics)} of {expected_diagnostics}",
+            _after(posts[-1] if posts else None, start),
+            f"{posted} of {expected_diagnostics}",
         ),
     ]
     if incident.escalation_policy:
@@ -162,5 +165,11 @@ def drill_report(
     report.steps.append(
         DrillStep("escalation", _after(paged[-1] if paged else None, start), report.escalation)
     )
-    report.done = card is not None and len(diagnostics) >= expected_diagnostics
+    report.done = card is not None and posted >= expected_diagnostics
     return report
+
+
+def _count(event: TimelineEvent) -> int:
+    """How many results one posted message of diagnostics carried."""
+    count = event.data.get("count") if event.data else None
+    return count if isinstance(count, int) and count > 0 else 1

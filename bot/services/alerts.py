@@ -7,12 +7,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from bot.domain.alerts import AlertGroup
-from bot.domain.incidents import GroupDecision, Incident
+from bot.domain.incidents import GroupDecision, Incident, IncidentStatus
 from bot.domain.intake import NOBODY_YET, Changes, IntakeRules, changes, decide
 from bot.domain.timers import ESCALATE
 from bot.ports import IncidentStore, IncidentTransaction, IntakeReads
 from bot.services.escalation import EscalationService
 from bot.services.group_commit import GroupCommit
+from bot.services.state_changes import state_changed
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class IngestResult:
     # job already queued (a card update, say) gives them nothing new.
     new_work: bool = False
     escalates: bool = False  # an escalation timer was scheduled
+    # The incident's state before (None: opened now) and after, when the notification moved it.
+    moved: tuple[IncidentStatus | None, IncidentStatus] | None = None
 
 
 class AlertIntake:
@@ -70,6 +73,8 @@ class AlertIntake:
         result = await self.commits.run(unit, reads=reads)
         if result.escalates and self.escalation is not None:
             self.escalation.on_scheduled()
+        if result.moved is not None and result.incident_id is not None:
+            state_changed(result.incident_id, *result.moved, actor=group.source)
         return result
 
     async def _ingest(
@@ -100,7 +105,9 @@ class AlertIntake:
             incident = latest
             fingerprints = [a.fingerprint for a in group.alerts]
             record = await tx.alerts_on_record(incident.id, fingerprints)
+        before = None if new is not None else incident.status
         planned = changes(decided, incident, record, group, now=now, rules=self.rules)
+        after = planned.incident.status
         added = await self._apply(tx, incident, planned, now=now)
         await tx.add_receipt(group, body=body, body_sha256=sha, at=now, incident_id=incident.id)
         return IngestResult(
@@ -110,6 +117,7 @@ class AlertIntake:
             # Opening and reopening schedule timers (diagnostics, escalation).
             new_work=added > 0 or bool(planned.timers),
             escalates=any(t.kind == ESCALATE for t in planned.timers),
+            moved=(before, after) if before is not after else None,
         )
 
     async def observed(

@@ -13,6 +13,7 @@ from bot.ports import IncidentStore
 from bot.services.diagnostics import DiagnosticsService
 from bot.services.digest import DigestScheduler
 from bot.services.escalation import EscalationService
+from bot.services.health import HealthService
 from bot.services.incidents import IncidentService
 from bot.services.oncall import OnCallService
 from bot.services.permissions import Permissions, permitted
@@ -44,6 +45,7 @@ class Services:
     incident_view: ViewReader
     diagnostics: DiagnosticsService
     wake_timers: Callable[[], None]
+    health: HealthService
     digests: DigestScheduler | None = None
 
     async def permits(self, action: str, user: str, incident_id: int) -> bool:

@@ -301,27 +301,6 @@ class DiagnosticsService:
         if timer.incident_id is not None:
             await self.run_for_incident(timer.incident_id)
 
-    async def health(self) -> list[DiagnosticResult]:
-        """Every dependency at a glance."""
-        checks: list[Any] = []
-        if self.sources.metrics is not None:
-            checks.append(self.sources.metrics.health())
-        if self.sources.errors is not None:
-            checks.append(self.sources.errors.health())
-        results = [r for r in await asyncio.gather(*checks)]
-        if self.sources.database is not None:
-            results += await self.sources.database.run_all()
-        for name, configured in (
-            ("prometheus", self.sources.metrics),
-            ("sentry", self.sources.errors),
-            ("supabase", self.sources.database),
-        ):
-            if configured is None:
-                results.append(
-                    DiagnosticResult.error(name.capitalize(), _MISSING[name], source=name)
-                )
-        return results
-
 
 async def _context(
     tx: IncidentTransaction, incident_id: int

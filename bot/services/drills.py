@@ -12,6 +12,7 @@ from bot.domain.timers import DueTimer
 from bot.errors import InvalidTransition
 from bot.ports import IncidentTransaction
 from bot.services.incidents import IncidentService, in_transaction
+from bot.services.state_changes import state_changed
 
 log = logging.getLogger(__name__)
 
@@ -55,5 +56,5 @@ class DrillService:
         done = await self.incidents.apply(tx, incident, Action.RESOLVE, actor=DRILL_ACTOR)
         if isinstance(done, InvalidTransition):  # not reached: an open incident can resolve
             return DrillEnd(incident, resolved_now=False)
-        log.info("drill incident %s resolved: drill over", incident.id)
+        state_changed(incident.id, incident.status, done.incident.status, actor=DRILL_ACTOR)
         return DrillEnd(done.incident, resolved_now=True)

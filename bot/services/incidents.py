@@ -31,6 +31,7 @@ from bot.domain.timers import Timer
 from bot.errors import InvalidTransition, StoreConflict, UserError
 from bot.ports import IncidentStore, IncidentTransaction
 from bot.services.escalation import EscalationService
+from bot.services.state_changes import state_changed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -102,7 +103,9 @@ class IncidentService:
             await tx.enqueue([open_channel_job(incident.id)], at=now)
             return await self.escalation.start(tx, incident, labels={}, now=now)
 
-        return await in_transaction(self.store, work)
+        declared = await in_transaction(self.store, work)
+        state_changed(declared.id, None, declared.status, actor=actor)
+        return declared
 
     async def in_channel(self, channel_id: str) -> Incident:
         """The incident of a channel, or NotFound."""
@@ -123,14 +126,17 @@ class IncidentService:
     ) -> Outcome:
         """Acknowledge, mitigate, resolve or reopen; a stale action is explained, not applied."""
 
+        before: list[IncidentStatus] = []
+
         async def work(tx: IncidentTransaction) -> Outcome | InvalidTransition:
-            return await self.apply(
-                tx, await _load(tx, incident_id), action, actor=actor, note=note
-            )
+            incident = await _load(tx, incident_id)
+            before[:] = [incident.status]  # a redone transaction reads it again
+            return await self.apply(tx, incident, action, actor=actor, note=note)
 
         result = await in_transaction(self.store, work)
         if isinstance(result, InvalidTransition):
             raise result
+        state_changed(incident_id, before[0], result.incident.status, actor=actor)
         return result
 
     async def apply(

@@ -15,7 +15,7 @@ from bot.drills.alerts import drill_report
 from bot.errors import StoreBusy
 from bot.ports import IncidentStore, IncidentTransaction
 from bot.services.drills import DrillService
-from bot.web.answers import bearer_ok, problem
+from bot.web.answers import bearer_ok, problem, refused
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -25,10 +25,10 @@ BUSY_RETRY_AFTER = 1
 def _incident_id(request: web.Request, token: str | None) -> int | web.Response:
     """The route's incident number, or the refusal to answer."""
     if not bearer_ok(request, token):
-        return problem(401, "missing or wrong bearer token")
+        return refused(request, 401, "missing or wrong bearer token")
     raw = request.match_info["incident"]
     if not raw.isdigit() or len(raw) > 18:
-        return problem(400, "the incident must be a number")
+        return refused(request, 400, "the incident must be a number")
     return int(raw)
 
 

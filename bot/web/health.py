@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from bot.observability.metrics import CONTENT_TYPE, Metrics
-from bot.web.webhooks import ReadinessCheck
+from bot.web.webhooks import DependencyReport, ReadinessCheck
 
 
 async def healthz(_request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-def readyz(check: ReadinessCheck) -> Callable[[web.Request], Awaitable[web.Response]]:
+def readyz(
+    check: ReadinessCheck, dependencies: DependencyReport | None = None
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Ready when what the bot needs to run is (`checks`); the configured outside dependencies
+    are reported beside them (`dependencies`), as information: a replica that cannot reach
+    Prometheus still takes webhooks."""
+
     async def handler(_request: web.Request) -> web.Response:
-        report = await check()
+        if dependencies is not None:
+            report, outside = await asyncio.gather(check(), dependencies())
+        else:
+            report, outside = await check(), {}
         ready = all(part.get("ok") for part in report.values())
-        return web.json_response({"ok": ready, "checks": report}, status=200 if ready else 503)
+        answer = {"ok": ready, "checks": report, "dependencies": outside}
+        return web.json_response(answer, status=200 if ready else 503)
 
     return handler
 

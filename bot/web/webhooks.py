@@ -15,7 +15,7 @@ from bot.domain.alerts import AlertGroup
 from bot.errors import InvalidPayload, StoreBusy
 from bot.observability.metrics import Metrics
 from bot.services.alerts import AlertIntake
-from bot.web.answers import bearer_ok, problem
+from bot.web.answers import bearer_ok, problem, refused
 from bot.web.bodies import BodyTooLarge, read_body
 from integrations.alertmanager import parse_webhook
 from integrations.sentry_webhooks import parse_webhook as parse_sentry
@@ -24,6 +24,8 @@ from integrations.sentry_webhooks import verify_signature
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, Any]]]
+# The outside dependencies (Slack, Prometheus, ...): reported by /readyz, never failing it.
+DependencyReport = Callable[[], Awaitable[dict[str, dict[str, str]]]]
 SlackHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -40,6 +42,7 @@ class WebDeps:
     max_body: int
     slack_handler: SlackHandler | None = None
     sentry_secret: str | None = None
+    dependencies: DependencyReport | None = None
 
 
 async def commit_group(deps: WebDeps, source: str, group: AlertGroup, body: bytes) -> web.Response:
@@ -61,7 +64,28 @@ async def commit_group(deps: WebDeps, source: str, group: AlertGroup, body: byte
     if result.new_work:
         deps.on_committed()
     decision = result.decision.value if result.decision else "duplicate"
+    received(source, group.group_key, len(group.alerts), decision, result.incident_id)
     return web.json_response({"ok": True, "incident": result.incident_id, "decision": decision})
+
+
+def received(source: str, group_key: str, alerts: int, decision: str, incident: int | None) -> None:
+    """The one line a webhook leaves: what came, and what Tocsin did with it."""
+    log.info(
+        "%s webhook: group %s, %d alert%s: %s%s",
+        source,
+        group_key or "-",
+        alerts,
+        "" if alerts == 1 else "s",
+        decision,
+        f" incident {incident}" if incident is not None else "",
+        extra={
+            "source": source,
+            "group_key": group_key,
+            "alerts": alerts,
+            "decision": decision,
+            "incident": incident,
+        },
+    )
 
 
 BUSY_RETRY_AFTER = 5  # seconds
@@ -77,10 +101,7 @@ class WebhookRoute:
 
     def _reject(self, request: web.Request, status: int, reason: str, label: str) -> web.Response:
         self.deps.metrics.webhooks_rejected.labels(self.source, label).inc()
-        log.warning(
-            "refused %s webhook from %s: %s %s", self.source, request.remote, status, reason
-        )
-        return problem(status, reason)
+        return refused(request, status, reason)
 
     async def _body(self, request: web.Request) -> bytes | web.Response:
         try:
@@ -136,5 +157,7 @@ class SentryRoute(WebhookRoute):
         except InvalidPayload as exc:
             return self._reject(request, 400, str(exc), "invalid")
         if group is None:
+            resource = request.headers.get("Sentry-Hook-Resource") or "-"
+            received("sentry", f"resource {resource[:40]}", 0, "ignored", None)
             return web.json_response({"ok": True, "decision": "ignored"})
         return await commit_group(self.deps, "sentry", group, body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -146,3 +147,34 @@ def test_digest_names_an_unknown_digest_and_a_bad_day(tmp_path: Path) -> None:
     assert unknown.stderr.strip().splitlines()[-1] == "tocsin: no digest named 'weekly'"
     bad_day = tocsin("digest", "--day", "yesterday", cwd=tmp_path)
     assert bad_day.returncode == 2 and "invalid fromisoformat value" in bad_day.stderr
+
+
+def test_commands_keep_the_schema_tools_lines_to_themselves_unless_asked(tmp_path: Path) -> None:
+    quiet = tocsin("digest", "--dry-run", "--day", "2026-11-24", cwd=tmp_path)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "alembic" not in quiet.stderr and "Context impl" not in quiet.stderr
+    upgrade = tocsin("db", "upgrade", cwd=tmp_path)
+    assert upgrade.returncode == 0 and upgrade.stderr == ""
+    verbose = tocsin("db", "upgrade", "-v", cwd=tmp_path)
+    assert "INFO alembic.runtime.migration: Context impl SQLiteImpl." in verbose.stderr
+
+
+def test_a_log_format_from_the_environment_is_checked(tmp_path: Path) -> None:
+    result = tocsin("db", "upgrade", cwd=tmp_path, env={"TOCSIN_LOG_FORMAT": "xml"})
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "tocsin: TOCSIN_LOG_FORMAT: must be one of text, json (got 'xml')"
+    )
+
+
+def test_log_flags_go_before_or_after_the_command(tmp_path: Path) -> None:
+    for args in (
+        ("--log-format", "json", "--log-level", "info", "db", "upgrade"),
+        ("db", "upgrade", "--log-format", "json", "--log-level", "info"),
+    ):
+        result = tocsin(*args, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        lines = [json.loads(line) for line in result.stderr.splitlines()]
+        assert {"time", "level", "logger", "message"} <= set(lines[0])
+        assert lines[0]["logger"] == "alembic.runtime.migration"
+        assert lines[0]["level"] == "INFO"

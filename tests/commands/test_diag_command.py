@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -268,26 +269,43 @@ async def test_in_an_incident_channel_a_not_configured_source_is_posted_too(
     await ws.wait_for_message(incident.channel, NOT_CONFIGURED)
 
 
-async def test_health_lists_every_source_not_configured_ones_as_errors(ws: Workspace) -> None:
+def ok_with_latency(line: str, name: str) -> bool:
+    """ "OK Slack: ok (12 ms)" """
+    return re.fullmatch(rf"OK {name}: ok \(\d+ ms\)", line) is not None
+
+
+async def test_health_lists_every_dependency_each_in_its_own_state(ws: Workspace) -> None:
     reply = await diag(ws, "health")
     lines = reply["text"].splitlines()
-    assert lines == [
-        "ERROR Prometheus: not configured: set PROMETHEUS_URL",
-        "ERROR Sentry: not configured: set SENTRY_TOKEN and SENTRY_ORG",
-        "ERROR Supabase: not configured: set SUPABASE_DB_URL",
+    assert len(lines) == 6, lines
+    assert ok_with_latency(lines[0], "Database") and ok_with_latency(lines[1], "Slack")
+    assert lines[2:] == [
+        "NOT CONFIGURED Alertmanager: set ALERTMANAGER_URL",
+        "NOT CONFIGURED Prometheus: set PROMETHEUS_URL",
+        "NOT CONFIGURED Sentry: set SENTRY_TOKEN and SENTRY_ORG",
+        "NOT CONFIGURED Supabase: set SUPABASE_DB_URL, or SUPABASE_URL and SUPABASE_KEY",
     ]
+    assert "ERROR" not in reply["text"]
 
 
-async def test_health_with_prometheus_configured(
+async def test_health_says_which_configured_dependency_fails_and_why(
     launch: Launch, prometheus: FakePrometheus
 ) -> None:
-    ws = await launch(with_prometheus(prometheus))
+    unreachable = f"http://127.0.0.1:{free_port()}"
+
+    def tweak(settings: Settings) -> None:
+        settings.prometheus_url = prometheus.url
+        settings.alertmanager_url = unreachable
+
+    ws = await launch(tweak)
     reply = await diag(ws, "health")
-    text = reply["text"]
-    assert "OK Prometheus: ready" in text
-    assert "ERROR Sentry: not configured" in text
-    assert "ERROR Supabase: not configured" in text
+    lines = reply["text"].splitlines()
+    assert ok_with_latency(lines[3], "Prometheus")
+    assert lines[2] == (
+        "FAIL Alertmanager: failing: Alertmanager unreachable: ClientConnectorError"
+    ), lines
     assert prometheus.asked("ready")
+    assert "NOT CONFIGURED Sentry" in reply["text"]
 
 
 async def test_supabase_not_configured(ws: Workspace) -> None:

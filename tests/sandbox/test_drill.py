@@ -113,3 +113,29 @@ async def test_drill_names_the_playbooks_when_the_alert_is_unknown() -> None:
 async def test_drill_says_when_tocsin_is_not_running() -> None:
     code, _out, err = await drill("http://127.0.0.1:9", token=None)
     assert code == 1 and "cannot reach Tocsin at http://127.0.0.1:9" in err
+
+
+def _at(lines: list[str], step: str) -> float:
+    """A step's time in the report as a person reads it: "+850 ms" or "+1.52 s"."""
+    (line,) = [line for line in lines if line.strip().startswith(step)]
+    value, unit = line.split("+", 1)[1].split()[:2]
+    return float(value) / 1000 if unit == "ms" else float(value)
+
+
+async def test_the_first_diagnostic_is_when_its_message_appeared_below_the_card(
+    database_url: str,
+) -> None:
+    # The results are ready at once (no Prometheus: each says so), but nothing is posted in the
+    # channel before the card, and the channel is slow to come: people see them after the card.
+    async with (
+        running_emulator(latency={"conversations.create": 1.0}) as (emulator, emulator_url),
+        running_bot(database_url, emulator, emulator_url, TOCSIN_WEBHOOK_TOKEN=TOKEN) as bot,
+    ):
+        code, out, err = await drill(bot.url, "HighErrorRate")
+    assert code == 0, out + err
+    lines = out.splitlines()
+    card = _at(lines, "card posted")
+    assert _at(lines, "channel created") >= 1.0
+    assert _at(lines, "first diagnostic") >= card
+    assert _at(lines, "last diagnostic") >= _at(lines, "first diagnostic")
+    assert any("last diagnostic" in line and "(3 of 3)" in line for line in lines)

@@ -20,11 +20,20 @@ from bot.slack.outbox.ratelimit import PER_CHANNEL_METHODS, RateLimiter
 class RetryLater(Exception):
     """The call did not happen; try the job again after `after` seconds."""
 
-    def __init__(self, after: float, reason: str, *, counts_attempt: bool) -> None:
+    def __init__(
+        self,
+        after: float,
+        reason: str,
+        *,
+        counts_attempt: bool,
+        failure: tuple[str, str] | None = None,
+    ) -> None:
         super().__init__(reason)
         self.after = after
         self.reason = reason
         self.counts_attempt = counts_attempt
+        # (method, error code) when Slack failed the call; None when it was only held back.
+        self.failure = failure
 
 
 _JSON_PREFIXES = (
@@ -81,7 +90,10 @@ class SlackCaller:
             return self._failed(method, exc)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             self.metrics.slack_calls.labels(method, "network_error").inc()
-            raise RetryLater(2.0, f"{method}: {type(exc).__name__}", counts_attempt=True) from None
+            code = type(exc).__name__
+            raise RetryLater(
+                2.0, f"{method}: {code}", counts_attempt=True, failure=(method, code)
+            ) from None
         finally:
             self.limiter.settle(method, channel)
             self.metrics.slack_call_seconds.labels(method).observe(time.perf_counter() - started)
@@ -104,11 +116,14 @@ class SlackCaller:
             self.metrics.slack_calls.labels(method, "ratelimited").inc()
             self.metrics.rate_limited_waits.labels(method, "retry_after").inc()
             raise RetryLater(
-                after, f"{method}: ratelimited, Retry-After {after:.0f}s", counts_attempt=False
+                after,
+                f"{method}: ratelimited, Retry-After {after:.0f}s",
+                counts_attempt=False,
+                failure=(method, "ratelimited"),
             )
         self.metrics.slack_calls.labels(method, code if len(code) < 40 else "error").inc()
         if status >= 500 or code in _TRANSIENT:
-            raise RetryLater(2.0, f"{method}: {code}", counts_attempt=True)
+            raise RetryLater(2.0, f"{method}: {code}", counts_attempt=True, failure=(method, code))
         data = exc.response.data
         raise SlackCallError(method, code, dict(data) if isinstance(data, dict) else None)
 

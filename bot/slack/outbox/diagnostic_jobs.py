@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from bot.domain.diagnostics import POSTED_EVENT
 from bot.domain.outbox import JobKind, OutboxJob
 from bot.domain.views import IncidentView
 from bot.services.diagnostics import result_from_payload
@@ -38,8 +39,17 @@ async def post_diagnostics(ctx: JobContext, jobs: Sequence[Job], view: IncidentV
             blocks=render_diagnostics.render_posted(results),
             metadata=jobs_metadata(ids.DIAGNOSTICS_METADATA_EVENT, unposted),
         )
+    # What people saw, and when: the results computed earlier are on the timeline already, but
+    # they appear in the channel only now (a drill's report times this, not the computing).
+    count = len(jobs)
+    posted_event = ctx.event(
+        POSTED_EVENT, f"{count} diagnostic result{'s' if count != 1 else ''} posted", count=count
+    )
     # Enqueueing is idempotent by key: graphs of results posted by a lost try are not doubled.
-    return JobOutcome(follow_ups=[_upload(job, view) for job in jobs if job.payload.get("png")])
+    return JobOutcome(
+        events=[posted_event],
+        follow_ups=[_upload(job, view) for job in jobs if job.payload.get("png")],
+    )
 
 
 def _upload(job: Job, view: IncidentView) -> OutboxJob:

@@ -233,10 +233,17 @@ class OutboxWorker:
             )
             return
         except RetryLater as exc:
+            if exc.failure is not None:
+                _slack_failed(logging.WARNING, job, *exc.failure, "the job is tried again")
             for each in jobs:
                 await self._retry(each, exc.after, exc.reason, counts_attempt=exc.counts_attempt)
             return
-        except (JobFailed, SlackCallError) as exc:
+        except SlackCallError as exc:
+            _slack_failed(logging.ERROR, job, exc.method, exc.code, "the job failed for good")
+            for each in jobs:
+                await self._fail(each, str(exc), logged=True)
+            return
+        except JobFailed as exc:
             for each in jobs:
                 await self._fail(each, str(exc))
             return
@@ -262,10 +269,19 @@ class OutboxWorker:
         await self.store.retry(job, at=at, error=reason, count_attempt=counts_attempt, now=now)
         heapq.heappush(self._retry_at, at)
 
-    async def _fail(self, job: Job, reason: str, *, gave_up: bool = False) -> None:
-        """Give a job up, loudly: a log line, a metric, the timeline, and a notice in the alerts
-        channel (posted once Slack answers again)."""
-        log.error("outbox job %s (%s) failed for good: %s", job.id, job.kind.value, reason)
+    async def _fail(
+        self, job: Job, reason: str, *, gave_up: bool = False, logged: bool = False
+    ) -> None:
+        """Give a job up, loudly: a log line (unless Slack's answer was logged), a metric, the
+        timeline, and a notice in the alerts channel (posted once Slack answers again)."""
+        if not logged:
+            log.error(
+                "outbox job %s (%s) failed for good: %s",
+                job.id,
+                job.kind.value,
+                reason,
+                extra={"job": job.id, "kind": job.kind.value, "reason": reason},
+            )
         self.metrics.outbox_jobs.labels(job.kind.value, "gave_up" if gave_up else "failed").inc()
         event = self.context.event("slack_failed", reason[:500], job=job.kind.value)
         notice = None
@@ -277,3 +293,17 @@ class OutboxWorker:
     async def _drain(self) -> None:
         if self._running:
             await asyncio.wait({run.task for run in self._running.values()}, timeout=10)
+
+
+def _slack_failed(level: int, job: Job, method: str, code: str, then: str) -> None:
+    """One line per Slack call that failed: the method, Slack's error code, the job."""
+    log.log(
+        level,
+        "Slack %s failed: %s (outbox job %s, %s); %s",
+        method,
+        code,
+        job.id,
+        job.kind.value,
+        then,
+        extra={"method": method, "code": code, "job": job.id, "kind": job.kind.value},
+    )

@@ -15,6 +15,7 @@ EMOJI = {
     Status.WARN: ":large_yellow_circle:",
     Status.FAIL: ":red_circle:",
     Status.ERROR: ":grey_question:",
+    Status.NOT_CONFIGURED: ":white_circle:",
 }
 MAX_ROWS = 15
 CELL = 40

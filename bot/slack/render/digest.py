@@ -1,4 +1,4 @@
-"""The daily digest as one Block Kit message (and as plain text for the terminal)."""
+"""The daily digest as one Block Kit message (`bot/cli/digest_text.py` prints it in a terminal)."""
 
 from __future__ import annotations
 
@@ -174,30 +174,3 @@ def digest_fallback(digest: Digest) -> str:
     note = f", {breached} need attention" if breached else ""
     note += f" ({DEMO_DATA})" if digest.demo else ""
     return clip(f"{title(digest)}: {len(digest.values)} KPIs{note}", 300)
-
-
-def digest_text(digest: Digest) -> str:
-    """The digest for a terminal (`tocsin digest --dry-run`)."""
-    lines = [title(digest) + (" (late)" if digest.late else ""), f"{digest.timezone}"]
-    lines += [f"{DEMO_DATA}: {DEMO_NOTE}", ""] if digest.demo else [""]
-    width = max((len(v.kpi.name) for v in digest.values), default=10)
-    for value in digest.ordered:
-        flag = {Level.FAIL: "FAIL", Level.WARN: "WARN", Level.OK: "    "}[value.level]
-        if value.error is not None:
-            lines.append(f"     {value.kpi.name.ljust(width)}  unavailable: {value.error}")
-            continue
-        lines.append(
-            f"{flag} {value.kpi.name.ljust(width)}  "
-            f"{format_value(value.value, value.kpi.unit):>12}  "
-            f"d/d {change_text(value.kpi, value.day_change, emoji=False):<22} "
-            f"w/w {change_text(value.kpi, value.week_change, emoji=False)}"
-            + (f"  ({DEMO_DATA})" if value.demo else "")
-        )
-    lines += ["", _plain(incidents_text(digest))]
-    if digest.sentry is not None:
-        lines += ["", _plain(sentry_text(digest.sentry))]
-    return "\n".join(lines)
-
-
-def _plain(mrkdwn: str) -> str:
-    return mrkdwn.replace("*", "").replace("_", "")
