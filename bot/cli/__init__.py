@@ -80,6 +80,18 @@ def _parser() -> argparse.ArgumentParser:
     drill.add_argument("alertname", nargs="?", default=None, help="a playbook's alertname")
     drill.add_argument("--url", default="http://127.0.0.1:3000", help="the running Tocsin")
     drill.add_argument("--wait", type=float, default=30.0, help="seconds to follow the incident")
+    config = add("config", help="settings: check them, or print a commented example")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    config_check = config_sub.add_parser(
+        "check",
+        help="validate tocsin.yml, the environment and the playbooks; print every setting and "
+        "where it came from (secrets hidden)",
+        parents=common,
+    )
+    config_check.add_argument("file", nargs="?", type=Path, default=None, help="a tocsin.yml")
+    config_sub.add_parser(
+        "example", help="print a commented tocsin.yml with every section", parents=common
+    )
     digest = add("digest", help="the daily KPI digest: print it, or post it now")
     mode = digest.add_mutually_exclusive_group()
     mode.add_argument("--now", action="store_true", help="post it to its channels at once")
@@ -107,6 +119,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "playbooks":
             return check_playbooks(args.dir)
+        if args.command == "config":
+            from bot.cli import config_check
+
+            if args.config_command == "example":
+                return config_check.print_example()
+            return config_check.check(args.file, os.environ)
         settings = load_settings()
         if args.command == "db":
             schema.upgrade(settings.database_url)
