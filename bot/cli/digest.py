@@ -23,7 +23,9 @@ POST_TIMEOUT_S = 120.0
 
 async def run_digest(settings: Settings, *, post: bool, name: str | None, day: date | None) -> int:
     """Print the digest of `day` (default yesterday), or queue it and see it posted."""
-    from bot.main import SANDBOX_ALERTS, build_app, build_digests, build_sources, check_schema
+    from bot.main import build_app, build_digests, check_schema
+    from bot.main.slack_target import SANDBOX_ALERTS
+    from bot.main.sources import build_sources
 
     clock = SystemClock()
     if post and not settings.sandbox:

@@ -37,7 +37,7 @@ import requests
 from PIL import Image
 from pydantic import SecretStr
 
-import bot.main as bot_main
+import bot.main.sources as main_sources
 from bot.config import SHIPPED_PLAYBOOKS, Settings
 from bot.domain.incidents import TimelineEvent
 from bot.slack import ids
@@ -500,7 +500,7 @@ async def test_a_stalled_sentry_holds_up_nothing_else(
     # Sentry answers nothing until the test lets it, and no timeout ends the wait first: the
     # step's is the longest a playbook may give, the client's is made as long.
     sentry.stall = True
-    monkeypatch.setattr(bot_main, "SentryClient", functools.partial(SentryClient, timeout=600))
+    monkeypatch.setattr(main_sources, "SentryClient", functools.partial(SentryClient, timeout=600))
     playbooks = quick_sentry_playbooks(tmp_path / "playbooks", timeout="120s")
     tweak = sources(prometheus=prometheus, sentry=sentry, supabase=True, playbooks=playbooks)
     async with (

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 import aiohttp
 from aiohttp import web
-from pydantic import SecretStr
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -22,7 +19,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.clock import SystemClock
 from bot.config import Settings
 from bot.config.playbooks import load_dir
-from bot.demo import PROJECT as DEMO_PROJECT
 from bot.demo import DemoSources, StoredEpisodes
 from bot.domain.escalation import Target, TargetKind
 from bot.domain.intake import IntakeRules
@@ -32,6 +28,15 @@ from bot.domain.timers import ARCHIVE, DIAGNOSTICS, DRILL_OVER, ESCALATE
 from bot.errors import ConfigError, SchemaOutOfDate
 from bot.loops.ownership import Ownership
 from bot.loops.timers import TimerScheduler
+from bot.main.readiness import readiness_check
+from bot.main.slack_target import (
+    SANDBOX_PATH,
+    SlackTarget,
+    find_alerts_channel,
+    group_members,
+    slack_target,
+)
+from bot.main.sources import build_sources
 from bot.observability.metrics import Metrics
 from bot.observability.probes import dependency_probes
 from bot.ports import Clock
@@ -42,7 +47,7 @@ from bot.sandbox.saver import SandboxSaver, open_sandbox
 from bot.services.alerts import AlertIntake
 from bot.services.archive import ChannelArchiver
 from bot.services.container import Services
-from bot.services.diagnostics import DiagnosticSources, DiagnosticsService
+from bot.services.diagnostics import DiagnosticsService
 from bot.services.digest import DigestBuilder, DigestScheduler, KpiSources
 from bot.services.drills import DrillService
 from bot.services.escalation import EscalationService
@@ -55,7 +60,6 @@ from bot.services.silence_watch import SilenceWatch
 from bot.services.silences import SilenceService
 from bot.slack import actions
 from bot.slack.app import build_bolt_app, slack_route
-from bot.slack.channels import resolve_channel
 from bot.slack.emulator import SlackEmulator
 from bot.slack.ids import COMMANDS
 from bot.slack.outbox import OutboxWorker
@@ -76,25 +80,10 @@ from bot.web import WebDeps, build_web_app
 from bot.web.drills import drill_resolve_route, drill_status_route
 from commands import diag, incident, kpi, oncall
 from integrations.alertmanager import SilenceClient
-from integrations.prometheus import PrometheusDiagnostics
-from integrations.sentry import SentryClient
-from integrations.supabase import SupabaseDiagnostics
 
 log = logging.getLogger(__name__)
 # The slash commands' and the card's listeners, registered into the Bolt app.
 LISTENERS = (incident.register, oncall.register, diag.register, kpi.register, actions.register)
-SANDBOX_PATH = "/sandbox/api/"
-SANDBOX_ALERTS = "alerts"
-
-
-@dataclass
-class SlackTarget:
-    """Where and how Tocsin talks to Slack: a real workspace or the sandbox emulator."""
-
-    api_url: str
-    token: str
-    signing_secret: str
-    emulator: SlackEmulator | None = None
 
 
 @dataclass
@@ -182,25 +171,6 @@ class Tocsin:
         await self.db.dispose()
 
 
-def slack_target(settings: Settings, *, public_url: str) -> SlackTarget:
-    """The real workspace when a token is set, else the built-in sandbox emulator."""
-    if settings.slack_bot_token is not None and settings.slack_signing_secret is not None:
-        return SlackTarget(
-            api_url=settings.slack_api_url,
-            token=settings.slack_bot_token.get_secret_value(),
-            signing_secret=settings.slack_signing_secret.get_secret_value(),
-        )
-    signing_secret = secrets.token_hex(16)
-    emulator = SlackEmulator(signing_secret=signing_secret)
-    add_people(emulator)
-    return SlackTarget(
-        api_url=public_url.rstrip("/") + SANDBOX_PATH,
-        token=emulator.bot_token,
-        signing_secret=signing_secret,
-        emulator=emulator,
-    )
-
-
 async def check_schema(db: Database, url: str) -> None:
     """Create an empty database; refuse one whose schema is behind the code."""
     current = await schema.current_revision(db.engine)
@@ -257,7 +227,7 @@ async def build_app(
         add_people(target.emulator)  # a workspace saved by an older Tocsin may lack some
     client = AsyncWebClient(token=target.token, base_url=target.api_url, retry_handlers=[])
     try:
-        alerts_channel = await _alerts_channel(settings, target, client)
+        alerts_channel = await find_alerts_channel(settings, target, client)
     except BaseException:
         await client.session.close() if client.session else None
         await db.dispose()
@@ -381,7 +351,7 @@ async def build_app(
             on_scheduled=scheduler.wake,
         ),
         permissions=Permissions(
-            settings.permissions.model_dump(), group_members=_group_members(client)
+            settings.permissions.model_dump(), group_members=group_members(client)
         ),
         rotations=rotations,
         oncall=oncall_service,
@@ -403,7 +373,7 @@ async def build_app(
     deps = WebDeps(
         intake=intake,
         metrics=metrics,
-        readiness=_readiness(db, worker, timer_store, clock.now, ownership),
+        readiness=readiness_check(db, worker, timer_store, clock.now, ownership),
         dependencies=health.outside,
         now=clock.now,
         on_committed=_both(worker.wake, scheduler.wake),
@@ -513,127 +483,3 @@ def build_digests(
         now=now,
         on_queued=on_queued,
     )
-
-
-def build_sources(
-    settings: Settings, http: aiohttp.ClientSession, demo: DemoSources | None = None
-) -> tuple[DiagnosticSources, KpiSources]:
-    """The configured outside sources, for diagnostics and for the digest's KPIs; in the
-    sandbox (`demo`), a demo source for each one that is not configured."""
-    prometheus: Any = None
-    if settings.prometheus_url:
-        prometheus = PrometheusDiagnostics(settings.prometheus_url)
-    elif demo is not None:
-        prometheus = demo.metrics()
-    sentry: Any = None
-    project = settings.sentry_project
-    if settings.sentry_token is not None and settings.sentry_org:
-        sentry = SentryClient(
-            http,
-            api_url=settings.sentry_api_url,
-            org=settings.sentry_org,
-            token=settings.sentry_token.get_secret_value(),
-        )
-    elif demo is not None:
-        sentry, project = demo.errors(http), project or DEMO_PROJECT
-    supabase: Any = None
-    if settings.supabase_db_url is not None or settings.supabase_url:
-        supabase = SupabaseDiagnostics(
-            db_url=_secret(settings.supabase_db_url),
-            rest_url=settings.supabase_url,
-            key=_secret(settings.supabase_key),
-            session=http,
-        )
-    elif demo is not None:
-        supabase = demo.database(http)
-    running = frozenset(demo.running if demo is not None else ())
-    return (
-        DiagnosticSources(
-            metrics=prometheus, errors=sentry, database=supabase, sentry_project=project
-        ),
-        KpiSources(
-            metrics=prometheus,
-            errors=sentry,
-            database=supabase,
-            sentry_project=project,
-            demo=running,
-        ),
-    )
-
-
-def _secret(value: SecretStr | None) -> str | None:
-    return value.get_secret_value() if value is not None else None
-
-
-def _readiness(
-    db: Database,
-    worker: OutboxWorker,
-    timers: TimerStore,
-    now: Callable[[], datetime],
-    ownership: Ownership,
-) -> Any:
-    async def check() -> dict[str, Any]:
-        report: dict[str, Any] = {}
-        try:
-            current = await schema.current_revision(db.engine)
-            head = schema.head_revision()
-            report["store"] = {"ok": True}
-            report["schema"] = {"ok": current == head, "current": current, "head": head}
-        except Exception as exc:  # the store is down: say so, without the DSN
-            report["store"] = {"ok": False, "error": type(exc).__name__}
-        # Jobs given up (Slack down past outbox.give_up_after, or refusing them) are reported,
-        # not made a reason to stop taking webhooks: a replica that cannot post still stores.
-        # One process sends to Slack (the lease's holder); the others stand by, ready all the same.
-        report["outbox"] = {
-            "ok": worker.alive or not ownership.holding,
-            "sends": ownership.holding,
-            "depth": await _depth(worker),
-            "failed_24h": await _failed(worker, now() - timedelta(hours=24)),
-        }
-        try:
-            report["timers"] = {"ok": True, "due": await timers.overdue(now())}
-        except Exception as exc:
-            report["timers"] = {"ok": False, "error": type(exc).__name__}
-        return report
-
-    return check
-
-
-async def _depth(worker: OutboxWorker) -> int | None:
-    try:
-        return await worker.store.depth()
-    except Exception:
-        return None
-
-
-async def _failed(worker: OutboxWorker, since: datetime) -> int | None:
-    try:
-        return await worker.store.failed_since(since)
-    except Exception:
-        return None
-
-
-def _group_members(client: AsyncWebClient) -> Any:
-    async def members(group: str) -> list[str]:
-        response = await client.api_call("usergroups.users.list", params={"usergroup": group})
-        users: list[Any] = response.get("users", [])
-        return [str(u) for u in users]
-
-    return members
-
-
-async def _alerts_channel(
-    settings: Settings, target: SlackTarget, client: AsyncWebClient
-) -> str | None:
-    """The alerts channel's ID: looked up once if the config names it (`#alerts`); in the
-    sandbox, its #alerts channel (made the first time, as a person would)."""
-    ref = settings.alerts_channel
-    emulator = target.emulator
-    if emulator is None:
-        return await resolve_channel(client, ref, setting="alerts_channel") if ref else None
-    found = emulator.state.channel(ref or SANDBOX_ALERTS)
-    if found is not None:
-        return found.id
-    if ref and ref.removeprefix("#") != SANDBOX_ALERTS:
-        raise ConfigError(f"alerts_channel {ref}: no such channel in the sandbox")
-    return emulator.add_channel(SANDBOX_ALERTS, members=[SANDBOX_USER, emulator.bot_user_id])
