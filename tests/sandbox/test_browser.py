@@ -28,6 +28,13 @@ def test_drill_acknowledge_and_timeline_in_a_real_browser(
     expect(card.locator(".bk-header")).to_contain_text("[DRILL] 5xx above 5% on api")
     expect(card).to_contain_text("triggered")
     expect(page.locator("#pins-summary")).to_contain_text("1 pinned")
+    # With no Prometheus, Sentry or Supabase configured, the sandbox's demo sources answer:
+    # the diagnostics below the card have a graph and tables, each said to be demo data.
+    messages = page.locator("#messages")
+    expect(messages.locator("figure img").first).to_be_visible(timeout=60_000)
+    expect(messages.locator(".msg", has_text="5xx ratio by service").first).to_contain_text(
+        "demo data", timeout=60_000
+    )
 
     card.get_by_role("button", name="Acknowledge").click()
     expect(card).to_contain_text("acknowledged by @Sandbox User")
