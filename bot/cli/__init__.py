@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import errno
 import functools
 import gc
 import logging
 import os
 import signal
-import socket
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -19,6 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.cli import logs
+from bot.cli.listen import listening_socket
 from bot.config import Settings, load_settings
 from bot.config.playbooks import load_dir
 from bot.errors import CannotListen, ConfigError, SchemaOutOfDate
@@ -181,29 +180,6 @@ def settle_heap() -> None:
     """
     gc.collect()
     gc.freeze()
-
-
-def listening_socket(host: str, port: int) -> socket.socket:
-    """The server's socket, bound before anything else starts: a busy port is said in one
-    line, and no database is opened for a server that cannot listen."""
-    try:
-        family, kind, proto, _name, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-    except socket.gaierror as exc:
-        raise CannotListen(f"cannot listen on {host}: {exc.strerror}") from None
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(1024)
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise CannotListen(f"port {port} is in use on {host}; try --port") from None
-        raise CannotListen(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    sock.setblocking(False)
-    return sock
 
 
 async def _serve(settings: Settings, host: str, port: int) -> int:

@@ -8,11 +8,14 @@ from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 
 import aiohttp
+from aiohttp import web
 from sqlalchemy import func, select
 
 from bot.cli.digest_text import digest_text
+from bot.cli.listen import listening_socket
 from bot.clock import SystemClock
 from bot.config import Settings
+from bot.demo import DemoSources, StoredEpisodes
 from bot.services.digest import DigestScheduler
 from bot.store.engine import create_engine
 from bot.store.models import OutboxJobRow
@@ -42,9 +45,21 @@ async def run_digest(settings: Settings, *, post: bool, name: str | None, day: d
             await app.close()
     db = Database(create_engine(settings.database_url))
     http = aiohttp.ClientSession()
+    demo_server: web.AppRunner | None = None
     try:
         await check_schema(db, settings.database_url)
-        _, sources = build_sources(settings, http)
+        demo = None
+        if settings.sandbox:  # the sandbox's demo sources, served here while the digest is built
+            sock = listening_socket("127.0.0.1", 0)
+            base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+            demo = DemoSources(base, StoredEpisodes(db, clock.now), clock)
+        _, sources = build_sources(settings, http, demo)
+        if demo is not None and demo.running:
+            served = web.Application()
+            demo.mount(served)
+            demo_server = web.AppRunner(served, access_log=None)
+            await demo_server.setup()
+            await web.SockSite(demo_server, sock).start()
         scheduler = build_digests(
             settings,
             db,
@@ -62,6 +77,8 @@ async def run_digest(settings: Settings, *, post: bool, name: str | None, day: d
         print(digest_text(await scheduler.builder.build(digest, report)))
         return 0
     finally:
+        if demo_server is not None:
+            await demo_server.cleanup()
         await http.close()
         await db.dispose()
 

@@ -128,7 +128,8 @@ async def test_serve_with_no_settings_runs_the_sandbox(tmp_path: Path) -> None:
 
 
 def test_digest_dry_run_prints_yesterdays_digest_and_posts_nothing(tmp_path: Path) -> None:
-    result = tocsin("digest", "--dry-run", "--day", "2026-11-24", cwd=tmp_path)
+    real = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}
+    result = tocsin("digest", "--dry-run", "--day", "2026-11-24", cwd=tmp_path, env=real)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "Daily digest · Tue 24 Nov 2026"
@@ -136,9 +137,22 @@ def test_digest_dry_run_prints_yesterdays_digest_and_posts_nothing(tmp_path: Pat
         "Error rate" in line and "unavailable: not configured: set PROMETHEUS_URL" in line
         for line in lines
     )
+    assert "demo data" not in result.stdout
     assert any(line.split()[:3] == ["Incidents", "opened", "0"] for line in lines)
     assert "Incidents · 0 opened" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_digest_dry_run_in_the_sandbox_shows_demo_numbers_said_to_be_demo(
+    tmp_path: Path,
+) -> None:
+    result = tocsin("digest", "--day", "2026-11-24", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[2] == "demo data: numbers from the sandbox's demo sources, not from a real system"
+    error_rate = next(line for line in lines if "Error rate" in line)
+    assert error_rate.rstrip().endswith("(demo data)") and "%" in error_rate
+    assert "not configured" not in result.stdout
 
 
 def test_digest_names_an_unknown_digest_and_a_bad_day(tmp_path: Path) -> None:
