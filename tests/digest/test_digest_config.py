@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -69,5 +70,8 @@ def test_a_bad_digest_setting_is_one_line(tmp_path: Path, yaml_text: str, messag
     with pytest.raises(ConfigError) as caught:
         load_settings(config(tmp_path, yaml_text))
     text = str(caught.value)
-    assert text.startswith("digest"), text
+    # Named by file, line and key: `TOCSIN_CONFIG: …/tocsin.yml:3: digest.digests.0.time: …`
+    assert re.match(rf"TOCSIN_CONFIG: {re.escape(str(tmp_path))}/tocsin.yml:\d+: digest", text), (
+        text
+    )
     assert message in text and "\n" not in text
