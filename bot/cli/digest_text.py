@@ -8,8 +8,14 @@ from __future__ import annotations
 
 from bot.domain.diagnostics import DEMO_DATA, DiagnosticResult, Status
 from bot.domain.digest import Digest
-from bot.domain.kpi import IncidentTimes, Level, format_duration, format_value
-from bot.slack.render.digest import DEMO_NOTE, MAX_INCIDENTS, change_text, title
+from bot.domain.kpi import IncidentTimes, Level, format_value
+from bot.slack.render.digest import (
+    DEMO_NOTE,
+    MAX_INCIDENTS,
+    change_text,
+    incident_counts,
+    title,
+)
 
 FLAGS = {Level.FAIL: "FAIL", Level.WARN: "WARN", Level.OK: "    "}
 TITLE_WIDTH = 120
@@ -28,16 +34,7 @@ def incident_line(incident: IncidentTimes) -> str:
 
 def incidents_lines(digest: Digest) -> list[str]:
     """The day's incidents: the counts, then one line each."""
-    stats = digest.stats
-    parts = [
-        f"{stats.opened} opened",
-        f"{stats.resolved} resolved",
-        f"{stats.still_open} still open",
-        f"MTTA {format_duration(stats.mtta) if stats.mtta is not None else 'n/a'}",
-        f"MTTR {format_duration(stats.mttr) if stats.mttr is not None else 'n/a'}",
-    ]
-    parts += [f"{s.value} {n}" for s, n in stats.by_severity.items()]
-    lines = ["Incidents · " + " · ".join(parts)]
+    lines = ["Incidents · " + " · ".join(incident_counts(digest))]
     lines += [incident_line(i) for i in digest.incidents[:MAX_INCIDENTS]]
     if len(digest.incidents) > MAX_INCIDENTS:
         lines.append(f"… and {len(digest.incidents) - MAX_INCIDENTS} more")

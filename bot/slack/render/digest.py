@@ -88,7 +88,9 @@ def _incident_line(incident: IncidentTimes) -> str:
     return f"• {where} {incident.severity.value} {escape(clip(incident.title, 120))} — {state}"
 
 
-def incidents_text(digest: Digest) -> str:
+def incident_counts(digest: Digest) -> list[str]:
+    """The day's incident figures, as plain words: opened, resolved, still open, MTTA, MTTR,
+    then how many of each severity."""
     stats = digest.stats
     parts = [
         f"{stats.opened} opened",
@@ -97,8 +99,11 @@ def incidents_text(digest: Digest) -> str:
         f"MTTA {format_duration(stats.mtta) if stats.mtta is not None else 'n/a'}",
         f"MTTR {format_duration(stats.mttr) if stats.mttr is not None else 'n/a'}",
     ]
-    severities = " · ".join(f"{s.value} {n}" for s, n in stats.by_severity.items())
-    lines = ["*Incidents* · " + " · ".join(parts) + (f" · {severities}" if severities else "")]
+    return parts + [f"{s.value} {n}" for s, n in stats.by_severity.items()]
+
+
+def incidents_text(digest: Digest) -> str:
+    lines = ["*Incidents* · " + " · ".join(incident_counts(digest))]
     lines += [_incident_line(i) for i in digest.incidents[:MAX_INCIDENTS]]
     if len(digest.incidents) > MAX_INCIDENTS:
         lines.append(f"… and {len(digest.incidents) - MAX_INCIDENTS} more")
