@@ -79,8 +79,11 @@ class IncidentTransaction(Protocol):
         playbook: str | None = None,
         runbook: str | None = None,
         drill: bool = False,
+        replacing: int | None,
     ) -> Incident:
-        """Create a triggered incident for a group; it becomes the newest of its key."""
+        """Create a triggered incident for a group; it becomes the newest of its key, in place
+        of `replacing` (the newest this transaction read, or None when it read none). Another
+        writer that opened or replaced it meanwhile wins: this raises StoreConflict."""
         ...
 
     async def save_incident(self, incident: Incident, *, at: datetime) -> Incident:

@@ -98,6 +98,7 @@ class AlertIntake:
                 playbook=new.playbook.name if new.playbook else None,
                 runbook=new.runbook,
                 drill=new.drill,
+                replacing=latest.id if latest is not None else None,
             )
             record = NOBODY_YET
         else:

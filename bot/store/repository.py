@@ -183,11 +183,18 @@ class SqlIncidentTransaction:
         playbook: str | None = None,
         runbook: str | None = None,
         drill: bool = False,
+        replacing: int | None,
     ) -> Incident:
-        """Create a triggered incident for a group; it becomes the newest of its key."""
-        await self._bare.execute(
-            update(IncidentRow).where(IncidentRow.current_key == group.key).values(current_key=None)
-        )
+        """Create a triggered incident for a group; it becomes the newest of its key in place of
+        `replacing`. Only that one is demoted: an incident another writer opened meanwhile keeps
+        the key, and this insert then breaks its uniqueness (StoreConflict: the unit is redone
+        and finds it)."""
+        if replacing is not None:
+            await self._bare.execute(
+                update(IncidentRow)
+                .where(IncidentRow.id == replacing, IncidentRow.current_key == group.key)
+                .values(current_key=None)
+            )
         row = IncidentRow(
             key=group.key,
             current_key=group.key,
