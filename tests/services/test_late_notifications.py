@@ -45,10 +45,13 @@ class Scene:
         )
         self.incidents = IncidentService(store=db, now=self.clock.now, escalation=escalation)
 
-    async def send(self, alerts: list[dict[str, Any]], *, after: timedelta) -> IngestResult:
-        """Deliver one notification `after` NOW."""
+    async def send(
+        self, alerts: list[dict[str, Any]], *, after: timedelta, peer: int = 1
+    ) -> IngestResult:
+        """Deliver one notification `after` NOW, from Alertmanager `peer` (its externalURL: two
+        peers' bodies differ, so neither is a byte-for-byte replay of the other)."""
         self.clock.current = NOW + after
-        body = json.dumps(make_payload(alerts))
+        body = json.dumps(make_payload(alerts, externalURL=f"http://alertmanager-{peer}:9093"))
         return await self.intake.ingest(parse_webhook(body.encode()), body=body, now=NOW + after)
 
     async def kinds(self, incident_id: int) -> list[str]:
@@ -82,13 +85,15 @@ async def test_a_late_firing_notification_of_a_resolved_alert_changes_nothing(
 ) -> None:
     scene, incident_id = await auto_resolved(db)
     timeline = await scene.kinds(incident_id)
-    late = await scene.send([firing()], after=after)  # the same startsAt, in the window or past
+    late = await scene.send(
+        [firing()], after=after, peer=2
+    )  # the same startsAt, in the window or past
     assert late.decision is GroupDecision.STALE
     assert (late.incident_id, late.changed, late.new_work) == (incident_id, 0, False)
     assert (await scene.incidents.get(incident_id)).status is IncidentStatus.RESOLVED
     assert await scene.kinds(incident_id) == timeline
     # Its resolution told again (the other peer) is stale too.
-    again = await scene.send([resolved()], after=after + timedelta(seconds=1))
+    again = await scene.send([resolved()], after=after + timedelta(seconds=1), peer=2)
     assert again.decision is GroupDecision.STALE
     assert await scene.kinds(incident_id) == timeline
 
@@ -120,7 +125,7 @@ async def test_after_a_manual_resolve_a_repeat_of_the_firing_alert_does_not_reop
     await scene.incidents.act(incident_id, Action.RESOLVE, actor="U0ALICE01")
     timeline = await scene.kinds(incident_id)
 
-    repeat = await scene.send([firing()], after=timedelta(minutes=2))  # repeat_interval, a peer
+    repeat = await scene.send([firing()], after=timedelta(minutes=2), peer=2)
     assert repeat.decision is GroupDecision.STALE
     assert await scene.kinds(incident_id) == timeline
 
