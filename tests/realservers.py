@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import http.client
+import json
 import math
 import os
 import re
@@ -39,6 +40,7 @@ import pytest
 import yaml
 
 __all__ = [
+    "AlertmanagerCluster",
     "AlertmanagerServer",
     "MetricSource",
     "PrometheusServer",
@@ -340,9 +342,17 @@ class AlertmanagerServer(_Server):
         repeat_interval: str = "1h",
         receiver: str = "tocsin",
         extra_args: Sequence[str] = (),
+        more_webhook_urls: Sequence[str] = (),
+        cluster_port: int | None = None,
+        cluster_peers: Sequence[str] = (),
+        peer_timeout: str = "15s",
     ) -> None:
         super().__init__(tmp, extra_args=extra_args)
         self.webhook_url = webhook_url
+        self.webhook_urls = [webhook_url, *more_webhook_urls]  # one webhook_config each
+        self.cluster_port = cluster_port  # None: clustering disabled
+        self.cluster_peers = list(cluster_peers)
+        self.peer_timeout = peer_timeout
         self.bearer_token = bearer_token
         self.group_by = list(group_by)
         self.group_wait = group_wait
@@ -354,11 +364,14 @@ class AlertmanagerServer(_Server):
 
     def config(self) -> dict[str, Any]:
         """The alertmanager.yml content, as data."""
-        webhook: dict[str, Any] = {"url": self.webhook_url, "send_resolved": True}
-        if self.bearer_token is not None:
-            webhook["http_config"] = {
-                "authorization": {"type": "Bearer", "credentials": self.bearer_token}
-            }
+        webhooks: list[dict[str, Any]] = []
+        for url in self.webhook_urls:
+            webhook: dict[str, Any] = {"url": url, "send_resolved": True}
+            if self.bearer_token is not None:
+                webhook["http_config"] = {
+                    "authorization": {"type": "Bearer", "credentials": self.bearer_token}
+                }
+            webhooks.append(webhook)
         return {
             "route": {
                 "receiver": self.receiver,
@@ -367,7 +380,7 @@ class AlertmanagerServer(_Server):
                 "group_interval": self.group_interval,
                 "repeat_interval": self.repeat_interval,
             },
-            "receivers": [{"name": self.receiver, "webhook_configs": [webhook]}],
+            "receivers": [{"name": self.receiver, "webhook_configs": webhooks}],
         }
 
     def _write_config(self) -> None:
@@ -375,12 +388,106 @@ class AlertmanagerServer(_Server):
         self.storage_path.mkdir(parents=True, exist_ok=True)
 
     def _argv(self, binary: str, port: int) -> list[str]:
-        return [
+        argv = [
             f"--config.file={self.config_path}",
             f"--storage.path={self.storage_path}",
             f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",  # empty: no gossip, no peer wait before notifying
         ]
+        if self.cluster_port is None:
+            return [*argv, "--cluster.listen-address="]  # no gossip, no peer wait
+        address = f"127.0.0.1:{self.cluster_port}"
+        return [
+            *argv,
+            f"--cluster.listen-address={address}",
+            f"--cluster.advertise-address={address}",  # loopback is not a private address
+            *(f"--cluster.peer={peer}" for peer in self.cluster_peers),
+            f"--cluster.peer-timeout={self.peer_timeout}",
+            "--cluster.pushpull-interval=2s",
+            "--cluster.settle-timeout=10s",
+        ]
+
+    def cluster_status(self) -> dict[str, Any] | None:
+        """The `cluster` part of `GET /api/v2/status` (status, peers), or None unanswered."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2.0)
+        try:
+            conn.request("GET", "/api/v2/status")
+            response = conn.getresponse()
+            body = response.read()
+            if response.status != 200:
+                return None
+            cluster: dict[str, Any] = json.loads(body).get("cluster") or {}
+            return cluster
+        except (OSError, http.client.HTTPException, ValueError):
+            return None
+        finally:
+            conn.close()
+
+
+class AlertmanagerCluster:
+    """Alertmanager peers in one HA cluster on loopback, each with its own storage, web port
+    and cluster port, each peered to all others; every peer's receiver lists `webhook_urls`.
+
+    ``start()`` returns once every peer's ``/api/v2/status`` says the cluster is ``ready``
+    with all the peers.  Files in ``tmp/peer-N/``.
+    """
+
+    def __init__(
+        self, tmp: Path, *, webhook_urls: Sequence[str], peers: int = 2, **options: Any
+    ) -> None:
+        if peers < 2 or not webhook_urls:
+            raise ValueError("a cluster has two peers or more, and a webhook")
+        ports = [free_port() for _ in range(peers)]
+        self.peers = [
+            AlertmanagerServer(
+                Path(tmp) / f"peer-{index}",
+                webhook_url=webhook_urls[0],
+                more_webhook_urls=webhook_urls[1:],
+                cluster_port=port,
+                cluster_peers=[f"127.0.0.1:{other}" for other in ports if other != port],
+                **options,
+            )
+            for index, port in enumerate(ports, start=1)
+        ]
+
+    def start(self, timeout: float = _READY_TIMEOUT_S) -> None:
+        """Start every peer; wait until each says the cluster is ready, with every peer."""
+        try:
+            for peer in self.peers:
+                peer.start(timeout)
+            deadline = time.monotonic() + timeout
+            while not all(self._ready(peer) for peer in self.peers):
+                if time.monotonic() > deadline:
+                    states = [peer.cluster_status() for peer in self.peers]
+                    raise ServerStartError(f"the cluster did not settle: {states}")
+                time.sleep(0.2)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _ready(self, peer: AlertmanagerServer) -> bool:
+        status = peer.cluster_status()
+        return (
+            status is not None
+            and status.get("status") == "ready"
+            and len(status.get("peers") or []) == len(self.peers)
+        )
+
+    def stop(self) -> None:
+        """Stop every peer."""
+        for peer in self.peers:
+            peer.stop()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 # ---------------------------------------------------------------------------------------------

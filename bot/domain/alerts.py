@@ -75,11 +75,6 @@ class AlertGroup:
         extra = [v for k, v in sorted(self.group_labels.items()) if k != "alertname"]
         return " ".join([name or "alert", *extra])
 
-    @property
-    def any_firing(self) -> bool:
-        """True when at least one alert of the notification fires."""
-        return any(a.status is AlertStatus.FIRING for a in self.alerts)
-
 
 def incident_key(source: str, receiver: str, group_key: str) -> str:
     """The key that maps a group of alerts to one incident."""
@@ -139,6 +134,27 @@ def classify_alert(known: KnownAlert | None, incoming: Alert) -> AlertChange:
     if known.status is AlertStatus.RESOLVED and incoming.starts_at > known.starts_at:
         return AlertChange.REFIRED
     return AlertChange.UNCHANGED
+
+
+class News(StrEnum):
+    """What a notification tells an incident that it did not know."""
+
+    NONE = "none"  # nothing: every alert as the incident holds it, or older
+    CHANGES = "changes"  # an alert resolved, or one the incident did not hold, already resolved
+    FIRES = "fires"  # an alert fires that the incident did not hold, or held resolved, fires again
+
+
+def news_of(record: AlertsOnRecord, incoming: Sequence[Alert]) -> News:
+    """What `incoming` tells the incident of `record`: an alert firing anew (a fingerprint it
+    did not hold, or one it held resolved, firing since a later `startsAt`), other changes, or
+    nothing (a late or repeated notification)."""
+    merged = merge_alerts(record.named, incoming)
+    fresh = (AlertChange.NEW, AlertChange.REFIRED)
+    if any(a.status is AlertStatus.FIRING and c in fresh for a, c in merged):
+        return News.FIRES
+    if any(c is not AlertChange.UNCHANGED for _, c in merged):
+        return News.CHANGES
+    return News.NONE
 
 
 def merge_alerts(

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from bot.domain.alerts import News
 from bot.domain.text import Rich, phrase, rich, who
 from bot.errors import InvalidTransition
 
@@ -185,17 +186,24 @@ class GroupDecision(StrEnum):
     UPDATE = "update"
     REOPEN = "reopen"
     IGNORE = "ignore"
+    STALE = "stale"  # it tells a resolved incident nothing newer than it knows
 
 
 def decide_for_group(
-    latest: Incident | None, *, any_firing: bool, now: datetime, reopen_window: timedelta
+    latest: Incident | None, *, news: News, now: datetime, reopen_window: timedelta
 ) -> GroupDecision:
-    """Decide whether a notification opens, updates, reopens or is ignored."""
+    """Decide whether a notification opens, updates, reopens or is ignored.
+
+    `news`: what the notification tells `latest` (bot.domain.alerts.news_of). A resolved
+    incident reopens, or past the window a new one opens, only for an alert firing anew.
+    """
     if latest is None:
-        return GroupDecision.OPEN if any_firing else GroupDecision.IGNORE
+        return GroupDecision.OPEN if news is News.FIRES else GroupDecision.IGNORE
     if latest.status is not IncidentStatus.RESOLVED:
         return GroupDecision.UPDATE
-    if not any_firing:
+    if news is News.NONE:
+        return GroupDecision.STALE
+    if news is not News.FIRES:
         return GroupDecision.UPDATE
     resolved_at = latest.resolved_at or latest.opened_at
     if now - resolved_at < reopen_window:

@@ -1,8 +1,10 @@
 """What an alert notification changes, decided in one pure step.
 
-`decide()` reads the newest incident of the notification's key and says what the notification
-does: open a new incident (and with which playbook, severity and auto-resolve), update or reopen
-the one there is, or nothing. `changes()` then takes that incident as the store holds it (the
+`decide()` reads the newest incident of the notification's key, and what it holds of the alerts
+the notification names, and says what the notification does: open a new incident (and with
+which playbook, severity and auto-resolve), update or reopen the one there is, or nothing (a
+notification of no known key that fires nothing; a stale one, that tells a resolved incident
+nothing newer than it knows). `changes()` then takes that incident as the store holds it (the
 one just opened, or the existing one), the alerts of it the notification names, the
 notification and `now`, and returns everything to write: the incident's new state, alert
 writes, timeline events, outbox jobs, timers, and whether escalation stops. The service loads,
@@ -16,7 +18,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from bot.domain.alerts import Alert, AlertChange, AlertGroup, AlertsOnRecord, merge_alerts
+from bot.domain.alerts import (
+    Alert,
+    AlertChange,
+    AlertGroup,
+    AlertsOnRecord,
+    merge_alerts,
+    news_of,
+)
 from bot.domain.archive import archive_timer
 from bot.domain.drills import drill_timer, is_drill
 from bot.domain.escalation import FIRST, Policy, escalating, escalation_timer
@@ -129,11 +138,19 @@ def alerts_runbook(group: AlertGroup) -> str | None:
 
 
 def decide(
-    latest: Incident | None, group: AlertGroup, *, now: datetime, rules: IntakeRules
+    latest: Incident | None,
+    record: AlertsOnRecord,
+    group: AlertGroup,
+    *,
+    now: datetime,
+    rules: IntakeRules,
 ) -> Decision:
-    """Open, update, reopen or ignore; for an opening, with which playbook."""
+    """Open, update, reopen, ignore, or call stale; for an opening, with which playbook.
+
+    `record`: what `latest` holds of the alerts the notification names (NOBODY_YET without one).
+    """
     decision = decide_for_group(
-        latest, any_firing=group.any_firing, now=now, reopen_window=rules.reopen_window
+        latest, news=news_of(record, group.alerts), now=now, reopen_window=rules.reopen_window
     )
     if decision is not GroupDecision.OPEN:
         return Decision(decision)

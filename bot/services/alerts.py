@@ -84,10 +84,17 @@ class AlertIntake:
         if await tx.receipt_seen(group.source, sha):
             return IngestResult(decision=None, incident_id=None, duplicate=True)
         latest = await tx.latest_incident(group.key)
-        decided = decide(latest, group, now=now, rules=self.rules)
-        if decided.decision is GroupDecision.IGNORE:
-            await tx.add_receipt(group, body=body, body_sha256=sha, at=now, incident_id=None)
-            return IngestResult(decision=decided.decision, incident_id=None)
+        fingerprints = [a.fingerprint for a in group.alerts]
+        record = (
+            NOBODY_YET if latest is None else await tx.alerts_on_record(latest.id, fingerprints)
+        )
+        decided = decide(latest, record, group, now=now, rules=self.rules)
+        if decided.decision in (GroupDecision.IGNORE, GroupDecision.STALE):
+            # A stale notification (a late peer's, a retry's) is on the log line and the
+            # receipt, not the timeline: it changed nothing.
+            held = latest.id if latest is not None else None  # None when ignored
+            await tx.add_receipt(group, body=body, body_sha256=sha, at=now, incident_id=held)
+            return IngestResult(decision=decided.decision, incident_id=held)
         new = decided.new
         if new is not None:
             incident = await tx.open_incident(
@@ -104,8 +111,6 @@ class AlertIntake:
         else:
             assert latest is not None  # decide() opens an incident whenever there is none
             incident = latest
-            fingerprints = [a.fingerprint for a in group.alerts]
-            record = await tx.alerts_on_record(incident.id, fingerprints)
         before = None if new is not None else incident.status
         planned = changes(decided, incident, record, group, now=now, rules=self.rules)
         after = planned.incident.status
@@ -127,10 +132,10 @@ class AlertIntake:
         """Apply what Tocsin learned of `incident`'s alerts without a notification (the
         resolutions a silence held back), decided and written as the notification would be;
         True when it changed an alert. A notification of the same later changes nothing."""
-        decided = decide(incident, group, now=now, rules=self.rules)
+        record = await tx.alerts_on_record(incident.id, [a.fingerprint for a in group.alerts])
+        decided = decide(incident, record, group, now=now, rules=self.rules)
         if decided.decision is not GroupDecision.UPDATE:
             return False
-        record = await tx.alerts_on_record(incident.id, [a.fingerprint for a in group.alerts])
         planned = changes(decided, incident, record, group, now=now, rules=self.rules)
         await self._apply(tx, incident, planned, now=now)
         return bool(planned.alert_writes)

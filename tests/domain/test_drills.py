@@ -51,13 +51,13 @@ def backstops(timers: tuple[Timer, ...]) -> list[Timer]:
 
 
 def test_only_a_notification_of_drill_alerts_opens_a_drill() -> None:
-    assert (new := decide(None, drill_group(), now=T0, rules=RULES).new) and new.drill
+    assert (new := decide(None, NOBODY_YET, drill_group(), now=T0, rules=RULES).new) and new.drill
     real = group(make_payload([make_alert()]))
-    assert (new := decide(None, real, now=T0, rules=RULES).new) and not new.drill
+    assert (new := decide(None, NOBODY_YET, real, now=T0, rules=RULES).new) and not new.drill
 
 
 def test_a_drill_s_opening_schedules_its_backstop_and_a_real_incident_s_does_not() -> None:
-    decided = decide(None, drill_group(), now=T0, rules=RULES)
+    decided = decide(None, NOBODY_YET, drill_group(), now=T0, rules=RULES)
     (timer,) = backstops(
         changes(decided, opened(True), NOBODY_YET, drill_group(), now=T0, rules=RULES).timers
     )
@@ -77,7 +77,7 @@ def test_a_drill_s_opening_schedules_its_backstop_and_a_real_incident_s_does_not
 def test_a_reopened_drill_gets_a_new_backstop_and_the_old_one_finds_nothing_to_do() -> None:
     first = backstops(
         changes(
-            decide(None, drill_group(), now=T0, rules=RULES),
+            decide(None, NOBODY_YET, drill_group(), now=T0, rules=RULES),
             opened(True),
             NOBODY_YET,
             drill_group(),
@@ -90,7 +90,7 @@ def test_a_reopened_drill_gets_a_new_backstop_and_the_old_one_finds_nothing_to_d
     )
     assert not still_running(resolved, first.payload)
     again = T0 + timedelta(minutes=10)
-    decided = decide(resolved, drill_group(), now=again, rules=RULES)
+    decided = decide(resolved, NOBODY_YET, drill_group(), now=again, rules=RULES)
     assert decided.decision.value == "reopen"
     planned = changes(decided, resolved, NOBODY_YET, drill_group(), now=again, rules=RULES)
     (second,) = backstops(planned.timers)

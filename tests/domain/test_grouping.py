@@ -6,11 +6,14 @@ from bot.domain.alerts import (
     Alert,
     AlertChange,
     AlertGroup,
+    AlertsOnRecord,
     AlertStatus,
     KnownAlert,
+    News,
     classify_alert,
     fingerprint_of,
     incident_key,
+    news_of,
 )
 from bot.domain.incidents import (
     GroupDecision,
@@ -54,37 +57,62 @@ def test_fingerprint_ignores_label_order() -> None:
     assert fingerprint_of({"a": "1"}) != fingerprint_of({"a": "2"})
 
 
+RESOLVED_AT_T0 = incident(IncidentStatus.RESOLVED, T0)
+
+
 @pytest.mark.parametrize(
-    ("latest", "firing", "now", "expected"),
+    ("latest", "news", "now", "expected"),
     [
-        (None, True, T0, GroupDecision.OPEN),
-        (None, False, T0, GroupDecision.IGNORE),
-        (incident(IncidentStatus.TRIGGERED), True, T0, GroupDecision.UPDATE),
-        (incident(IncidentStatus.ACKNOWLEDGED), False, T0, GroupDecision.UPDATE),
-        (
-            incident(IncidentStatus.RESOLVED, T0),
-            True,
-            T0 + timedelta(minutes=29),
-            GroupDecision.REOPEN,
-        ),
-        (
-            incident(IncidentStatus.RESOLVED, T0),
-            True,
-            T0 + timedelta(minutes=30),
-            GroupDecision.OPEN,
-        ),
-        (
-            incident(IncidentStatus.RESOLVED, T0),
-            False,
-            T0 + timedelta(minutes=5),
-            GroupDecision.UPDATE,
-        ),
+        (None, News.FIRES, T0, GroupDecision.OPEN),
+        (None, News.CHANGES, T0, GroupDecision.IGNORE),
+        (incident(IncidentStatus.TRIGGERED), News.FIRES, T0, GroupDecision.UPDATE),
+        (incident(IncidentStatus.TRIGGERED), News.NONE, T0, GroupDecision.UPDATE),
+        (incident(IncidentStatus.ACKNOWLEDGED), News.CHANGES, T0, GroupDecision.UPDATE),
+        (RESOLVED_AT_T0, News.FIRES, T0 + timedelta(minutes=29), GroupDecision.REOPEN),
+        (RESOLVED_AT_T0, News.FIRES, T0 + timedelta(minutes=30), GroupDecision.OPEN),
+        (RESOLVED_AT_T0, News.CHANGES, T0 + timedelta(minutes=5), GroupDecision.UPDATE),
+        # A late or repeated notification: nothing newer than the incident knows.
+        (RESOLVED_AT_T0, News.NONE, T0 + timedelta(minutes=5), GroupDecision.STALE),
+        (RESOLVED_AT_T0, News.NONE, T0 + timedelta(hours=5), GroupDecision.STALE),
     ],
 )
 def test_group_decision(
-    latest: Incident | None, firing: bool, now: datetime, expected: GroupDecision
+    latest: Incident | None, news: News, now: datetime, expected: GroupDecision
 ) -> None:
-    assert decide_for_group(latest, any_firing=firing, now=now, reopen_window=WINDOW) is expected
+    assert decide_for_group(latest, news=news, now=now, reopen_window=WINDOW) is expected
+
+
+def record(*known: KnownAlert) -> AlertsOnRecord:
+    return AlertsOnRecord(
+        named={k.fingerprint: k for k in known}, others_firing=False, any_before=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("known", "incoming", "expected"),
+    [
+        ((), alert(AlertStatus.FIRING), News.FIRES),  # a fingerprint it did not hold
+        ((), alert(AlertStatus.RESOLVED), News.CHANGES),
+        ((KnownAlert("fp", AlertStatus.RESOLVED, T0),), alert(AlertStatus.FIRING), News.NONE),
+        (
+            (KnownAlert("fp", AlertStatus.RESOLVED, T0),),
+            alert(AlertStatus.FIRING, T0 - timedelta(minutes=1)),
+            News.NONE,
+        ),
+        (
+            (KnownAlert("fp", AlertStatus.RESOLVED, T0),),
+            alert(AlertStatus.FIRING, T0 + timedelta(seconds=1)),
+            News.FIRES,
+        ),
+        ((KnownAlert("fp", AlertStatus.RESOLVED, T0),), alert(AlertStatus.RESOLVED), News.NONE),
+        ((KnownAlert("fp", AlertStatus.FIRING, T0),), alert(AlertStatus.FIRING), News.NONE),
+        ((KnownAlert("fp", AlertStatus.FIRING, T0),), alert(AlertStatus.RESOLVED), News.CHANGES),
+    ],
+)
+def test_what_a_notification_tells_an_incident(
+    known: tuple[KnownAlert, ...], incoming: Alert, expected: News
+) -> None:
+    assert news_of(record(*known), [incoming]) is expected
 
 
 def test_new_and_replayed_alerts() -> None:
