@@ -14,6 +14,7 @@ TocsinError
 │   └── SilenceError        Alertmanager refused a silence (integrations.alertmanager)
 ├── StoreConflict        a concurrent writer won a uniqueness race; redo the unit of work
 ├── StoreBusy            another process held SQLite's write lock too long (HTTP 503)
+├── StoreUnreachable     the database cannot be reached now (down, restarting) (HTTP 503)
 ├── ConfigError          a setting is missing or wrong; stops start-up
 ├── CannotListen         `tocsin serve` cannot take its address (a busy port); stops start-up
 └── SchemaOutOfDate      the database needs `tocsin db upgrade`
@@ -69,6 +70,10 @@ class StoreConflict(TocsinError):
 
 class StoreBusy(TocsinError):
     """Another process held the SQLite store's write lock past the wait; try again later."""
+
+
+class StoreUnreachable(TocsinError):
+    """The database cannot be reached now (down, restarting, failing over); try again later."""
 
 
 class ConfigError(TocsinError):

@@ -14,6 +14,7 @@ import pytest
 from bot.store import schema
 from bot.store.engine import create_engine
 from bot.store.repository import Database
+from tests.postgres_server import PostgresServer, own_postgres
 
 PG_ADMIN_DSN = os.environ.get("TOCSIN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 _TABLES = (
@@ -74,3 +75,14 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     database = Database(create_engine(database_url))
     yield database
     await database.dispose()
+
+
+@pytest.fixture
+def own_pg() -> Iterator[PostgresServer]:
+    """A Postgres server of the test's own, which it may stop, start and restart (never the
+    shared one); skipped when PostgreSQL is not installed."""
+    server = own_postgres()
+    try:
+        yield server
+    finally:
+        server.remove()

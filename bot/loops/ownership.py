@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+from bot.loops.backoff import Backoff
 from bot.store.lease import LeaseStore
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,9 @@ class Ownership:
         self.holding = False
         self._expires_at = datetime.min.replace(tzinfo=UTC)
         self._stopping = asyncio.Event()
+        every = self.ttl.total_seconds() / 3  # the lease is renewed (or tried) this often
+        self._asking = Backoff(f"renewing or taking the {name} lease", first=every, cap=every)
+        self._starting = Backoff("starting the outbox loops", first=every, cap=every)
 
     async def try_once(self) -> bool:
         """Take or renew the lease now; start or stop the loops if that changed anything."""
@@ -69,22 +73,26 @@ class Ownership:
                 kept = await self.leases.renew(self.name, self.holder, now=now, ttl=self.ttl)
             else:
                 kept = await self.leases.acquire(self.name, self.holder, now=now, ttl=self.ttl)
-        except Exception:
+        except Exception as error:
             # The store could not be asked (busy, down). A lease not yet expired is still this
             # process's: no one else can have taken it, so keep working until it runs out.
             kept = self.holding and self.now() < self._expires_at
-            log.exception(
-                "the %s lease could not be renewed or taken%s",
-                self.name,
-                "; it holds until it expires" if kept else "",
-            )
+            self._asking.failed(error)
         else:
+            self._asking.succeeded()
             if kept:
                 self._expires_at = now + self.ttl
         if kept and not self.holding:
+            try:
+                await self.on_acquired()
+            except Exception as error:
+                # The loops could not start (the store went away again): the lease is still
+                # this process's, and the next round starts them.
+                self._starting.failed(error)
+                return False
+            self._starting.succeeded()
             self.holding = True
             log.info("this process (%s) now drains the outbox", self.holder)
-            await self.on_acquired()
         elif not kept and self.holding:
             self.holding = False
             log.warning("lost the %s lease: this process stops sending to Slack", self.name)
@@ -98,11 +106,18 @@ class Ownership:
     async def run(self) -> None:
         """Keep the lease (or wait for it) until stopped; the first try is the caller's
         (`try_once` at start), this one renews or tries again every `ttl / 3`."""
+        backoff = Backoff(f"the {self.name} lease loop")
         while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.ttl.total_seconds() / 3)
-            if not self._stopping.is_set():
+            if self._stopping.is_set():
+                return
+            try:
                 await self.try_once()
+            except Exception as error:  # stopping the loops failed, say: try again next round
+                backoff.failed(error)
+            else:
+                backoff.succeeded()
 
     async def stop(self) -> None:
         """Stop the loops this process runs and give the lease up for the next holder."""

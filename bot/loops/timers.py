@@ -8,7 +8,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from bot.domain.timers import DueTimer
-from bot.errors import StoreConflict
+from bot.errors import StoreConflict, StoreUnreachable
+from bot.loops.backoff import Backoff
 from bot.loops.wakeup import Wakeup, poll_until_stopped
 from bot.ports import IncidentStore, IncidentTransaction
 from bot.store.timers import TimerStore
@@ -95,7 +96,20 @@ class TimerScheduler:
             await task(timer)
         except Exception:
             log.exception("timer task %s (%s) failed", timer.id, timer.kind)
-        await self.db.run(lambda tx: tx.mark_timer_fired(timer.id, at=self.now()))
+        # Its work is done: keep trying to record that while the store is unreachable, so it
+        # does not run again (unless stopping: then its claim lapses and it runs once more).
+        backoff = Backoff(f"marking timer {timer.id} fired")
+        while True:
+            try:
+                await self.db.run(lambda tx: tx.mark_timer_fired(timer.id, at=self.now()))
+            except StoreUnreachable as error:
+                if self._stopping:
+                    log.warning("timer %s (%s) not marked fired: %s", timer.id, timer.kind, error)
+                    return
+                await asyncio.sleep(backoff.failed(error))
+            else:
+                backoff.succeeded()
+                break
         self.after_fire()
 
     async def drain(self) -> None:
@@ -118,6 +132,8 @@ class TimerScheduler:
         except StoreConflict:
             await self.store.release(timer)
             return False
+        except StoreUnreachable:
+            raise  # the pass fails and waits for the store; the timer's claim lapses
         except Exception:
             log.exception("timer %s (%s) failed", timer.id, timer.kind)
             await self.store.release(timer)

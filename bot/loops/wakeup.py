@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import Awaitable, Callable
 
-log = logging.getLogger(__name__)
+from bot.loops.backoff import Backoff
 
 
 class Wakeup:
@@ -76,11 +75,15 @@ async def poll_until_stopped(
 ) -> None:
     """Make a pass, then sleep until woken or `pause()` seconds; until `stopped()`.
 
-    A pass that fails is logged and the loop goes on: the next pass may find the store back.
+    A pass that fails is logged and the loop goes on after a wait that grows while passes keep
+    failing (bot.loops.backoff): the next pass may find the store back.
     """
+    backoff = Backoff(f"{what} loop")
     while not stopped():
         try:
             await make_pass()
-        except Exception:
-            log.exception("%s pass failed", what)
+        except Exception as error:
+            await wakeup.wait(backoff.failed(error))
+            continue
+        backoff.succeeded()
         await wakeup.wait(pause())

@@ -28,6 +28,7 @@ from bot.domain.timers import ARCHIVE, DIAGNOSTICS, DRILL_OVER, ESCALATE
 from bot.errors import ConfigError, SchemaOutOfDate
 from bot.loops.ownership import Ownership
 from bot.loops.timers import TimerScheduler
+from bot.loops.watch import LoopWatch
 from bot.main.readiness import readiness_check
 from bot.main.slack_target import (
     SANDBOX_PATH,
@@ -108,6 +109,7 @@ class Tocsin:
     sandbox: SandboxSaver | None = None
     digests: DigestScheduler | None = None
     loops: list[asyncio.Task[None]] = field(default_factory=list)
+    watch: LoopWatch = field(default_factory=LoopWatch)
 
     def __post_init__(self) -> None:
         self.ownership.on_acquired = self._start_loops
@@ -121,12 +123,13 @@ class Tocsin:
             self.sandbox.start()
         if not await self.ownership.try_once():
             holder = await self.ownership.current_holder()
-            log.warning(
-                "another Tocsin (%s) sends to Slack for this store; this one answers HTTP "
-                "and takes over if that one stops",
-                holder,
-            )
-        self.tasks.append(asyncio.create_task(self.ownership.run(), name="ownership"))
+            if holder != self.ownership.holder:
+                log.warning(
+                    "another Tocsin (%s) sends to Slack for this store; this one answers HTTP "
+                    "and takes over if that one stops",
+                    holder,
+                )
+        self.tasks.append(self.watch.start("ownership", self.ownership.run()))
         app_token = self.settings.slack_app_token
         if app_token is not None and self.slack.emulator is None:
             # Socket Mode: Slack pushes requests over a websocket; /slack/events stays for HTTP.
@@ -140,13 +143,14 @@ class Tocsin:
         # The lease is ours: any job left running was its sender's, who is gone.
         await self.worker.store.release_all(self.worker.now())
         self.loops = [
-            asyncio.create_task(self.worker.run(), name="outbox"),
-            asyncio.create_task(self.scheduler.run(), name="timers"),
+            self.watch.start("outbox", self.worker.run()),
+            self.watch.start("timers", self.scheduler.run()),
         ]
         if self.digests is not None:
-            self.loops.append(asyncio.create_task(self.digests.run(), name="digests"))
+            self.loops.append(self.watch.start("digests", self.digests.run()))
 
     async def _stop_loops(self) -> None:
+        self.watch.let_go(*self.loops)
         await self.worker.stop()
         await self.scheduler.stop()
         if self.digests is not None:
@@ -158,6 +162,7 @@ class Tocsin:
 
     async def close(self) -> None:
         """Stop background work, give the outbox lease up, and release connections."""
+        self.watch.let_all_go()
         if self.socket_mode is not None:
             await self.socket_mode.close_async()  # type: ignore[no-untyped-call]
         await self.ownership.stop()
@@ -220,6 +225,7 @@ async def build_app(
         await db.dispose()
         raise
     metrics = Metrics()
+    watch = LoopWatch()
     target = slack_target(settings, public_url=public_url)
     sandbox = None
     if target.emulator is not None:
@@ -376,6 +382,7 @@ async def build_app(
         readiness=readiness_check(db, worker, timer_store, clock.now, ownership),
         dependencies=health.outside,
         now=clock.now,
+        dead_loops=lambda: watch.dead,
         on_committed=_both(worker.wake, scheduler.wake),
         webhook_token=settings.webhook_token.get_secret_value() if settings.webhook_token else None,
         max_body=settings.webhook_max_bytes,
@@ -425,6 +432,7 @@ async def build_app(
         ownership,
         sandbox=sandbox,
         digests=digests,
+        watch=watch,
     )
 
 

@@ -3,6 +3,7 @@ holder), the timers."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,6 +13,11 @@ from bot.slack.outbox import OutboxWorker
 from bot.store import schema
 from bot.store.repository import Database
 from bot.store.timers import TimerStore
+
+UNREACHABLE = "store unreachable"
+# A store that does not answer (a network partition, a failover in progress) is unreachable
+# after this long: /readyz answers in time for the probe that asks it.
+ASK_FOR = 5.0
 
 
 def readiness_check(
@@ -26,12 +32,13 @@ def readiness_check(
     async def check() -> dict[str, Any]:
         report: dict[str, Any] = {}
         try:
-            current = await schema.current_revision(db.engine)
+            async with asyncio.timeout(ASK_FOR):
+                current = await schema.current_revision(db.engine)
             head = schema.head_revision()
             report["store"] = {"ok": True}
             report["schema"] = {"ok": current == head, "current": current, "head": head}
-        except Exception as exc:  # the store is down: say so, without the DSN
-            report["store"] = {"ok": False, "error": type(exc).__name__}
+        except Exception:  # the store is down: say so, without the DSN or the password
+            report["store"] = {"ok": False, "error": UNREACHABLE}
         # Jobs given up (Slack down past outbox.give_up_after, or refusing them) are reported,
         # not made a reason to stop taking webhooks: a replica that cannot post still stores.
         # One process sends to Slack (the lease's holder); the others stand by, ready all the same.
@@ -42,9 +49,10 @@ def readiness_check(
             "failed_24h": await _failed(worker, now() - timedelta(hours=24)),
         }
         try:
-            report["timers"] = {"ok": True, "due": await timers.overdue(now())}
-        except Exception as exc:
-            report["timers"] = {"ok": False, "error": type(exc).__name__}
+            async with asyncio.timeout(ASK_FOR):
+                report["timers"] = {"ok": True, "due": await timers.overdue(now())}
+        except Exception:
+            report["timers"] = {"ok": False, "error": UNREACHABLE}
         return report
 
     return check
@@ -52,13 +60,15 @@ def readiness_check(
 
 async def _depth(worker: OutboxWorker) -> int | None:
     try:
-        return await worker.store.depth()
+        async with asyncio.timeout(ASK_FOR):
+            return await worker.store.depth()
     except Exception:
         return None
 
 
 async def _failed(worker: OutboxWorker, since: datetime) -> int | None:
     try:
-        return await worker.store.failed_since(since)
+        async with asyncio.timeout(ASK_FOR):
+            return await worker.store.failed_since(since)
     except Exception:
         return None

@@ -9,6 +9,7 @@ from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
+from bot.loops.backoff import Backoff
 from bot.slack.emulator import EmulatorState, SlackEmulator
 from bot.store.sandbox import SandboxStore
 
@@ -57,14 +58,18 @@ class SandboxSaver:
         self._task = asyncio.create_task(self._run(), name="sandbox-saver")
 
     async def _run(self) -> None:
+        backoff = Backoff("sandbox: saving the workspace")
         while True:
             await self._dirty.wait()
             await asyncio.sleep(DELAY)
             self._dirty.clear()
             try:
                 await self.save()
-            except Exception:  # the store may be down for a while: keep the page working
-                log.exception("sandbox: could not save the workspace")
+            except Exception as error:  # the store may be down for a while: keep the page working
+                self._dirty.set()  # and save it once the store is back
+                await asyncio.sleep(backoff.failed(error))
+            else:
+                backoff.succeeded()
 
     async def save(self) -> None:
         """Save the workspace now."""

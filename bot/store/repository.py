@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar, cast
@@ -33,6 +33,7 @@ from bot.store.models import (
     TimelineEventRow,
     TimerRow,
 )
+from bot.store.reachability import reachable
 from bot.store.sessions import StoreSession
 from bot.store.sqlite.checkpoint import INTERVAL as CHECKPOINT_INTERVAL
 from bot.store.sqlite.locks import LOCK_WAIT
@@ -607,9 +608,12 @@ class Database:
         # few side by side (fewer than the pool, which readers and the outbox share).
         self.writers = 1 if self._sqlite else 4
 
-    def sessions(self) -> AbstractAsyncContextManager[StoreSession]:
-        """A session for reading."""
-        return cast(AbstractAsyncContextManager[StoreSession], self._async_sessions())
+    @asynccontextmanager
+    async def sessions(self) -> AsyncIterator[StoreSession]:
+        """A session for reading (StoreUnreachable while the database cannot be reached)."""
+        with reachable():
+            async with self._async_sessions() as session:
+                yield cast(StoreSession, session)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[StoreSession]:
@@ -650,10 +654,11 @@ class Database:
         """`work` in one transaction, committed when it returns. It only reads and writes
         through its session (it awaits nothing else), so on SQLite it runs whole on the store's
         thread: one hand-over, however many statements, and never a statement on the loop."""
-        if self._sqlite is not None:
-            return await self._sqlite.run(work)
-        async with self.session() as session:
-            return await work(session)
+        with reachable():  # a restarting Postgres: StoreUnreachable, which callers retry
+            if self._sqlite is not None:
+                return await self._sqlite.run(work)
+            async with self.session() as session:
+                return await work(session)
 
     async def checkpoint_in_background(self, interval: float = CHECKPOINT_INTERVAL) -> None:
         """On a SQLite file, checkpoint the WAL from a thread instead of inside commits (a

@@ -19,7 +19,7 @@ def build_web_app(deps: WebDeps) -> web.Application:
     app = web.Application(client_max_size=deps.max_body + 1, middlewares=[_no_stack_traces])
     app.router.add_post("/webhooks/alertmanager", AlertmanagerRoute(deps).handle)
     app.router.add_post("/webhooks/sentry", SentryRoute(deps).handle)
-    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/healthz", healthz(deps.dead_loops))
     app.router.add_get("/readyz", readyz(deps.readiness, deps.dependencies))
     app.router.add_get("/metrics", metrics_route(deps.metrics))
     if deps.slack_handler is not None:

@@ -11,8 +11,19 @@ from bot.observability.metrics import CONTENT_TYPE, Metrics
 from bot.web.webhooks import DependencyReport, ReadinessCheck
 
 
-async def healthz(_request: web.Request) -> web.Response:
-    return web.json_response({"ok": True})
+def healthz(
+    dead_loops: Callable[[], dict[str, str]],
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Alive while every background loop runs: 503 naming each one that ended for good, which
+    only a restart brings back (a store that is down is /readyz's business, not this)."""
+
+    async def handler(_request: web.Request) -> web.Response:
+        dead = dead_loops()
+        if dead:
+            return web.json_response({"ok": False, "dead_loops": dict(dead)}, status=503)
+        return web.json_response({"ok": True})
+
+    return handler
 
 
 def readyz(

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.domain.alerts import AlertGroup
-from bot.errors import InvalidPayload, StoreBusy
+from bot.errors import InvalidPayload, StoreBusy, StoreUnreachable
 from bot.observability.metrics import Metrics
 from bot.services.alerts import AlertIntake
 from bot.web.answers import bearer_ok, problem, refused
@@ -43,6 +43,8 @@ class WebDeps:
     slack_handler: SlackHandler | None = None
     sentry_secret: str | None = None
     dependencies: DependencyReport | None = None
+    # The background loops that ended for good (name -> how): /healthz fails while any has.
+    dead_loops: Callable[[], dict[str, str]] = dict
 
 
 async def commit_group(deps: WebDeps, source: str, group: AlertGroup, body: bytes) -> web.Response:
@@ -52,10 +54,11 @@ async def commit_group(deps: WebDeps, source: str, group: AlertGroup, body: byte
         result = await deps.intake.ingest(
             group, body=body.decode("utf-8", "replace"), now=deps.now()
         )
-    except StoreBusy as exc:
+    except (StoreBusy, StoreUnreachable) as exc:
         # Nothing was stored; Alertmanager and Sentry send the notification again.
         log.warning("%s webhook not stored: %s; asked the sender to retry", source, exc)
-        answer = problem(503, "the store is busy; send this notification again")
+        state = "busy" if isinstance(exc, StoreBusy) else "unreachable"
+        answer = problem(503, f"the store is {state}; send this notification again")
         answer.headers["Retry-After"] = str(BUSY_RETRY_AFTER)
         return answer
     deps.metrics.alerts_received.labels(source).inc(len(group.alerts))

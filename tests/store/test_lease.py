@@ -7,7 +7,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from bot.clock import FakeClock
-from bot.errors import StoreBusy
+from bot.errors import StoreBusy, StoreUnreachable
 from bot.loops.ownership import Ownership
 from bot.store.lease import LeaseStore
 from bot.store.repository import Database
@@ -75,3 +75,21 @@ async def test_a_busy_store_keeps_the_loops_until_the_lease_would_expire(db: Dat
 
 async def _note(into: list[str], what: str) -> None:
     into.append(what)
+
+
+async def test_loops_that_could_not_start_are_started_at_the_next_round(db: Database) -> None:
+    clock = FakeClock(NOW)
+    started: list[str] = []
+    failures = [StoreUnreachable("the store is unreachable (ConnectionRefusedError)")]
+
+    async def start() -> None:
+        if failures:
+            raise failures.pop()
+        started.append("start")
+
+    ownership = Ownership(leases=LeaseStore(db), now=clock.now, on_acquired=start, ttl=TTL)
+    assert not await ownership.try_once()  # the lease is taken, but the loops are not running
+    clock.advance(seconds=2)
+    assert await ownership.try_once()
+    assert started == ["start"]
+    assert await LeaseStore(db).holder("outbox", now=clock.now()) == ownership.holder

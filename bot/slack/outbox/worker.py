@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.domain.outbox import JobKind
-from bot.errors import SlackCallError
+from bot.errors import SlackCallError, StoreUnreachable
+from bot.loops.backoff import Backoff
 from bot.loops.wakeup import Wakeup
 from bot.observability.metrics import Metrics
 from bot.slack.outbox.caller import RetryLater
@@ -21,7 +22,7 @@ from bot.slack.outbox.job_table import FIRST_METHOD, failure_notice, posting_cha
 from bot.slack.outbox.jobs import Batching, Handler, JobContext, JobFailed, Rename
 from bot.slack.outbox.ratelimit import RateLimiter
 from bot.slack.outbox.workspace_jobs import WORKSPACE_HANDLERS, WorkspaceHandler
-from bot.store.outbox import Job, OutboxStore
+from bot.store.outbox import Job, JobOutcome, OutboxStore
 
 log = logging.getLogger(__name__)
 # Transient failures (5xx, timeouts, connection errors) are retried after 2, 4, 8 ... seconds,
@@ -94,6 +95,7 @@ class OutboxWorker:
         """Drain the outbox until stopped (it may run again after a stop)."""
         self._stopping = False
         self.alive = True
+        backoff = Backoff("outbox loop")
         try:
             while not self._stopping:
                 try:
@@ -101,10 +103,11 @@ class OutboxWorker:
                     if time.monotonic() - self._depth_at >= DEPTH_EVERY:
                         self._depth_at = time.monotonic()
                         self.metrics.outbox_depth.set(await self.store.depth())
-                except Exception:
-                    # The store is unreachable, say: the next look may find it back.
-                    log.exception("outbox look failed; looking again shortly")
-                    pause = self.poll_interval
+                except Exception as error:
+                    # The store is unreachable, say: a later look may find it back.
+                    pause = backoff.failed(error)
+                else:
+                    backoff.succeeded()
                 await self._wakeup.wait(pause)
         finally:
             self.alive = False
@@ -199,11 +202,23 @@ class OutboxWorker:
 
     async def _run_job(self, jobs: Sequence[Job]) -> None:
         try:
-            await self._execute(jobs)
-        except Exception:
-            log.exception("outbox job %s (%s) crashed", jobs[0].id, jobs[0].kind.value)
-            for job in jobs:
-                await self._retry(job, 5.0, "internal error", counts_attempt=True)
+            try:
+                await self._execute(jobs)
+            except StoreUnreachable:
+                raise
+            except Exception:
+                log.exception("outbox job %s (%s) crashed", jobs[0].id, jobs[0].kind.value)
+                for job in jobs:
+                    await self._retry(job, 5.0, "internal error", counts_attempt=True)
+        except StoreUnreachable as exc:
+            # Its claim lapses (store.LEASE) and it runs again; what it did in Slack is recorded
+            # step by step or found again by its metadata, so nothing is sent twice.
+            log.warning(
+                "outbox job %s (%s) interrupted: %s; it runs again once the store is back",
+                jobs[0].id,
+                jobs[0].kind.value,
+                exc,
+            )
         finally:
             for job in jobs:
                 self._running.pop(job.id, None)
@@ -247,10 +262,25 @@ class OutboxWorker:
             for each in jobs:
                 await self._fail(each, str(exc))
             return
-        await self.store.complete_all(jobs, outcome, self.now())
+        await self._complete(jobs, outcome)
         self.metrics.outbox_jobs.labels(job.kind.value, "done").inc(len(jobs))
         if outcome.next_level_now is not None:
             self.context.wake_timers()
+
+    async def _complete(self, jobs: Sequence[Job], outcome: JobOutcome) -> None:
+        """Record what the job did in Slack; while the store is unreachable, keep trying (so the
+        job is not run again), unless the worker is stopping."""
+        backoff = Backoff(f"recording outbox job {jobs[0].id}")
+        while True:
+            try:
+                await self.store.complete_all(jobs, outcome, self.now())
+            except StoreUnreachable as error:
+                if self._stopping:
+                    raise
+                await asyncio.sleep(backoff.failed(error))
+            else:
+                backoff.succeeded()
+                return
 
     async def _retry(self, job: Job, after: float, reason: str, *, counts_attempt: bool) -> None:
         now = self.now()
