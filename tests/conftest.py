@@ -18,7 +18,7 @@ from bot.store.repository import Database
 PG_ADMIN_DSN = os.environ.get("TOCSIN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 _TABLES = (
     "incidents, alerts, timeline_events, webhook_receipts, outbox, timers, oncall_overrides, "
-    "digest_runs, sandbox_snapshots, leases"
+    "digest_runs, sandbox_snapshots, leases, slack_calls"
 )
 
 

@@ -43,6 +43,8 @@ class WebDeps:
     slack_handler: SlackHandler | None = None
     sentry_secret: str | None = None
     dependencies: DependencyReport | None = None
+    # Brings the metrics that describe the shared store up to date before a scrape.
+    refresh_metrics: Callable[[], Awaitable[Any]] | None = None
 
 
 async def commit_group(deps: WebDeps, source: str, group: AlertGroup, body: bytes) -> web.Response:
