@@ -186,6 +186,11 @@ async def check_schema(db: Database, url: str) -> None:
     if current is None and not await _has_tables(db):
         await asyncio.to_thread(schema.upgrade, url)
         return
+    if schema.is_newer(current):
+        raise SchemaOutOfDate(
+            f"database schema is at {current}, newer than this Tocsin knows ({head}): "
+            "a newer Tocsin upgraded it; run that version"
+        )
     raise SchemaOutOfDate(
         f"database schema is at {current or 'an unknown version'}, the code needs {head}: "
         "run `tocsin db upgrade`"

@@ -64,7 +64,15 @@ def readiness_check(
             current = await schema.current_revision(db.engine)
             head = schema.head_revision()
             report["store"] = {"ok": True}
-            report["schema"] = {"ok": current == head, "current": current, "head": head}
+            # A newer schema (the first step of a rolling upgrade) keeps an older replica
+            # ready until it is replaced: migrations add, and it still serves.
+            newer = current != head and schema.is_newer(current)
+            report["schema"] = {
+                "ok": current == head or newer,
+                "current": current,
+                "head": head,
+                "newer": newer,
+            }
         except Exception as exc:  # the store is down: say so, without the DSN
             report["store"] = {"ok": False, "error": type(exc).__name__}
         report["outbox"] = await outbox()
