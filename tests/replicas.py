@@ -4,6 +4,7 @@ benchmarks: the database, the replicas, which one holds the outbox lease, what S
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -22,11 +23,12 @@ from tests.harness import ServeProcess, bot_env, readiness
 from tests.pacing import scaled_server
 from tests.realservers import free_port
 
-PG_HOST = "postgresql://postgres@127.0.0.1:5432"
+# The admin database, as tests/conftest.py reads it; each caller's database is made beside it.
+PG_ADMIN_DSN = os.environ.get("TOCSIN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(f"{PG_HOST}/test")
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
     try:
         await conn.execute(sql)
     finally:
@@ -38,7 +40,8 @@ async def own_database() -> AsyncIterator[str]:
     """A Postgres database made and migrated for the caller alone, dropped afterwards."""
     name = f"tocsin_replicas_{uuid.uuid4().hex[:8]}"
     await _admin(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    server = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    url = f"{server}/{name}"
     try:
         await asyncio.to_thread(schema.upgrade, url)
         yield url
