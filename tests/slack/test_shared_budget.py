@@ -60,3 +60,21 @@ async def test_calls_older_than_a_window_are_not_counted(db: Database) -> None:
     clock.advance(seconds=63)
     assert await second.take_over() == 0
     assert second.limiter.room("conversations.create") == 20
+
+
+class Unreadable:
+    async def record(self, method: str, at: object) -> None:
+        raise OSError("the store is down")
+
+    async def since(self, at: object) -> list[tuple[str, object]]:
+        raise OSError("the store is down")
+
+
+async def test_a_sender_that_cannot_read_the_window_waits_it_out() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(
+        tier_per_minute=TIERS, per_channel_per_second=1.0, clock=lambda: clock.now().timestamp()
+    )
+    budget = SharedBudget(log=Unreadable(), limiter=limiter, now=clock.now)  # type: ignore[arg-type]
+    assert await budget.take_over() == 0
+    assert limiter.wait_for("conversations.create") == pytest.approx(60 + ARRIVAL_MARGIN)

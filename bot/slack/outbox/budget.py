@@ -43,7 +43,14 @@ class SharedBudget:
         included); how many there were."""
         now = self.now()
         window = timedelta(seconds=ratelimit.WINDOW + ARRIVAL_MARGIN)
-        found = await self.calls.since(now - window)
+        try:
+            found = await self.calls.since(now - window)
+        except Exception:
+            # Nothing known of the window: wait it out rather than risk Slack's 429s.
+            log.exception("the last minute's Slack calls could not be read; waiting a minute")
+            for method in ratelimit.METHOD_TIERS:
+                self.limiter.block(method, ratelimit.WINDOW + ARRIVAL_MARGIN)
+            return 0
         # This process's own calls are among them (written before they left): count from the
         # store alone.
         self.limiter.forget_calls()
