@@ -17,6 +17,7 @@ TocsinError
 ├── StoreUnreachable     the database cannot be reached now (down, restarting) (HTTP 503)
 ├── ConfigError          a setting is missing or wrong; stops start-up
 ├── CannotListen         `tocsin serve` cannot take its address (a busy port); stops start-up
+├── StoreInUse           another `tocsin serve` serves the SQLite file; stops start-up
 └── SchemaOutOfDate      the database needs `tocsin db upgrade`
 
 Not errors, and never out of the outbox worker: `RetryLater` (bot.slack.outbox.caller: the call
@@ -82,6 +83,10 @@ class ConfigError(TocsinError):
 
 class CannotListen(TocsinError):
     """The server's host and port cannot be listened on."""
+
+
+class StoreInUse(TocsinError):
+    """Another `tocsin serve` already serves this SQLite file (SQLite serves one process)."""
 
 
 class SchemaOutOfDate(TocsinError):

@@ -19,7 +19,7 @@ from tests.postgres_server import PostgresServer, own_postgres
 PG_ADMIN_DSN = os.environ.get("TOCSIN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 _TABLES = (
     "incidents, alerts, timeline_events, webhook_receipts, outbox, timers, oncall_overrides, "
-    "digest_runs, sandbox_snapshots, leases"
+    "digest_runs, sandbox_snapshots, leases, slack_calls"
 )
 
 

@@ -20,8 +20,10 @@ from bot.cli import logs
 from bot.cli.listen import listening_socket
 from bot.config import Settings, load_settings
 from bot.config.playbooks import load_dir
-from bot.errors import CannotListen, ConfigError, SchemaOutOfDate
+from bot.errors import CannotListen, ConfigError, SchemaOutOfDate, StoreInUse
 from bot.store import schema
+from bot.store.engine import is_sqlite
+from bot.store.sqlite.one_server import hold_for_serving
 
 log = logging.getLogger("tocsin")
 
@@ -136,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "drill":
             return _drill(settings, args.alertname, args.url, args.wait)
         return asyncio.run(_serve(settings, args.host, args.port))
-    except (ConfigError, SchemaOutOfDate, CannotListen) as exc:
+    except (ConfigError, SchemaOutOfDate, CannotListen, StoreInUse) as exc:
         print(f"tocsin: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -183,6 +185,16 @@ def settle_heap() -> None:
 
 
 async def _serve(settings: Settings, host: str, port: int) -> int:
+    """Serve; on SQLite, only while no other `tocsin serve` serves the same file."""
+    serving = hold_for_serving(settings.database_url) if is_sqlite(settings.database_url) else None
+    try:
+        return await _serve_holding(settings, host, port)
+    finally:
+        if serving is not None:
+            serving.release()
+
+
+async def _serve_holding(settings: Settings, host: str, port: int) -> int:
     from bot.main import build_app
     from bot.observability.error_tracking import init_error_tracking
 

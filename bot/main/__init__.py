@@ -29,7 +29,7 @@ from bot.errors import ConfigError, SchemaOutOfDate
 from bot.loops.ownership import Ownership
 from bot.loops.timers import TimerScheduler
 from bot.loops.watch import LoopWatch
-from bot.main.readiness import readiness_check
+from bot.main.readiness import outbox_state, readiness_check
 from bot.main.slack_target import (
     SANDBOX_PATH,
     SlackTarget,
@@ -64,6 +64,7 @@ from bot.slack.app import build_bolt_app, slack_route
 from bot.slack.emulator import SlackEmulator
 from bot.slack.ids import COMMANDS
 from bot.slack.outbox import OutboxWorker
+from bot.slack.outbox.budget import SharedBudget
 from bot.slack.outbox.caller import SlackCaller
 from bot.slack.outbox.job_table import HANDLERS
 from bot.slack.outbox.jobs import JobContext
@@ -76,6 +77,7 @@ from bot.store.lease import LeaseStore
 from bot.store.outbox import OutboxStore
 from bot.store.repository import Database
 from bot.store.sandbox import SandboxStore
+from bot.store.spend import SpendStore
 from bot.store.timers import TimerStore
 from bot.web import WebDeps, build_web_app
 from bot.web.drills import drill_resolve_route, drill_status_route
@@ -110,6 +112,7 @@ class Tocsin:
     digests: DigestScheduler | None = None
     loops: list[asyncio.Task[None]] = field(default_factory=list)
     watch: LoopWatch = field(default_factory=LoopWatch)
+    budget: SharedBudget | None = None
 
     def __post_init__(self) -> None:
         self.ownership.on_acquired = self._start_loops
@@ -140,8 +143,11 @@ class Tocsin:
             log.info("Socket Mode: connected; Slack sends commands and clicks over the socket")
 
     async def _start_loops(self) -> None:
-        # The lease is ours: any job left running was its sender's, who is gone.
+        # The lease is ours: any job left running was its sender's, who is gone; the calls it
+        # made this minute count against the app's budget as ours do.
         await self.worker.store.release_all(self.worker.now())
+        if self.budget is not None:
+            await self.budget.take_over()
         self.loops = [
             self.watch.start("outbox", self.worker.run()),
             self.watch.start("timers", self.scheduler.run()),
@@ -185,6 +191,11 @@ async def check_schema(db: Database, url: str) -> None:
     if current is None and not await _has_tables(db):
         await asyncio.to_thread(schema.upgrade, url)
         return
+    if schema.is_newer(current):
+        raise SchemaOutOfDate(
+            f"database schema is at {current}, newer than this Tocsin knows ({head}): "
+            "a newer Tocsin upgraded it; run that version"
+        )
     raise SchemaOutOfDate(
         f"database schema is at {current or 'an unknown version'}, the code needs {head}: "
         "run `tocsin db upgrade`"
@@ -244,10 +255,11 @@ async def build_app(
         per_channel_per_second=settings.outbox.per_channel_per_second,
         clock=pace_clock,
     )
+    budget = SharedBudget(log=SpendStore(db), limiter=limiter, now=clock.now)
     outbox_store = OutboxStore(db)
     http = aiohttp.ClientSession()
     context = JobContext(
-        slack=SlackCaller(client=client, limiter=limiter, metrics=metrics),
+        slack=SlackCaller(client=client, limiter=limiter, metrics=metrics, budget=budget),
         store=outbox_store,
         now=clock.now,
         alerts_channel=alerts_channel,
@@ -376,10 +388,12 @@ async def build_app(
         services=services,
         listeners=LISTENERS,
     )
+    outbox = outbox_state(worker, ownership, clock.now, metrics)
     deps = WebDeps(
         intake=intake,
         metrics=metrics,
-        readiness=readiness_check(db, worker, timer_store, clock.now, ownership),
+        readiness=readiness_check(db, outbox, timer_store, clock.now),
+        refresh_metrics=outbox,
         dependencies=health.outside,
         now=clock.now,
         dead_loops=lambda: watch.dead,
@@ -433,6 +447,7 @@ async def build_app(
         sandbox=sandbox,
         digests=digests,
         watch=watch,
+        budget=budget,
     )
 
 

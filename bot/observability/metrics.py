@@ -45,6 +45,20 @@ class Metrics:
         self.outbox_depth = Gauge(
             "tocsin_outbox_depth", "Slack jobs pending or running", registry=r
         )
+        self.outbox_oldest_due = Gauge(
+            "tocsin_outbox_oldest_due_seconds",
+            "How long the longest-waiting due Slack job has waited (0 when none waits)",
+            registry=r,
+        )
+        self.outbox_lease_holder = Gauge(
+            "tocsin_outbox_lease_holder",
+            "1 for the replica that holds the outbox lease (sends to Slack), by its name",
+            ["holder"],
+            registry=r,
+        )
+        self.outbox_lease_held = Gauge(
+            "tocsin_outbox_lease_held", "1 when this replica sends to Slack, else 0", registry=r
+        )
         self.outbox_jobs = Counter(
             "tocsin_outbox_jobs", "Outbox jobs finished", ["kind", "outcome"], registry=r
         )

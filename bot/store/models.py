@@ -247,3 +247,14 @@ class LeaseRow(Base):
     holder: Mapped[str] = mapped_column(String(200))
     acquired_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class SlackCallRow(Base):
+    """A Slack Web API call the app made (written before it left), kept for one rate window."""
+
+    __tablename__ = "slack_calls"
+    __table_args__ = (Index("ix_slack_calls_sent_at", "sent_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    method: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime]

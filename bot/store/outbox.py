@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, case, func, or_, select, update
 
 from bot.domain.alerts import AlertStatus
 from bot.domain.incidents import SEVERITY_CHANGED, TimelineEvent, severity_from_label
@@ -312,6 +312,21 @@ class OutboxStore:
                 .where(J.state.in_(("pending", "running")))
             )
             return int(count or 0)
+
+    async def oldest_due(self, now: datetime) -> datetime | None:
+        """When the longest-waiting job became due (a pending job whose time has come, or a
+        running one whose sender's claim ran out); None when none waits."""
+        since = case((J.state == "running", J.lease_until), else_=J.not_before)
+        async with self.db.sessions() as session:
+            found: Any = await session.scalar(
+                select(func.min(since)).where(
+                    or_(
+                        (J.state == "pending") & (J.not_before <= now),
+                        (J.state == "running") & (J.lease_until < now),
+                    )
+                )
+            )
+            return found  # type: ignore[no-any-return]
 
     async def failed_since(self, since: datetime) -> int:
         """Jobs given up since `since`."""

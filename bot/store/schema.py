@@ -32,6 +32,15 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
+def is_newer(revision: str | None) -> bool:
+    """True for a revision this code does not know: a newer Tocsin's `tocsin db upgrade` made
+    it (during a rolling upgrade, before this replica is replaced)."""
+    if revision is None:
+        return False
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return revision not in {r.revision for r in script.walk_revisions()}
+
+
 def _current(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 

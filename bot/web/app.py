@@ -21,7 +21,7 @@ def build_web_app(deps: WebDeps) -> web.Application:
     app.router.add_post("/webhooks/sentry", SentryRoute(deps).handle)
     app.router.add_get("/healthz", healthz(deps.dead_loops))
     app.router.add_get("/readyz", readyz(deps.readiness, deps.dependencies))
-    app.router.add_get("/metrics", metrics_route(deps.metrics))
+    app.router.add_get("/metrics", metrics_route(deps.metrics, deps.refresh_metrics))
     if deps.slack_handler is not None:
         app.router.add_post("/slack/events", deps.slack_handler)
     return app

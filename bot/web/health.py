@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -45,8 +46,14 @@ def readyz(
     return handler
 
 
-def metrics_route(metrics: Metrics) -> Callable[[web.Request], Awaitable[web.Response]]:
+def metrics_route(
+    metrics: Metrics, refresh: Callable[[], Awaitable[Any]] | None = None
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The metrics, `refresh`ed first: what every replica says of the outbox it shares."""
+
     async def handler(_request: web.Request) -> web.Response:
+        if refresh is not None:
+            await refresh()
         response = web.Response(body=metrics.render())
         response.headers["Content-Type"] = CONTENT_TYPE
         return response

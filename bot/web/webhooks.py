@@ -45,6 +45,8 @@ class WebDeps:
     dependencies: DependencyReport | None = None
     # The background loops that ended for good (name -> how): /healthz fails while any has.
     dead_loops: Callable[[], dict[str, str]] = dict
+    # Brings the metrics that describe the shared store up to date before a scrape.
+    refresh_metrics: Callable[[], Awaitable[Any]] | None = None
 
 
 async def commit_group(deps: WebDeps, source: str, group: AlertGroup, body: bytes) -> web.Response:

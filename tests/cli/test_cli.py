@@ -55,7 +55,7 @@ def test_serve_refuses_an_old_schema_and_names_the_command(tmp_path: Path) -> No
     import sqlite3
 
     with sqlite3.connect(tmp_path / "old.db") as conn:
-        conn.execute("UPDATE alembic_version SET version_num = 'ancient'")
+        conn.execute("UPDATE alembic_version SET version_num = '0008'")  # two releases back
     result = tocsin(
         "serve", "--port", str(free_port()), cwd=tmp_path, env={"TOCSIN_DATABASE_URL": url}
     )

@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.errors import SlackCallError
 from bot.observability.metrics import Metrics
 from bot.retry_after import retry_after_seconds
+from bot.slack.outbox.budget import SharedBudget
 from bot.slack.outbox.ratelimit import PER_CHANNEL_METHODS, RateLimiter
 
 
@@ -58,8 +59,10 @@ class SlackCaller:
         limiter: RateLimiter,
         metrics: Metrics,
         timeout: float = 30.0,
+        budget: SharedBudget | None = None,
     ) -> None:
         self.client = client
+        self.budget = budget
         self.limiter = limiter
         self.metrics = metrics
         self.timeout = timeout
@@ -83,6 +86,14 @@ class SlackCaller:
         if wait > 0:
             self.metrics.rate_limited_waits.labels(method, "local").inc()
             raise RetryLater(wait, f"{method} paced for {wait:.1f}s", counts_attempt=False)
+        if self.budget is not None:
+            try:
+                await self.budget.spend(method)
+            except Exception as exc:
+                # Not written down, not sent: a sender after this one could not count it.
+                raise RetryLater(
+                    1.0, f"{method}: the call could not be written down", counts_attempt=False
+                ) from exc
         started = time.perf_counter()
         try:
             response = await asyncio.wait_for(self._send(method, params), timeout=self.timeout)

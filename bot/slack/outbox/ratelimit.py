@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from collections.abc import Callable, Mapping
 
@@ -122,6 +123,17 @@ class RateLimiter:
         calls = self._calls.get(method)
         if calls:
             calls[-1] = max(calls[-1], now)
+
+    def forget_calls(self) -> None:
+        """Drop every call counted (before counting them again from elsewhere: `restore`)."""
+        self._calls.clear()
+
+    def restore(self, method: str, ago: float) -> None:
+        """Count a call of `method` made `ago` seconds before now by another sender (the app's
+        budget is one, whoever spent it)."""
+        at = self._clock() - ago
+        calls = self._calls.setdefault(method, deque())
+        calls.insert(bisect.bisect_right(calls, at), at)
 
     def block(self, method: str, retry_after: float) -> None:
         """Obey a 429: no call of `method` until `retry_after` seconds from now."""
