@@ -9,6 +9,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,8 @@ RULES = ROOT / "playbooks" / "rules" / "tocsin.rules.yml"
 def yaml_blocks() -> dict[str, list[str]]:
     """The README's YAML blocks by the file each belongs in, named by its first line."""
     blocks: dict[str, list[str]] = {}
-    for block in re.findall(r"```yaml\n(.*?)```", README, re.DOTALL):
+    for found in re.findall(r"```yaml\n(.*?)```", README, re.DOTALL):
+        block = textwrap.dedent(found)  # a block inside a list item is indented
         first = block.splitlines()[0]
         assert first.startswith("# "), f"a YAML block must say its file first:\n{block}"
         name = Path(first.removeprefix("# ").split()[0]).name
@@ -38,7 +40,13 @@ def yaml_blocks() -> dict[str, list[str]]:
 
 
 def test_every_yaml_block_is_checked() -> None:
-    assert set(yaml_blocks()) == {"tocsin.yml", "alertmanager.yml", "prometheus.yml", "playbook"}
+    assert set(yaml_blocks()) == {
+        "tocsin.yml",
+        "alertmanager.yml",
+        "prometheus.yml",
+        "playbook",
+        "kubernetes.yml",
+    }
 
 
 def test_readme_tocsin_yml_examples_load(tmp_path: Path) -> None:
@@ -132,6 +140,26 @@ def test_readme_systemd_unit_runs_a_real_command() -> None:
     parsed = _parser().parse_args(args)
     assert (parsed.command, parsed.host, parsed.port) == ("serve", "127.0.0.1", 3000)
     assert service["RestartPreventExitStatus"] == "2"  # ConfigError, SchemaOutOfDate, no port
+
+
+def test_readme_kubernetes_example_runs_two_probed_replicas_of_serve() -> None:
+    (block,) = yaml_blocks()["kubernetes.yml"]
+    deployment, service = yaml.safe_load_all(block)
+    assert (deployment["kind"], service["kind"]) == ("Deployment", "Service")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 2
+    assert spec["selector"]["matchLabels"] == spec["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"] == spec["template"]["metadata"]["labels"]
+    (container,) = spec["template"]["spec"]["containers"]
+    program, *args = container["args"]
+    assert program == "tocsin"
+    parsed = _parser().parse_args(args)
+    assert (parsed.command, parsed.host) == ("serve", "0.0.0.0")
+    port = parsed.port
+    assert container["ports"] == [{"containerPort": port}]
+    assert service["spec"]["ports"] == [{"port": port, "targetPort": port}]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port}
 
 
 def commands() -> list[str]:
