@@ -7,9 +7,8 @@ timeline entry per change."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,10 +20,9 @@ import pytest
 
 from bot.slack import ids
 from bot.slack.emulator import SlackEmulator
-from bot.store import schema
-from tests.conftest import _pg_admin
 from tests.harness import ServeProcess, bot_env, eventually, running_emulator, settled
 from tests.realservers import AlertmanagerCluster, AlertmanagerServer, free_port, require_binaries
+from tests.replicas import own_database as a_database_of_its_own
 
 pytestmark = pytest.mark.integration
 
@@ -51,16 +49,10 @@ digest:
 
 
 @pytest.fixture
-def own_database() -> Iterator[str]:
+async def own_database() -> AsyncIterator[str]:
     """A Postgres database of this test's own, migrated, dropped at the end."""
-    name = f"tocsin_ha_{uuid.uuid4().hex[:8]}"
-    _pg_admin(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    try:
-        schema.upgrade(url)
+    async with a_database_of_its_own() as url:
         yield url
-    finally:
-        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @asynccontextmanager
