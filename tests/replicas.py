@@ -36,14 +36,15 @@ async def _admin(sql: str) -> None:
 
 
 @asynccontextmanager
-async def own_database() -> AsyncIterator[str]:
-    """A Postgres database made and migrated for the caller alone, dropped afterwards."""
+async def own_database(revision: str = "head") -> AsyncIterator[str]:
+    """A Postgres database made and migrated (to `revision`) for the caller alone, dropped
+    afterwards."""
     name = f"tocsin_replicas_{uuid.uuid4().hex[:8]}"
     await _admin(f'CREATE DATABASE "{name}"')
     server = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
     url = f"{server}/{name}"
     try:
-        await asyncio.to_thread(schema.upgrade, url)
+        await asyncio.to_thread(schema.upgrade, url, revision)
         yield url
     finally:
         await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

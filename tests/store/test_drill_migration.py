@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +16,7 @@ from bot.store import schema
 from bot.store.engine import create_engine
 from bot.store.models import UtcDateTime
 from bot.store.repository import Database
-from tests.store.test_timeline_migration import _admin
+from tests.replicas import own_database
 
 LABELS = {  # title: (group labels, common labels)
     "[DRILL] 5xx above 5% on api": ({"alertname": "HighErrorRate", "drill": "drill-1a2b3c"}, {}),
@@ -33,14 +32,8 @@ async def store_at_0008(request: pytest.FixtureRequest, tmp_path: Path) -> Async
         await asyncio.to_thread(schema.upgrade, url, "0008")
         yield url
         return
-    name = f"tocsin_migration_{uuid.uuid4().hex[:8]}"
-    await _admin(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    try:
-        await asyncio.to_thread(schema.upgrade, url, "0008")
+    async with own_database("0008") as url:
         yield url
-    finally:
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def write_incidents(url: str) -> None:

@@ -5,13 +5,10 @@ surface renders them (SQLite and a fresh Postgres database)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
 import pytest
 from sqlalchemy import bindparam, text
 
@@ -22,8 +19,7 @@ from bot.store import schema
 from bot.store.engine import create_engine
 from bot.store.models import UtcDateTime
 from bot.store.repository import Database
-
-ADMIN = os.environ.get("TOCSIN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+from tests.replicas import own_database
 
 # As the previous release wrote them.
 OLD_ENTRIES = [
@@ -38,14 +34,6 @@ OLD_ENTRIES = [
 ]
 
 
-async def _admin(sql: str) -> None:
-    connection = await asyncpg.connect(ADMIN)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 async def old_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """An empty store at the previous release's schema (0006)."""
@@ -54,14 +42,8 @@ async def old_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
         await asyncio.to_thread(schema.upgrade, url, "0006")
         yield url
         return
-    name = f"tocsin_migration_{uuid.uuid4().hex[:8]}"
-    await _admin(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    try:
-        await asyncio.to_thread(schema.upgrade, url, "0006")
+    async with own_database("0006") as url:
         yield url
-    finally:
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def write_old_entries(url: str) -> int:
