@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from bot.domain.escalation import Policy, rotations_paged
 from bot.domain.incidents import IncidentStatus
@@ -44,25 +43,28 @@ class OnCallService:
         names = [name for name in rotations_paged(policy) if name in self.rotations]
         if not names:
             return view
-        now = self.now()
-        on_call = []
-        for name in names:
-            overrides = await in_transaction(self.store, _overrides_of(name, now))
-            shift, _ = current_and_next(self.rotations[name], now, overrides)
-            on_call.append(
-                OnCallNow(name, shift.user, shift.ends_at) if shift else OnCallNow(name, None)
-            )
+        on_call = [
+            OnCallNow(name, shift.user, shift.ends_at) if shift else OnCallNow(name, None)
+            for name, shift, _ in await self._shifts(names, self.now())
+        ]
         return replace(view, on_call=tuple(on_call))
 
     async def now_and_next(self) -> list[Row]:
         """(rotation, current shift, next shift) for every rotation."""
-        now = self.now()
-        rows = []
-        for rotation in self.rotations.values():
-            overrides = await in_transaction(self.store, _overrides_of(rotation.name, now))
-            current, upcoming = current_and_next(rotation, now, overrides)
-            rows.append((rotation.name, current, upcoming))
-        return rows
+        return await self._shifts(list(self.rotations), self.now())
+
+    async def _shifts(self, names: list[str], now: datetime) -> list[Row]:
+        """(rotation, current shift, next shift) of the rotations named, their overrides read in
+        one transaction."""
+
+        async def read(tx: IncidentTransaction) -> list[list[Override]]:
+            return [await tx.overrides(name, now) for name in names]
+
+        overrides = await in_transaction(self.store, read)
+        return [
+            (name, *current_and_next(self.rotations[name], now, taken))
+            for name, taken in zip(names, overrides, strict=True)
+        ]
 
     def rotation(self, name: str | None) -> str:
         """The rotation named, or the only one there is; a UserError that lists them."""
@@ -83,12 +85,3 @@ class OnCallService:
         entry = Override(rotation=rotation, user=user, starts_at=now, ends_at=now + duration)
         await in_transaction(self.store, lambda tx: tx.add_override(entry, by=by, at=now))
         return entry
-
-
-def _overrides_of(
-    rotation: str, now: datetime
-) -> Callable[[IncidentTransaction], Coroutine[Any, Any, list[Override]]]:
-    async def read(tx: IncidentTransaction) -> list[Override]:
-        return await tx.overrides(rotation, now)
-
-    return read
