@@ -17,7 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.cli import logs
-from bot.cli.listen import listening_socket
+from bot.cli.listen import listening_socket, serving_loop
 from bot.config import Settings, load_settings
 from bot.config.playbooks import load_dir
 from bot.errors import CannotListen, ConfigError, SchemaOutOfDate, StoreInUse
@@ -137,7 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_digest(settings, post=args.now, name=args.name, day=args.day))
         if args.command == "drill":
             return _drill(settings, args.alertname, args.url, args.wait)
-        return asyncio.run(_serve(settings, args.host, args.port))
+        with asyncio.Runner(loop_factory=serving_loop()) as runner:
+            return runner.run(_serve(settings, args.host, args.port))
     except (ConfigError, SchemaOutOfDate, CannotListen, StoreInUse) as exc:
         print(f"tocsin: {exc}", file=sys.stderr)
         return 2

@@ -1,9 +1,12 @@
-"""A listening socket taken before anything else starts: a busy port is said in one line."""
+"""The server's socket and event loop: the socket is taken before anything else starts (a busy
+port is said in one line), and the loop is uvloop's where it is installed."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import socket
+from collections.abc import Callable
 
 from bot.errors import CannotListen
 
@@ -29,3 +32,13 @@ def listening_socket(host: str, port: int) -> socket.socket:
         raise CannotListen(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     sock.setblocking(False)
     return sock
+
+
+def serving_loop() -> Callable[[], asyncio.AbstractEventLoop]:
+    """What makes the server's event loop: uvloop's where it is installed (every platform but
+    Windows), asyncio's own elsewhere."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - Windows
+        return asyncio.new_event_loop
+    return uvloop.new_event_loop
