@@ -2,15 +2,24 @@
 
 A record's structured fields are what its call passed as `extra`: the JSON line carries them
 beside time, level, logger and message; the text line says them in its message already.
+
+Records are written by a thread of their own (the standard library's QueueHandler and
+QueueListener): the event loop only hands them over, so a slow or stalled stderr (a full pipe
+to a log collector) never holds up webhooks, and formatting and writing are not on its time.
+Whatever is queued is written before the process exits.
 """
 
 from __future__ import annotations
 
+import atexit
+import copy
 import json
 import logging
+import queue
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from logging.handlers import QueueHandler, QueueListener
 from typing import Any
 
 FORMATS = ("text", "json")
@@ -42,7 +51,35 @@ class JsonFormatter(logging.Formatter):
             entry.setdefault(key, value)
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
+        elif record.exc_text:  # handed over by the writer thread's queue, already text
+            entry["error"] = record.exc_text
         return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+class _Handoff(QueueHandler):
+    """Hands a record to the writer thread with its message and traceback already text (the
+    arguments and the exception may change or go once the call returns)."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        handed = copy.copy(record)
+        handed.message = record.getMessage()
+        handed.msg, handed.args = handed.message, None
+        if record.exc_info:
+            handed.exc_text = record.exc_text or _TRACEBACKS.formatException(record.exc_info)
+            handed.exc_info = None
+        return handed
+
+
+_TRACEBACKS = logging.Formatter()
+_writer: QueueListener | None = None
+
+
+def _stop_writer() -> None:
+    """Write what is queued, then stop the writer thread."""
+    global _writer
+    if _writer is not None:
+        _writer.stop()
+        _writer = None
 
 
 class LogChoiceError(ValueError):
@@ -71,16 +108,24 @@ def configure(*, log_format: str | None, level: str | None, verbose: bool) -> No
 
     Alembic's own INFO lines are shown only when asked for: `--verbose`, or a level given.
     """
+    global _writer
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    _stop_writer()
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    _writer = QueueListener(records, handler)
+    _writer.start()
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
-    root.addHandler(handler)
+    root.addHandler(_Handoff(records))
     root.setLevel((level or "info").upper())
     quiet = not verbose and level is None
     for name in QUIET_UNLESS_ASKED:
         logging.getLogger(name).setLevel(logging.WARNING if quiet else logging.NOTSET)
+
+
+atexit.register(_stop_writer)
