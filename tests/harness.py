@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,9 @@ async def running_bot(
     settings = load_settings(bot_env(database_url, emulator_url, TOCSIN_CONFIG="", **env))
     settings.alerts_channel = settings.alerts_channel or "alerts"
     settings.digest.digests = []  # tests that want the daily digest configure it
+    # Tests that are not about the card's pace see each change of alerts at once (the pace has
+    # tests of its own, and `tocsin serve` children run on the defaults).
+    settings.outbox.card_settle = timedelta(0)
     if tweak is not None:
         tweak(settings)
     port = free_port()

@@ -52,8 +52,14 @@ class OutboxSettings(BaseModel):
         default_factory=lambda: {"1": 1, "2": 20, "3": 50, "4": 100, "special": 600}
     )
     per_channel_per_second: float = Field(default=1.0, gt=0)
+    card_settle: timedelta = Field(
+        default=timedelta(seconds=2),
+        description="how long a card waits to show a change of its alerts, so that the changes "
+        "of a busy alert group are shown together by one update (0s: each at once); a change "
+        "of state (acknowledged, resolved) is shown at once",
+    )
 
-    @field_validator("give_up_after", mode="before")
+    @field_validator("give_up_after", "card_settle", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return config_duration(value)

@@ -78,6 +78,11 @@ class IntakeRules:
     default_policy: str | None = None
     archive_after: timedelta | None = None  # None: resolved channels stay open
     drill_resolve_after: timedelta | None = None  # None: a drill stays open until resolved
+    # A card re-rendered because its alerts changed waits this long, so that the changes of a
+    # busy alert group are shown together: from alert changes a card is updated at most once per
+    # card_settle, which leaves Slack's chat.update budget (Tier 3, shared by every card and its
+    # copies) to the other incidents. A change of state updates it at once.
+    card_settle: timedelta = timedelta(0)
 
     def auto_resolve_for(self, playbook: Playbook | None, source: str) -> bool:
         """The playbook decides; otherwise Sentry issues resolve with Sentry, others per config."""
@@ -219,7 +224,7 @@ def changes(
         )
         incident = started or incident
     incident, alert_events, alert_jobs, writes, resolved_at, stop = _alert_changes(
-        incident, record, group, now=now
+        incident, record, group, now=now, settle=rules.card_settle
     )
     events += alert_events
     jobs += alert_jobs
@@ -251,7 +256,12 @@ def changes(
 
 
 def _alert_changes(
-    incident: Incident, record: AlertsOnRecord, group: AlertGroup, *, now: datetime
+    incident: Incident,
+    record: AlertsOnRecord,
+    group: AlertGroup,
+    *,
+    now: datetime,
+    settle: timedelta,
 ) -> tuple[
     Incident,
     list[TimelineEvent],
@@ -303,7 +313,9 @@ def _alert_changes(
         # Without a channel there is no card yet: the card, posted once the channel is open,
         # shows the alerts as they are then. (Under a storm channels wait minutes for Slack's
         # pace; a card update per webhook meanwhile would be work for nothing.)
-        jobs.append(card_update_job(incident.id))
+        # Alert changes settle (IntakeRules.card_settle); resolving the incident shows at once.
+        settled = None if stop or not settle else now + settle
+        jobs.append(card_update_job(incident.id, not_before=settled))
     return incident, events, jobs, writes, resolved_at, stop
 
 

@@ -71,13 +71,15 @@ def parked_until_channel(job: OutboxJob, now: datetime) -> OutboxJob:
     )
 
 
-def card_update_job(incident_id: int) -> OutboxJob:
-    """Re-render the incident card; a pending update of the same card absorbs this one."""
+def card_update_job(incident_id: int, *, not_before: datetime | None = None) -> OutboxJob:
+    """Re-render the incident card (not before `not_before`, when given); a pending update of
+    the same card absorbs this one, and is brought forward when this one is due sooner."""
     return OutboxJob(
         kind=JobKind.UPDATE_CARD,
         idem_key=f"update_card:{incident_id}",
         incident_id=incident_id,
         coalesce_key=f"card:{incident_id}",
+        not_before=not_before,
     )
 
 

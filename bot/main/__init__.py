@@ -331,6 +331,7 @@ async def build_app(
             playbooks=playbooks,
             archive_after=settings.archive_after,
             drill_resolve_after=settings.drill_resolve_after,
+            card_settle=settings.outbox.card_settle,
         ),
         escalation=escalation,
         commits=GroupCommit(db, writers=db.writers),

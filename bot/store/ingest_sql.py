@@ -156,9 +156,12 @@ SET_ALERTS_RESOLVED_AT = prepared(
 )
 INSERT_EVENTS = prepared(insert(EVENTS))
 PENDING_BY_COALESCE_KEY = prepared(
-    select(OUTBOX.c.id).where(
+    select(OUTBOX.c.id, OUTBOX.c.not_before).where(
         OUTBOX.c.coalesce_key == bindparam("key"), OUTBOX.c.state == "pending"
     )
+)
+SET_JOB_DUE = prepared(
+    update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id")).values(not_before=bindparam("b_due"))
 )
 JOB_BY_IDEM_KEY = prepared(select(OUTBOX.c.id).where(OUTBOX.c.idem_key == bindparam("key")))
 SET_JOB_PAYLOAD = prepared(

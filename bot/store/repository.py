@@ -97,7 +97,7 @@ class SqlIncidentTransaction:
         self._latest: dict[str, Incident | None] = {}
         # As this transaction read or set it: a write of the same value is skipped.
         self._alerts_resolved_at: dict[int, datetime | None] = {}
-        self._pending_cards: set[str] = set()  # coalesce keys of jobs known pending
+        self._pending_cards: dict[str, datetime] = {}  # coalesce keys of jobs known pending
         self._receipts_read: set[tuple[str, str]] = set()  # (source, sha) asked by read_ahead
         self._receipts_found: set[tuple[str, str]] = set()  # and found
 
@@ -530,24 +530,30 @@ async def enqueue_jobs(
     jobs: Sequence[OutboxJob],
     *,
     at: datetime,
-    pending: set[str] | None = None,
+    pending: dict[str, datetime] | None = None,
 ) -> int:
     """Insert outbox jobs, skipping duplicates by idem key and coalescing by coalesce key; returns
-    how many were inserted. `pending`: coalesce keys this transaction found or made pending, so
-    a job without a payload of its own joins them without a look-up."""
+    how many were inserted. A pending job that absorbs one due sooner is brought forward to its
+    time. `pending`: coalesce keys this transaction found or made pending, with when that job is
+    due, so a job without a payload of its own due no sooner joins it without a look-up."""
     added = 0
-    known = pending if pending is not None else set()
+    known = pending if pending is not None else {}
     for job in jobs:
         idem_key = job.idem_key
-        if job.coalesce_key is not None:
-            if not job.payload and job.coalesce_key in known:
+        due = job.not_before or at
+        key = job.coalesce_key
+        if key is not None:
+            if not job.payload and key in known and known[key] <= due:
                 continue
-            found = await session.scalar(sql.PENDING_BY_COALESCE_KEY, {"key": job.coalesce_key})
+            found = (await session.execute(sql.PENDING_BY_COALESCE_KEY, {"key": key})).first()
             if found is not None:
-                known.add(job.coalesce_key)
+                job_id, found_due = cast(tuple[int, datetime], tuple(found))
+                if due < found_due:
+                    await session.execute(sql.SET_JOB_DUE, {"b_id": job_id, "b_due": due})
+                known[key] = min(due, found_due)
                 if job.payload:
                     await session.execute(
-                        sql.SET_JOB_PAYLOAD, {"b_id": found, "b_payload": dict(job.payload)}
+                        sql.SET_JOB_PAYLOAD, {"b_id": job_id, "b_payload": dict(job.payload)}
                     )
                 continue
             idem_key = f"{idem_key}:{uuid.uuid4().hex}"
@@ -560,17 +566,17 @@ async def enqueue_jobs(
                 "kind": job.kind.value,
                 "incident_id": job.incident_id,
                 "payload": dict(job.payload),
-                "coalesce_key": job.coalesce_key,
+                "coalesce_key": key,
                 "state": "pending",
                 "attempts": 0,
-                "not_before": job.not_before or at,
+                "not_before": due,
                 "created_at": at,
                 "updated_at": at,
                 "last_error": job.waiting,
             },
         )
-        if job.coalesce_key is not None:
-            known.add(job.coalesce_key)
+        if key is not None:
+            known[key] = due
         added += 1
     return added
 

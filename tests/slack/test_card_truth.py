@@ -138,6 +138,22 @@ async def settle(bot: RunningBot, clock: FakeClock) -> None:
     raise AssertionError("the Slack work was not done in two minutes of the fake clock")
 
 
+async def press(
+    bot: RunningBot, emulator: SlackEmulator, action: str, value: str, user: str, on: Message
+) -> None:
+    """Press a button (`action`, with `value`) of the message `on` as `user`; Slack was
+    answered 200 (what the click does may come after)."""
+    reply = await emulator.send_block_action(
+        f"{bot.url}/slack/events",
+        action_id=action,
+        value=value,
+        user_id=user,
+        channel_id=on.channel,
+        message_ts=on.ts,
+    )
+    assert reply.status == 200
+
+
 async def click(
     bot: RunningBot,
     emulator: SlackEmulator,
@@ -149,15 +165,7 @@ async def click(
     """Click a button as `user`, and wait until what it changed has reached Slack. (Slack is
     answered before the click is acted on: the incident's new version says it was.)"""
     before = (await bot.app.services.incidents.get(1)).version
-    reply = await emulator.send_block_action(
-        f"{bot.url}/slack/events",
-        action_id=action,
-        value="1",
-        user_id=user,
-        channel_id=on.channel,
-        message_ts=on.ts,
-    )
-    assert reply.status == 200
+    await press(bot, emulator, action, "1", user, on)
 
     async def acted() -> bool:
         return (await bot.app.services.incidents.get(1)).version > before
