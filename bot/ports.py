@@ -16,6 +16,7 @@ from bot.domain.intake import AlertWrite as AlertWrite
 from bot.domain.kpi import IncidentTimes
 from bot.domain.oncall import Override
 from bot.domain.outbox import OutboxJob
+from bot.domain.storms import StormMember, StormWeather
 from bot.domain.timers import Timer
 
 T = TypeVar("T")
@@ -79,11 +80,30 @@ class IncidentTransaction(Protocol):
         playbook: str | None = None,
         runbook: str | None = None,
         drill: bool = False,
+        storm_id: int | None = None,
         replacing: int | None,
     ) -> Incident:
         """Create a triggered incident for a group; it becomes the newest of its key, in place
         of `replacing` (the newest this transaction read, or None when it read none). Another
-        writer that opened or replaced it meanwhile wins: this raises StoreConflict."""
+        writer that opened or replaced it meanwhile wins: this raises StoreConflict.
+        `storm_id`: the storm incident it is folded into (bot.domain.storms)."""
+        ...
+
+    async def count_events(self, incident_id: int, kind: str, since: datetime) -> int:
+        """How many timeline events of `kind` the incident had after `since`."""
+        ...
+
+    async def storm_weather(self, since: datetime) -> tuple[StormWeather, int]:
+        """How many alert groups were new since `since`, the storm still open and when a group
+        last joined it; and how many storms there have been."""
+        ...
+
+    async def storm_groups(self, storm_id: int) -> list[Incident]:
+        """The incidents of the alert groups a storm holds."""
+        ...
+
+    async def storm_members(self, storm_id: int) -> list[StormMember]:
+        """The alert groups a storm holds, with their alerts counted, in the order they joined."""
         ...
 
     async def save_incident(self, incident: Incident, *, at: datetime) -> Incident:

@@ -54,7 +54,8 @@ HELP = """*`/incident` commands*
 • `timeline [page]` — the whole timeline
 • `alerts [page]` — every alert of the incident, firing first
 • `update <text>` — post a status update here and in the alerts channel
-The last ten work in an incident channel."""
+• `split <number>` — in a storm's channel: give one of its alert groups its own incident
+The last eleven work in an incident channel."""
 
 USAGE = {
     "list": "/incident list [sev1..sev4] [mine] [resolved|all] [since 7d]",
@@ -65,6 +66,7 @@ USAGE = {
     "update": "/incident update <text>",
     "timeline": "/incident timeline [page]",
     "alerts": "/incident alerts [page]",
+    "split": "/incident split <number>",
 }
 
 
@@ -246,6 +248,16 @@ async def _update(services: Services, inv: Invocation) -> Reply:
     return ephemeral("Update posted.")
 
 
+async def _split(services: Services, inv: Invocation) -> Reply:
+    number = inv.args.strip().lstrip("#")
+    if not number.isdigit():
+        raise UserError(f"Give the group's number from the storm's card. Usage: `{USAGE['split']}`")
+    storm = await _here(services, inv)
+    await services.incidents.split(storm.id, int(number), actor=inv.user)
+    services.wake_outbox()
+    return None  # the storm channel's note is the reply
+
+
 SUBCOMMANDS: dict[str, Handler] = {
     "help": _help,
     "declare": _declare,
@@ -260,6 +272,7 @@ SUBCOMMANDS: dict[str, Handler] = {
     "timeline": _timeline,
     "alerts": _alerts,
     "update": _update,
+    "split": _split,
 }
 
 

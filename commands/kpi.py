@@ -12,8 +12,8 @@ from bot.domain.kpi import KpiValue, format_value
 from bot.errors import UserError
 from bot.services.container import Services
 from bot.slack import ids
-from bot.slack.render import escape
 from bot.slack.render.digest import change_text, render_digest, title
+from bot.slack.render.text import escape
 from bot.slack.replies import Reply, acknowledged, ephemeral, rendered
 
 HELP = """*`/kpi` commands*

@@ -39,10 +39,13 @@ def scaled_server(
     workdir: Path, scale: float, config: dict[str, Any] | None = None
 ) -> tuple[Path, dict[str, str]]:
     """tocsin.yml (with `config`) for a `tocsin serve` paced at `scale`, and the extra
-    environment that goes with the scale."""
+    environment that goes with the scale. What runs on it measures every alert group's own
+    channel and page at Slack's pace: storm mode, which would fold most of them into one
+    storm incident, is off unless `config` turns it on."""
     defaults = OutboxSettings()
     settings = {
         "alerts_channel": "alerts",
+        "storm": False,
         **(config or {}),
         "outbox": {
             "tier_per_minute": defaults.tier_per_minute,

@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.config.digest import DigestSettings
@@ -63,6 +71,40 @@ class OutboxSettings(BaseModel):
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return config_duration(value)
+
+
+def _positive(value: Any) -> Any:
+    """A duration from config that must be longer than zero."""
+    duration = config_duration(value)
+    if isinstance(duration, timedelta | int | float) and _seconds(duration) <= 0:
+        raise ValueError("must be longer than zero")
+    return duration
+
+
+class StormSettings(BaseModel):
+    """When new alert groups come this fast, the next ones join one storm incident."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    new_groups: int = Field(
+        default=10, ge=2, description="new alert groups within `within` that make a storm"
+    )
+    within: timedelta = Field(default=timedelta(minutes=2))
+
+    _within = field_validator("within", mode="before")(lambda value: _positive(value))
+
+
+class FlappingSettings(BaseModel):
+    """An alert group that fires again this often is flapping: its re-fires stop paging."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    refires: int = Field(
+        default=3, ge=1, description="re-fires within `within` that make an alert group flap"
+    )
+    within: timedelta = Field(default=timedelta(minutes=30))
+
+    _within = field_validator("within", mode="before")(lambda value: _positive(value))
 
 
 class Settings(BaseSettings):
@@ -130,6 +172,14 @@ class Settings(BaseSettings):
         description="resolve a drill left open this long after it opened (`off`: never)",
     )
     digest: DigestSettings = Field(default_factory=DigestSettings)
+    storm: StormSettings | None = Field(
+        default_factory=StormSettings,
+        description="fold the new alert groups of a storm into one incident (`off`: never)",
+    )
+    flapping: FlappingSettings | None = Field(
+        default_factory=FlappingSettings,
+        description="quiet the re-fires of a flapping alert group (`off`: never)",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -160,6 +210,16 @@ class Settings(BaseSettings):
         if isinstance(duration, timedelta | int | float) and _seconds(duration) <= 0:
             raise ValueError("must be longer than zero (or off)")
         return duration
+
+    @field_validator("storm", "flapping", mode="before")
+    @classmethod
+    def _rule_or_off(cls, value: Any) -> Any:
+        # YAML reads a bare `off` as false.
+        if value is False or (isinstance(value, str) and value.strip().lower() == "off"):
+            return None
+        if value is None or value is True:
+            raise ValueError("must be a mapping of its settings, or off")
+        return value
 
     @field_validator("database_url")
     @classmethod

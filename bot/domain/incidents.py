@@ -105,6 +105,11 @@ class Incident:
     escalation_exhausted_at: datetime | None = None
     reopened_at: datetime | None = None  # the last time it was reopened
     drill: bool = False  # opened by a rehearsal (bot.domain.drills); set once, at opening
+    # The storm incident this alert group was folded into (bot.domain.storms), while it is
+    # a member: its alerts, state and timeline are its own, its channel and card the storm's.
+    storm_id: int | None = None
+    # Since when its alert group flaps (bot.domain.flapping); None while it does not.
+    flapping_since: datetime | None = None
 
     @property
     def is_open(self) -> bool:

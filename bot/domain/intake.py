@@ -28,7 +28,9 @@ from bot.domain.alerts import (
 )
 from bot.domain.archive import archive_timer
 from bot.domain.drills import drill_timer, is_drill
+from bot.domain.durations import lasted
 from bot.domain.escalation import FIRST, Policy, escalating, escalation_timer
+from bot.domain.flapping import FLAP_OVER, FlapRule, flap_over_timer, starts_flapping
 from bot.domain.incidents import (
     Action,
     GroupDecision,
@@ -47,10 +49,12 @@ from bot.domain.outbox import (
     open_channel_job,
     outcome_job,
     parked_until_channel,
+    person_dm_job,
     topic_update_job,
 )
 from bot.domain.playbooks import Playbook, choose_playbook
-from bot.domain.text import phrase
+from bot.domain.storms import StormRule
+from bot.domain.text import phrase, who
 from bot.domain.timers import Timer, diagnostics_timer
 
 # Outcomes told in the alerts channel, in the announcement's thread (and a reopening in the
@@ -83,6 +87,8 @@ class IntakeRules:
     # card_settle, which leaves Slack's chat.update budget (Tier 3, shared by every card and its
     # copies) to the other incidents. A change of state updates it at once.
     card_settle: timedelta = timedelta(0)
+    storm: StormRule | None = None  # None: every new alert group opens a channel
+    flapping: FlapRule | None = None  # None: every re-fire reopens loudly
 
     def auto_resolve_for(self, playbook: Playbook | None, source: str) -> bool:
         """The playbook decides; otherwise Sentry issues resolve with Sentry, others per config."""
@@ -180,36 +186,54 @@ def changes(
     *,
     now: datetime,
     rules: IntakeRules,
+    refires_before: int | None = None,
 ) -> Changes:
-    """What the notification changes about `incident` (just opened when `decided.new`)."""
+    """What the notification changes about `incident` (just opened when `decided.new`).
+
+    `refires_before`: when the notification fires an alert again, how many re-fires the
+    incident had within the flapping window before it (bot.domain.flapping); None otherwise.
+    """
     events: list[TimelineEvent] = []
     jobs: list[OutboxJob] = []
     timers: list[Timer] = []
     original = incident
+    storm = incident.storm_id  # a storm's group: the storm's channel, card and page are its own
     starts_escalation = False  # opening and reopening page from the first level
+    flapping = incident.flapping_since is not None
+    if refires_before is not None and rules.flapping is not None:
+        if not flapping and starts_flapping(rules.flapping, refires_before):
+            incident, flapping = replace(incident, flapping_since=now), True
+            events.append(_flapping_event(refires_before + 1, rules.flapping, group, now))
+        if flapping:
+            timers.append(flap_over_timer(incident.id, now, rules.flapping))
     requested: str | None = None  # a playbook's policy
     if decided.new is not None:
         playbook = decided.new.playbook
         opened = f"Incident opened: {group.title}" + (
             f" (playbook {playbook.name})" if playbook else ""
         )
+        if storm is not None:
+            opened += f"; folded into alert storm #{storm} (too many new alert groups at once)"
         events.append(TimelineEvent("opened", group.source, now, opened))
-        jobs.append(open_channel_job(incident.id))
-        if playbook is not None and playbook.steps:
-            timers.append(diagnostics_timer(incident.id, due=now, reason="opened"))
-        starts_escalation, requested = True, playbook.escalation if playbook else None
+        if storm is None:
+            jobs.append(open_channel_job(incident.id))
+            if playbook is not None and playbook.steps:
+                timers.append(diagnostics_timer(incident.id, due=now, reason="opened"))
+            starts_escalation, requested = True, playbook.escalation if playbook else None
     elif decided.decision is GroupDecision.REOPEN:
-        moved = transition(
-            incident, Action.REOPEN, actor=group.source, now=now, note="alert fired again"
-        )
+        why = "alert fired again" + (" (flapping: no page, no announcement)" if flapping else "")
+        moved = transition(incident, Action.REOPEN, actor=group.source, now=now, note=why)
         incident = moved.incident
         events.extend(moved.events)
-        jobs.append(note_job(incident.id, f"reopen:{now.isoformat()}", REOPENED_BY_ALERT))
-        jobs += [
-            topic_update_job(incident.id),
-            outcome_job(incident.id, f"reopen:{now.isoformat()}", phrase(REOPENED_BY_ALERT)),
-        ]
-        starts_escalation = True
+        if incident.channel_id is None and storm is None:  # out of a resolved storm: no channel
+            jobs.append(open_channel_job(incident.id))
+        jobs.append(topic_update_job(incident.id))
+        if not flapping:  # a flapping group reopens quietly: its card and topic say so
+            jobs += [
+                note_job(incident.id, f"reopen:{now.isoformat()}", REOPENED_BY_ALERT),
+                outcome_job(incident.id, f"reopen:{now.isoformat()}", phrase(REOPENED_BY_ALERT)),
+            ]
+        starts_escalation = storm is None and not flapping
     if starts_escalation and rules.drill_resolve_after is not None:
         backstop = drill_timer(incident, rules.drill_resolve_after)  # opened or reopened
         timers += [backstop] if backstop is not None else []
@@ -243,6 +267,11 @@ def changes(
         jobs = [
             parked_until_channel(job, now) if job.kind is JobKind.POST_NOTE else job for job in jobs
         ]
+    if storm is not None:  # what changed shows on the storm's card, and only there
+        changed = bool(writes) or save or decided.new is not None
+        settled = now + rules.card_settle if rules.card_settle else None
+        jobs = [card_update_job(storm, not_before=settled)] if changed else []
+        timers = [t for t in timers if t.kind == FLAP_OVER]  # its flapping still ends
     return Changes(
         incident=incident,
         save=save,
@@ -309,6 +338,9 @@ def _alert_changes(
         jobs.append(note_job(incident.id, f"all_resolved:{now.isoformat()}", text))
     elif record.any_before and (AlertChange.REFIRED in by_change or AlertChange.NEW in by_change):
         resolved_at = (None,)
+    joined = by_change.get(AlertChange.NEW)
+    if joined and record.any_before and incident.channel_id and incident.acknowledged_by:
+        jobs += _joined_acknowledged(incident, joined, now)
     if incident.channel_id and (record.any_before or incident.card_ts):
         # Without a channel there is no card yet: the card, posted once the channel is open,
         # shows the alerts as they are then. (Under a storm channels wait minutes for Slack's
@@ -317,6 +349,41 @@ def _alert_changes(
         settled = None if stop or not settle else now + settle
         jobs.append(card_update_job(incident.id, not_before=settled))
     return incident, events, jobs, writes, resolved_at, stop
+
+
+def _flapping_event(
+    refires: int, rule: FlapRule, group: AlertGroup, now: datetime
+) -> TimelineEvent:
+    within = lasted(now - rule.within, now)
+    return TimelineEvent(
+        "flapping",
+        group.source,
+        now,
+        f"Flapping: fired again {refires} times within {within}. Until it is calm for "
+        f"{within}, a re-fire reopens it quietly (no page, no announcement).",
+    )
+
+
+def _joined_acknowledged(incident: Incident, joined: list[Alert], now: datetime) -> list[OutboxJob]:
+    """New alerts in an incident someone acknowledged (its alert group's key reused by another
+    failure, say: prometheus/alertmanager#3959): the channel and the acknowledger are told, so
+    an acknowledgement never hides what came after it."""
+    if incident.status not in (IncidentStatus.ACKNOWLEDGED, IncidentStatus.MITIGATED):
+        return []
+    acknowledger = incident.acknowledged_by or ""
+    names = sorted({a.name for a in joined})
+    count = len(joined)
+    text = phrase(
+        f":rotating_light: {count} new alert{'s' if count != 1 else ''} joined this "
+        f"acknowledged incident ({', '.join(names[:5])}{'…' if len(names) > 5 else ''}): ",
+        who(acknowledger),
+        " please take a look.",
+    )
+    occasion = f"joined:{incident.id}:{now.isoformat()}"
+    jobs = [note_job(incident.id, occasion, text)]
+    if acknowledger[:1] in ("U", "W"):  # a person (not tocsin or a source)
+        jobs.append(person_dm_job(incident.id, acknowledger, page=occasion, label="new alerts"))
+    return jobs
 
 
 def _alerts_event(

@@ -124,6 +124,17 @@ def note_job(incident_id: int, idem: str, text: Rich | str) -> OutboxJob:
     )
 
 
+def person_dm_job(incident_id: int, user: str, *, page: str, label: str) -> OutboxJob:
+    """Send a person the incident's card in their DM (`page` names the occasion, once per
+    person; `label` says why: "level 1", "new alerts joined"), opening the DM first."""
+    return OutboxJob(
+        kind=JobKind.OPEN_DM,
+        idem_key=f"dm_open:{page}:{user}",
+        incident_id=incident_id,
+        payload={"user": user, "page": page, "label": label},
+    )
+
+
 def open_channel_job(incident_id: int) -> OutboxJob:
     """Create the incident's channel; follow-up jobs are enqueued when it exists."""
     return OutboxJob(

@@ -8,7 +8,9 @@ from datetime import datetime
 from enum import StrEnum
 
 from bot.domain.alerts import AlertStatus
+from bot.domain.flapping import FlapHistory
 from bot.domain.incidents import Incident
+from bot.domain.storms import StormSummary
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,10 @@ class IncidentView:
     alert_severity: str | None = None
     # Who is on call now in the rotations the incident's policy pages (an open incident's)
     on_call: Sequence[OnCallNow] = ()
+    # A storm incident's alert groups, summarized (bot.domain.storms); None for the others
+    storm: StormSummary | None = None
+    # A flapping incident's re-fires and recent state changes (bot.domain.flapping)
+    flaps: FlapHistory | None = None
 
     @property
     def total(self) -> int:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import aiohttp
 from aiohttp import web
@@ -21,9 +21,11 @@ from bot.config import Settings
 from bot.config.playbooks import load_dir
 from bot.demo import DemoSources, StoredEpisodes
 from bot.domain.escalation import Target, TargetKind
+from bot.domain.flapping import FLAP_OVER, FlapRule
 from bot.domain.intake import IntakeRules
 from bot.domain.playbooks import Playbook
 from bot.domain.silences import SILENCE_CHECK
+from bot.domain.storms import STORM_CALM, StormRule
 from bot.domain.timers import ARCHIVE, DIAGNOSTICS, DRILL_OVER, ESCALATE
 from bot.errors import ConfigError, SchemaOutOfDate
 from bot.loops.ownership import Ownership
@@ -52,6 +54,7 @@ from bot.services.diagnostics import DiagnosticsService
 from bot.services.digest import DigestBuilder, DigestScheduler, KpiSources
 from bot.services.drills import DrillService
 from bot.services.escalation import EscalationService
+from bot.services.flapping import FlapWatch
 from bot.services.group_commit import GroupCommit
 from bot.services.health import HealthService
 from bot.services.incidents import IncidentService
@@ -59,6 +62,7 @@ from bot.services.oncall import OnCallService
 from bot.services.permissions import Permissions
 from bot.services.silence_watch import SilenceWatch
 from bot.services.silences import SilenceService
+from bot.services.storms import StormCalm
 from bot.slack import actions
 from bot.slack.app import build_bolt_app, slack_route
 from bot.slack.emulator import SlackEmulator
@@ -332,6 +336,16 @@ async def build_app(
             archive_after=settings.archive_after,
             drill_resolve_after=settings.drill_resolve_after,
             card_settle=settings.outbox.card_settle,
+            storm=(
+                StormRule(settings.storm.new_groups, settings.storm.within)
+                if settings.storm is not None
+                else None
+            ),
+            flapping=(
+                FlapRule(settings.flapping.refires, settings.flapping.within)
+                if settings.flapping is not None
+                else None
+            ),
         ),
         escalation=escalation,
         commits=GroupCommit(db, writers=db.writers),
@@ -349,6 +363,13 @@ async def build_app(
     )
     drills = DrillService(incidents=incidents)
     scheduler.handlers[DRILL_OVER] = drills.fire
+    # With flapping turned off since, its timers still end the flapping they marked.
+    flap = settings.flapping
+    rule = FlapRule(flap.refires, flap.within) if flap else FlapRule(1, timedelta(0))
+    scheduler.handlers[FLAP_OVER] = FlapWatch(rule, clock.now).fire
+    storm = settings.storm
+    calm = StormRule(storm.new_groups, storm.within) if storm else StormRule(2, timedelta(0))
+    scheduler.handlers[STORM_CALM] = StormCalm(calm, clock.now).fire
     if silencer is not None:
         scheduler.tasks[SILENCE_CHECK] = SilenceWatch(
             store=db,
@@ -368,6 +389,12 @@ async def build_app(
             duration=settings.silence_duration,
             check_every=settings.silence_check_every if silencer is not None else None,
             on_scheduled=scheduler.wake,
+            # Four flapping windows: past the resolves and re-fires of a group that flaps.
+            while_flapping=(
+                max(settings.silence_duration, 4 * settings.flapping.within)
+                if settings.flapping
+                else None
+            ),
         ),
         permissions=Permissions(
             settings.permissions.model_dump(), group_members=group_members(client)

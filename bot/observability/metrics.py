@@ -30,6 +30,17 @@ class Metrics:
         self.incidents_opened = Counter(
             "tocsin_incidents_opened", "Incidents opened", ["source"], registry=r
         )
+        self.storms_opened = Counter(
+            "tocsin_storms_opened", "Alert storms: storm incidents opened", registry=r
+        )
+        self.flaps_detected = Counter(
+            "tocsin_flaps_detected", "Alert groups found flapping", registry=r
+        )
+        self.groups_folded = Counter(
+            "tocsin_storm_groups_folded",
+            "New alert groups that joined a storm instead of opening a channel",
+            registry=r,
+        )
         self.slack_calls = Counter(
             "tocsin_slack_calls", "Slack Web API calls", ["method", "outcome"], registry=r
         )

@@ -3,17 +3,38 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from bot.domain.alerts import AlertGroup
-from bot.domain.incidents import GroupDecision, Incident, IncidentStatus
-from bot.domain.intake import NOBODY_YET, Changes, IntakeRules, changes, decide
+from bot.domain.flapping import REFIRED, refires
+from bot.domain.incidents import (
+    GroupDecision,
+    Incident,
+    IncidentStatus,
+    Severity,
+    TimelineEvent,
+    severity_from_label,
+)
+from bot.domain.intake import (
+    NOBODY_YET,
+    Changes,
+    Decision,
+    IntakeRules,
+    NewIncident,
+    changes,
+    decide,
+)
+from bot.domain.outbox import state_changed_jobs
+from bot.domain.storms import calm_timer, folds, storm_group, worst
 from bot.domain.timers import ESCALATE
 from bot.ports import IncidentStore, IncidentTransaction, IntakeReads
 from bot.services.escalation import EscalationService
 from bot.services.group_commit import GroupCommit
 from bot.services.state_changes import state_changed
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,6 +51,9 @@ class IngestResult:
     escalates: bool = False  # an escalation timer was scheduled
     # The incident's state before (None: opened now) and after, when the notification moved it.
     moved: tuple[IncidentStatus | None, IncidentStatus] | None = None
+    storm: int | None = None  # the storm incident a new alert group was folded into
+    storm_opened: bool = False  # and it was opened by this notification
+    flapping: bool = False  # the notification made its alert group flap (bot.domain.flapping)
 
 
 class AlertIntake:
@@ -96,7 +120,10 @@ class AlertIntake:
             await tx.add_receipt(group, body=body, body_sha256=sha, at=now, incident_id=held)
             return IngestResult(decision=decided.decision, incident_id=held)
         new = decided.new
+        storm: Incident | None = None
+        storm_opened = False
         if new is not None:
+            storm, storm_opened = await self._storm_for(tx, group, new, now=now)
             incident = await tx.open_incident(
                 group,
                 at=now,
@@ -105,14 +132,27 @@ class AlertIntake:
                 playbook=new.playbook.name if new.playbook else None,
                 runbook=new.runbook,
                 drill=new.drill,
+                storm_id=storm.id if storm is not None else None,
                 replacing=latest.id if latest is not None else None,
             )
             record = NOBODY_YET
         else:
             assert latest is not None  # decide() opens an incident whenever there is none
-            incident = latest
+            incident = await self._out_of_a_resolved_storm(tx, latest, decided.decision, now)
         before = None if new is not None else incident.status
-        planned = changes(decided, incident, record, group, now=now, rules=self.rules)
+        refires_before = None
+        flap = self.rules.flapping
+        if flap is not None and new is None and refires(record, group):
+            refires_before = await tx.count_events(incident.id, REFIRED, now - flap.within)
+        planned = changes(
+            decided,
+            incident,
+            record,
+            group,
+            now=now,
+            rules=self.rules,
+            refires_before=refires_before,
+        )
         after = planned.incident.status
         added = await self._apply(tx, incident, planned, now=now)
         await tx.add_receipt(group, body=body, body_sha256=sha, at=now, incident_id=incident.id)
@@ -121,10 +161,72 @@ class AlertIntake:
             incident_id=incident.id,
             changed=len(planned.alert_writes),
             # Opening and reopening schedule timers (diagnostics, escalation).
-            new_work=added > 0 or bool(planned.timers),
-            escalates=any(t.kind == ESCALATE for t in planned.timers),
+            new_work=added > 0 or bool(planned.timers) or storm is not None,
+            escalates=any(t.kind == ESCALATE for t in planned.timers) or storm is not None,
+            storm=storm.id if storm is not None else None,
+            storm_opened=storm_opened,
+            flapping=incident.flapping_since is None
+            and planned.incident.flapping_since is not None,
             moved=(before, after) if before is not after else None,
         )
+
+    async def _out_of_a_resolved_storm(
+        self, tx: IncidentTransaction, incident: Incident, decision: GroupDecision, now: datetime
+    ) -> Incident:
+        """A storm's group that fires again once its storm is resolved leaves it: it reopens as
+        an incident of its own (a channel, a page), nobody being left to look at the storm."""
+        if decision is not GroupDecision.REOPEN or incident.storm_id is None:
+            return incident
+        storm = await tx.get_incident(incident.storm_id)
+        if storm is not None and storm.is_open:
+            return incident
+        note = f"Left alert storm #{incident.storm_id} (resolved) when it fired again"
+        await tx.add_events(incident.id, [TimelineEvent("storm_left", "tocsin", now, note)])
+        return replace(incident, storm_id=None)
+
+    async def _storm_for(
+        self, tx: IncidentTransaction, group: AlertGroup, new: NewIncident, *, now: datetime
+    ) -> tuple[Incident | None, bool]:
+        """The storm a new alert group joins, and whether it opened now (it starts one); None
+        when the group opens a channel of its own (bot.domain.storms)."""
+        rule = self.rules.storm
+        if rule is None or new.drill:
+            return None, False
+        weather, storms = await tx.storm_weather(now - rule.within)
+        if not folds(rule, weather, now):
+            return None, False
+        severity = new.severity or severity_from_label(group.common_labels.get("severity"))
+        storm = weather.storm
+        opened = storm is None
+        if storm is None:
+            storm = await self._open_storm(tx, storm_group(storms + 1, group), severity, now=now)
+        elif worst(storm.severity, severity) is not storm.severity:
+            await tx.save_incident(replace(storm, severity=severity), at=now)
+            await tx.enqueue(state_changed_jobs(storm.id), at=now)
+        joined = TimelineEvent("storm_joined", group.source, now, f"Joined: {group.title}")
+        await tx.add_events(storm.id, [joined])
+        await tx.schedule(calm_timer(storm.id, now, rule), at=now)
+        return storm, opened
+
+    async def _open_storm(
+        self, tx: IncidentTransaction, group: AlertGroup, severity: Severity, *, now: datetime
+    ) -> Incident:
+        """Open a storm incident: a channel, a card and a page, as any opening has."""
+        decided = Decision(
+            GroupDecision.OPEN, NewIncident(auto_resolve=False, severity=severity, playbook=None)
+        )
+        storm = await tx.open_incident(
+            group, at=now, auto_resolve=False, severity=severity, replacing=None
+        )
+        planned = changes(decided, storm, NOBODY_YET, group, now=now, rules=self.rules)
+        await self._apply(tx, storm, planned, now=now)
+        log.warning(
+            "alert storm: %s opened as incident %s; new alert groups join it",
+            group.title,
+            storm.id,
+            extra={"incident": storm.id},
+        )
+        return storm
 
     async def observed(
         self, tx: IncidentTransaction, incident: Incident, group: AlertGroup, *, now: datetime

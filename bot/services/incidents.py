@@ -21,11 +21,13 @@ from bot.domain.incidents import (
 from bot.domain.listing import IncidentQuery, Listed
 from bot.domain.outbox import (
     OutboxJob,
+    card_update_job,
     note_job,
     open_channel_job,
     outcome_job,
     state_changed_jobs,
 )
+from bot.domain.storms import is_storm_key
 from bot.domain.text import Rich, phrase, who
 from bot.domain.timers import Timer
 from bot.errors import InvalidTransition, StoreConflict, UserError
@@ -35,6 +37,8 @@ from bot.services.state_changes import state_changed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# What a storm does to its groups when a person does it to the storm.
+STORM_WIDE = (Action.ACKNOWLEDGE, Action.MITIGATE, Action.RESOLVE)
 ATTEMPTS = 5
 
 
@@ -175,11 +179,28 @@ class IncidentService:
             saved = await self.escalation.start(tx, saved, labels={}, now=now)
         for timer in self._timers(saved, action):
             await tx.schedule(timer, at=now)
+        if is_storm_key(incident.key) and action in STORM_WIDE:
+            await self._storm_groups(tx, incident, action, actor=actor, now=now)
         said = moved.events[0].rich
         jobs.append(note_job(incident.id, f"{action.value}:{saved.version}", said))
         jobs.append(outcome_job(incident.id, f"{action.value}:{saved.version}", said))
         await tx.enqueue(jobs, at=now)
         return Outcome(saved, moved.events[0].text)
+
+    async def _storm_groups(
+        self, tx: IncidentTransaction, storm: Incident, action: Action, *, actor: str, now: datetime
+    ) -> None:
+        """Acknowledging, mitigating or resolving a storm does the same to each of its groups
+        that can take it (a group resolved already stays as it is)."""
+        for group in await tx.storm_groups(storm.id):
+            try:
+                moved = transition(
+                    group, action, actor=actor, now=now, note=f"with storm #{storm.id}"
+                )
+            except InvalidTransition:
+                continue
+            await tx.save_incident(moved.incident, at=now)
+            await tx.add_events(group.id, moved.events)
 
     def _timers(self, saved: Incident, action: Action) -> list[Timer]:
         """A resolve's channel archive; a reopened drill's backstop."""
@@ -218,6 +239,34 @@ class IncidentService:
             ]
             await tx.enqueue(jobs, at=now)
             return Outcome(saved, text)
+
+        return await in_transaction(self.store, work)
+
+    async def split(self, storm_id: int, group_id: int, *, actor: str) -> Outcome:
+        """Turn one alert group of a storm into an incident of its own: its channel and card
+        are made as for any opening, and its timeline goes with it."""
+
+        async def work(tx: IncidentTransaction) -> Outcome:
+            now = self.now()
+            storm = await _load(tx, storm_id)
+            group = await _load(tx, group_id)
+            if group.storm_id != storm.id:
+                raise UserError(
+                    f"Incident #{group_id} is not an alert group of this storm. The storm's "
+                    "card numbers its groups: `/incident split <number>`."
+                )
+            saved = await tx.save_incident(replace(group, storm_id=None), at=now)
+            said = phrase(f"#{group.id} {group.title} split out of the storm by ", who(actor))
+            own = phrase(f"Split out of alert storm #{storm.id} by ", who(actor))
+            await tx.add_events(storm.id, [TimelineEvent("storm_split", actor, now, said)])
+            await tx.add_events(group.id, [TimelineEvent("storm_split", actor, now, own)])
+            jobs = [
+                open_channel_job(group.id),
+                card_update_job(storm.id),
+                note_job(storm.id, f"split:{group.id}", said),
+            ]
+            await tx.enqueue(jobs, at=now)
+            return Outcome(saved, said)
 
         return await in_transaction(self.store, work)
 

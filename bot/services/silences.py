@@ -34,11 +34,14 @@ class SilenceService:
         duration: timedelta,
         check_every: timedelta | None = None,
         on_scheduled: Callable[[], None] = lambda: None,
+        while_flapping: timedelta | None = None,
     ) -> None:
         self.store = store
         self.silencer = silencer
         self.now = now
         self.duration = duration
+        # How long "Silence while flapping" silences: past the resolves and re-fires between.
+        self.while_flapping = while_flapping or 2 * duration
         # How often Alertmanager is asked which silenced alerts still fire (None: never).
         self.check_every = check_every
         self.on_scheduled = on_scheduled
@@ -49,11 +52,17 @@ class SilenceService:
         return self.silencer
 
     async def silence(
-        self, incident_id: int, *, actor: str, actor_name: str | None = None
+        self,
+        incident_id: int,
+        *,
+        actor: str,
+        actor_name: str | None = None,
+        flapping: bool = False,
     ) -> Outcome:
         """Create a silence of exactly the incident's alerts (every label they share, not only
         the route's grouping) and remember its id; Alertmanager shows `actor_name` as its
-        author."""
+        author. `flapping`: for as long as "Silence while flapping" says, which outlasts the
+        resolves in between (Alertmanager keeps a silence until its end, whatever resolves)."""
         silencer = self._require()
         incident = await in_transaction(self.store, lambda tx: tx.get_incident(incident_id))
         if incident is None:
@@ -65,7 +74,7 @@ class SilenceService:
         if not matchers:
             raise UserError("This incident has no alerts to silence.")
         now = self.now()
-        until = now + self.duration
+        until = now + (self.while_flapping if flapping else self.duration)
         try:
             silence_id = await silencer.create(
                 matchers,
@@ -76,9 +85,8 @@ class SilenceService:
             )
         except IntegrationError as exc:
             raise UserError(f"Could not silence: {exc}") from None
-        text = phrase(
-            "Silenced by ", who(actor), f" until {until:%H:%M} UTC (silence {silence_id})"
-        )
+        how = "Silenced while flapping by " if flapping else "Silenced by "
+        text = phrase(how, who(actor), f" until {until:%H:%M} UTC (silence {silence_id})")
 
         async def save(tx: IncidentTransaction) -> Outcome:
             current = await tx.get_incident(incident_id)

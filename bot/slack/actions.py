@@ -64,6 +64,24 @@ async def _silence(services: Services, incident_id: int, by: Clicker) -> Reply:
     return ephemeral(outcome.message)
 
 
+async def _silence_flapping(services: Services, incident_id: int, by: Clicker) -> Reply:
+    incident = await services.incidents.get(incident_id)
+    if not await services.permits("silence", by.user, incident.id):
+        return refused(services, "silence")
+    outcome = await services.silences.silence(
+        incident_id, actor=by.user, actor_name=by.name, flapping=True
+    )
+    return ephemeral(outcome.message)
+
+
+async def _split(services: Services, group_id: int, by: Clicker) -> Reply:
+    group = await services.incidents.get(group_id)
+    if group.storm_id is None:
+        return ephemeral(f"#{group_id} is out of the storm already: it has a channel of its own.")
+    await services.incidents.split(group.storm_id, group_id, actor=by.user)
+    return None  # the storm channel's note says it
+
+
 async def _unsilence(services: Services, incident_id: int, by: Clicker) -> Reply:
     incident = await services.incidents.get(incident_id)
     if not await services.permits("silence", by.user, incident.id):
@@ -83,6 +101,8 @@ CLICKS: dict[str, Click] = {
     ids.REOPEN: _transition(Action.REOPEN, None),
     ids.ESCALATE: _escalate,
     ids.SILENCE_1H: _silence,
+    ids.SILENCE_FLAPPING: _silence_flapping,
+    ids.SPLIT_GROUP: _split,
     ids.UNSILENCE: _unsilence,
     ids.RUN_DIAGNOSTICS: _diagnostics,
 }

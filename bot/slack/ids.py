@@ -18,6 +18,9 @@ CARD_METADATA_EVENT = "tocsin_incident_card"
 POST_METADATA_EVENT = "tocsin_post"  # any other message posted once (notes, pages, DMs, digest)
 DIAGNOSTICS_METADATA_EVENT = "tocsin_diagnostics"
 UNSILENCE = "incident_unsilence"
+# In place of Silence 1h while the alert group flaps: a silence that outlasts its resolves.
+SILENCE_FLAPPING = "incident_silence_flapping"
+SPLIT_GROUP = "storm_split_group"  # a calm storm's offer: split this group out (value: its id)
 
 INCIDENT_COMMAND = "/incident"
 ONCALL_COMMAND = "/oncall"

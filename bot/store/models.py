@@ -59,7 +59,7 @@ class IncidentRow(Base):
     slug_source: Mapped[str] = mapped_column(String(500))
     severity: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(16), index=True)
-    opened_at: Mapped[datetime]
+    opened_at: Mapped[datetime] = mapped_column(index=True)
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String(64))
     resolved_at: Mapped[datetime | None]
@@ -89,6 +89,10 @@ class IncidentRow(Base):
     reopened_at: Mapped[datetime | None]
     # Set once, when a drill's notification opens it: lists mark it, KPIs leave it out.
     drill: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The storm incident this alert group's incident was folded into (bot.domain.storms).
+    storm_id: Mapped[int | None] = mapped_column(index=True)
+    # Since when its alert group flaps (bot.domain.flapping).
+    flapping_since: Mapped[datetime | None]
 
 
 class CardCopyRow(Base):

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, func, or_, select, update
 
 from bot.domain.alerts import AlertStatus
+from bot.domain.flapping import HISTORY_SHOWN, REFIRED, RESOLVED_KINDS, FlapHistory
 from bot.domain.incidents import SEVERITY_CHANGED, TimelineEvent, severity_from_label
 from bot.domain.outbox import (
     WAITING,
@@ -18,12 +19,14 @@ from bot.domain.outbox import (
     JobKind,
     OutboxJob,
 )
+from bot.domain.storms import is_storm_key, summarize
 from bot.domain.timers import ESCALATE
 from bot.domain.views import ALERTS_SHOWN, AlertLine, CardCopy, CopyKind, IncidentView
 from bot.store import ingest_sql as sql
 from bot.store.models import CardCopyRow, IncidentRow, TimelineEventRow, TimerRow
 from bot.store.repository import Database, enqueue_jobs, incident_from_row
 from bot.store.sessions import StoreSession
+from bot.store.storms import storm_members
 
 LEASE = timedelta(seconds=30)
 CHANNEL_GIVEN_UP = "the incident's channel could not be created"
@@ -367,7 +370,17 @@ class OutboxStore:
                 .where(CardCopyRow.incident_id == incident_id)
                 .order_by(CardCopyRow.id)
             )
+            storm = None
+            if is_storm_key(row.key):
+                members = await storm_members(session, incident_id)
+                newest = max((m.joined_at for m in members), default=row.opened_at)
+                storm = summarize(members, now=newest)
+            flaps = None
+            if row.flapping_since is not None:
+                flaps = await _flap_history(session, incident_id)
             view = IncidentView(
+                storm=storm,
+                flaps=flaps,
                 incident=incident_from_row(row),
                 slug_source=row.slug_source,
                 labels=row.labels,
@@ -394,6 +407,25 @@ class OutboxStore:
                 select(IncidentRow.id).where(IncidentRow.channel_id == channel_id)
             )
             return found  # type: ignore[no-any-return]
+
+
+async def _flap_history(session: StoreSession, incident_id: int) -> FlapHistory:
+    """A flapping group's last state changes, and the re-fires among them."""
+    rows = await session.execute(
+        select(TimelineEventRow.at, TimelineEventRow.kind)
+        .where(
+            TimelineEventRow.incident_id == incident_id,
+            TimelineEventRow.kind.in_((REFIRED, *RESOLVED_KINDS)),
+        )
+        .order_by(TimelineEventRow.at.desc(), TimelineEventRow.id.desc())
+        .limit(HISTORY_SHOWN * 2)
+    )
+    changes: list[tuple[datetime, bool]] = []
+    for at, kind in reversed(rows.all()):
+        if not changes or changes[-1][1] != (kind == REFIRED):  # a change, not its echo
+            changes.append((at, kind == REFIRED))
+    refires = sum(1 for _, fired in changes if fired)
+    return FlapHistory(refires=refires, changes=changes)
 
 
 async def _overridden_severity(session: StoreSession, row: Any) -> str | None:

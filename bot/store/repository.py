@@ -19,6 +19,7 @@ from bot.domain.incidents import Incident, IncidentStatus, Severity, TimelineEve
 from bot.domain.incidents import severity_from_label as _severity
 from bot.domain.oncall import Override
 from bot.domain.outbox import OutboxJob
+from bot.domain.storms import StormMember, StormWeather
 from bot.domain.text import Rich, refs_from_data
 from bot.domain.timers import Timer
 from bot.errors import StoreConflict
@@ -38,6 +39,7 @@ from bot.store.sessions import StoreSession
 from bot.store.sqlite.checkpoint import INTERVAL as CHECKPOINT_INTERVAL
 from bot.store.sqlite.locks import LOCK_WAIT
 from bot.store.sqlite.writers import SqliteWriters
+from bot.store.storms import storm_members, storm_weather
 
 T = TypeVar("T")
 
@@ -73,6 +75,8 @@ def incident_from_row(row: IncidentRow | Any) -> Incident:
         escalation_exhausted_at=row.escalation_exhausted_at,
         reopened_at=row.reopened_at,
         drill=row.drill,
+        storm_id=row.storm_id,
+        flapping_since=row.flapping_since,
     )
 
 
@@ -184,6 +188,7 @@ class SqlIncidentTransaction:
         playbook: str | None = None,
         runbook: str | None = None,
         drill: bool = False,
+        storm_id: int | None = None,
         replacing: int | None,
     ) -> Incident:
         """Create a triggered incident for a group; it becomes the newest of its key in place of
@@ -206,6 +211,7 @@ class SqlIncidentTransaction:
             playbook=playbook,
             runbook=runbook,
             drill=drill,
+            storm_id=storm_id,
             status=IncidentStatus.TRIGGERED.value,
             opened_at=at,
             auto_resolve=auto_resolve,
@@ -219,6 +225,21 @@ class SqlIncidentTransaction:
         opened = self._latest[group.key] = incident_from_row(row)
         self._alerts_resolved_at[opened.id] = None
         return opened
+
+    async def storm_weather(self, since: datetime) -> tuple[StormWeather, int]:
+        """How many alert groups were new since `since`, the open storm, and how many storms."""
+        return await storm_weather(self._bare, since, incident_from_row)
+
+    async def storm_groups(self, storm_id: int) -> list[Incident]:
+        """The incidents of the alert groups a storm holds, oldest first."""
+        rows = await self._bare.scalars(
+            select(IncidentRow).where(IncidentRow.storm_id == storm_id).order_by(IncidentRow.id)
+        )
+        return [incident_from_row(r) for r in rows]
+
+    async def storm_members(self, storm_id: int) -> list[StormMember]:
+        """The alert groups a storm holds, with their alerts counted, in the order they joined."""
+        return await storm_members(self.session, storm_id)
 
     async def save_incident(self, incident: Incident, *, at: datetime) -> Incident:
         """Persist the incident's state fields, or raise StoreConflict if someone saved first."""
@@ -242,6 +263,8 @@ class SqlIncidentTransaction:
                 escalation_round=incident.escalation_round,
                 escalation_exhausted_at=incident.escalation_exhausted_at,
                 reopened_at=incident.reopened_at,
+                storm_id=incident.storm_id,
+                flapping_since=incident.flapping_since,
                 updated_at=at,
                 version=incident.version + 1,
             )
@@ -351,6 +374,19 @@ class SqlIncidentTransaction:
             return  # it is so already
         await self._bare.execute(sql.SET_ALERTS_RESOLVED_AT, {"b_id": incident_id, "b_at": at})
         self._alerts_resolved_at[incident_id] = at
+
+    async def count_events(self, incident_id: int, kind: str, since: datetime) -> int:
+        """How many timeline events of `kind` the incident had after `since`."""
+        found = await self.session.scalar(
+            select(func.count())
+            .select_from(TimelineEventRow)
+            .where(
+                TimelineEventRow.incident_id == incident_id,
+                TimelineEventRow.kind == kind,
+                TimelineEventRow.at > since,
+            )
+        )
+        return int(found or 0)
 
     async def add_events(self, incident_id: int, events: Sequence[TimelineEvent]) -> None:
         """Append timeline events (held, sent with the transaction's other inserts)."""

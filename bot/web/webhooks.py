@@ -66,10 +66,17 @@ async def commit_group(deps: WebDeps, source: str, group: AlertGroup, body: byte
     deps.metrics.alerts_received.labels(source).inc(len(group.alerts))
     if result.decision is not None and result.decision.value == "open":
         deps.metrics.incidents_opened.labels(source).inc()
+    if result.flapping:
+        deps.metrics.flaps_detected.inc()
+    if result.storm is not None:
+        deps.metrics.groups_folded.inc()
+        if result.storm_opened:
+            deps.metrics.storms_opened.inc()
     if result.new_work:
         deps.on_committed()
     decision = result.decision.value if result.decision else "duplicate"
-    received(source, group.group_key, len(group.alerts), decision, result.incident_id)
+    said = decision if result.storm is None else f"{decision} in storm incident {result.storm},"
+    received(source, group.group_key, len(group.alerts), said, result.incident_id)
     return web.json_response({"ok": True, "incident": result.incident_id, "decision": decision})
 
 

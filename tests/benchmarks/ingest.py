@@ -364,15 +364,21 @@ def counter_total(scraped: dict[str, list[Any]], name: str, **labels: str) -> fl
 
 
 async def start_server(
-    workdir: Path, name: str, database_url: str, emulator_url: str, scale: float = 1.0
+    workdir: Path,
+    name: str,
+    database_url: str,
+    emulator_url: str,
+    scale: float = 1.0,
+    config: dict[str, Any] | None = None,
 ) -> ServeProcess:
-    """A migrated SQLite store and `tocsin serve` on it, ready."""
+    """A migrated SQLite store and `tocsin serve` on it (with `config` in its tocsin.yml),
+    ready."""
     await asyncio.to_thread(schema.upgrade, database_url)
-    config, extra_env = scaled_server(workdir, scale)
+    config_path, extra_env = scaled_server(workdir, scale, config)
     serve = ServeProcess(
         bot_env(database_url, emulator_url, **extra_env), free_port(), workdir / f"{name}.log"
     )
-    serve.env["TOCSIN_CONFIG"] = str(config)  # ServeProcess blanks it; we want our file
+    serve.env["TOCSIN_CONFIG"] = str(config_path)  # ServeProcess blanks it; we want our file
     try:
         await serve.start()
     except BaseException:

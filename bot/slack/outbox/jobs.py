@@ -32,6 +32,7 @@ from bot.errors import SlackCallError
 from bot.slack import ids, render
 from bot.slack.channels import find_channel
 from bot.slack.outbox.caller import RetryLater, SlackCaller
+from bot.slack.render.storm import split_offer
 from bot.store.outbox import Job, JobOutcome, OutboxStore
 
 log = logging.getLogger(__name__)
@@ -427,8 +428,15 @@ async def post_text_once(
 
 
 async def post_note(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
-    """A short message in the incident channel, once; never above the card."""
-    await post_text_once(ctx, job, card_channel(view))
+    """A short message in the incident channel, once; never above the card. A calm storm's
+    note carries a Split button for each group it offers (`split`: [id, title] pairs)."""
+    offered = job.payload.get("split")
+    if not offered:
+        await post_text_once(ctx, job, card_channel(view))
+        return JobOutcome()
+    text = render.slack_text(str(job.payload.get("text", "")))
+    groups = [(int(number), str(title)) for number, title in offered]
+    await post_once(ctx, job, card_channel(view), text=text, blocks=split_offer(text, groups))
     return JobOutcome()
 
 

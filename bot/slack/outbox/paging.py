@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.domain.outbox import JobKind, OutboxJob, card_update_job, note_job
+from bot.domain.outbox import JobKind, OutboxJob, card_update_job, note_job, person_dm_job
 from bot.domain.text import Piece, Rich, join, phrase, usergroup
 from bot.domain.text import user as person
 from bot.domain.views import CardCopy, CopyKind, IncidentView
@@ -162,16 +162,11 @@ async def notify(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
 
 def dm_job(ctx: JobContext, incident_id: int, page: str, user: str, label: str) -> OutboxJob:
     """The DM of one person for one page: straight to its channel when that is known."""
-    payload = {"user": user, "page": page, "label": label}
     channel = ctx.dm_channels.get(user)
     if channel is not None:
-        return _post_dm_job(incident_id, {**payload, "channel": channel})
-    return OutboxJob(
-        kind=JobKind.OPEN_DM,
-        idem_key=f"dm_open:{page}:{user}",
-        incident_id=incident_id,
-        payload=payload,
-    )
+        payload = {"user": user, "page": page, "label": label, "channel": channel}
+        return _post_dm_job(incident_id, payload)
+    return person_dm_job(incident_id, user, page=page, label=label)
 
 
 def _post_dm_job(incident_id: int, payload: dict[str, Any]) -> OutboxJob:

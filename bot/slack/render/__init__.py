@@ -21,10 +21,13 @@ from slack_sdk.models.blocks import (
 from bot.domain.alerts import AlertStatus
 from bot.domain.drills import DRILL_MARK
 from bot.domain.durations import lasted
+from bot.domain.flapping import FlapHistory
 from bot.domain.incidents import Incident, IncidentStatus
 from bot.domain.text import RefKind, Rich, phrase, ref
 from bot.domain.views import AlertLine, CopyKind, IncidentView
 from bot.slack import ids
+from bot.slack.render.storm import group_sections, storm_counts, storm_lines
+from bot.slack.render.text import clip, escape
 
 _STATUS_EMOJI = {
     IncidentStatus.TRIGGERED: ":red_circle:",
@@ -32,16 +35,6 @@ _STATUS_EMOJI = {
     IncidentStatus.MITIGATED: ":large_yellow_circle:",
     IncidentStatus.RESOLVED: ":white_check_mark:",
 }
-
-
-def clip(text: str, limit: int) -> str:
-    """Text cut to `limit` characters, with an ellipsis when cut."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def escape(text: str) -> str:
-    """Escape the three characters Slack's mrkdwn treats as control characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 # Slack's own tokens in text: mentions of users, channels and user groups, and links
@@ -137,18 +130,30 @@ def card_text(view: IncidentView) -> str:
 def render_incident_card(view: IncidentView) -> list[dict[str, Any]]:
     """The pinned alert card: what fires, the state, and the five buttons."""
     inc = view.incident
+    storm = view.storm
+    counts = (
+        f"*Alerts*\n{_alert_counts(view)}"
+        if storm is None
+        else f"*Alert storm*\n{storm_counts(storm)}"
+    )
     blocks: list[Block] = [
         HeaderBlock(text=clip(marked(inc, f"{_STATUS_EMOJI[inc.status]} {inc.title}"), 150)),
         SectionBlock(
             fields=[
                 MarkdownTextObject(text=f"*Status*\n{inc.status.value}{_who(view)}"),
                 MarkdownTextObject(text=f"*Severity*\n{inc.severity.value}{_severity_why(view)}"),
-                MarkdownTextObject(text=f"*Alerts*\n{_alert_counts(view)}"),
+                MarkdownTextObject(text=counts),
                 _since(view),
             ]
         ),
-        SectionBlock(text=MarkdownTextObject(text=_alert_lines(view))),
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=_alert_lines(view) if storm is None else storm_lines(view, storm)
+            )
+        ),
     ]
+    if storm is not None:
+        blocks += [SectionBlock(text=MarkdownTextObject(text=t)) for t in group_sections(storm)]
     if state := _state_lines(view):
         blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(state, 3000))))
     if view.total and view.firing == 0:
@@ -170,11 +175,24 @@ def render_incident_card(view: IncidentView) -> list[dict[str, Any]]:
 
 
 DRILL_LINE = f"*{DRILL_MARK}*: a rehearsal, not an outage; nobody needs to act."
+FLAPPING_MARK = "flapping"
+
+
+def flapping_line(since: datetime, flaps: FlapHistory) -> str:
+    """What a flapping card says: since when, how often, and its recent state changes."""
+    times = "once" if flaps.refires == 1 else f"{flaps.refires} times"
+    line = (
+        f":warning: *Flapping* since {slack_date(since, '{time}')}: fired again {times}; "
+        "a re-fire reopens it quietly (no page, no announcement)"
+    )
+    return line + (f"\n*State changes* (▲ fired, ▼ resolved): {flaps.strip}" if flaps.strip else "")
 
 
 def _state_lines(view: IncidentView) -> str:
     inc = view.incident
     lines = [DRILL_LINE] if inc.drill else []
+    if view.flaps is not None and inc.flapping_since is not None:
+        lines.append(flapping_line(inc.flapping_since, view.flaps))
     if inc.status is IncidentStatus.RESOLVED and inc.resolved_at is not None:
         by = f" by {_actor(inc.resolved_by)}" if inc.resolved_by else ""
         lines.append(
@@ -338,15 +356,21 @@ def _scope(view: IncidentView) -> str:
 
 
 def _silence_button(view: IncidentView) -> ButtonElement:
-    """Silence 1h, confirmed first with what it will silence."""
+    """Silence 1h (Silence while flapping, on a flapping card), confirmed first with what it
+    will silence."""
     scope = _pairs(view.labels.items()) or "its alerts"
+    flapping = view.incident.flapping_since is not None
     return ButtonElement(
-        text="Silence 1h",
-        action_id=ids.SILENCE_1H,
+        text="Silence while flapping" if flapping else "Silence 1h",
+        action_id=ids.SILENCE_FLAPPING if flapping else ids.SILENCE_1H,
         value=str(view.incident.id),
         confirm=ConfirmObject(
-            title="Silence for an hour?",
-            text=clip(f"Alertmanager holds the notifications of alerts matching {scope}.", 300),
+            title="Silence while it flaps?" if flapping else "Silence for an hour?",
+            text=clip(
+                f"Alertmanager holds the notifications of alerts matching {scope}"
+                + (", past the resolves in between." if flapping else "."),
+                300,
+            ),
             confirm="Silence",
             deny="Cancel",
         ),
@@ -361,7 +385,11 @@ def _actions(view: IncidentView) -> ActionsBlock:
     unsilence = ButtonElement(text="Unsilence", action_id=ids.UNSILENCE, value=value)
     if inc.status is IncidentStatus.RESOLVED:
         reopen = ButtonElement(text="Reopen", action_id=ids.REOPEN, value=value, style="danger")
-        after = [reopen, *([unsilence] if inc.silence_id else []), diagnostics]
+        # A flapping group resolves only to fire again: it may be silenced while resolved.
+        quiet = [unsilence] if inc.silence_id else []
+        if not quiet and inc.flapping_since is not None:
+            quiet = [_silence_button(view)]
+        after = [reopen, *quiet, diagnostics]
         return ActionsBlock(block_id=ids.CARD_BLOCK_ID, elements=after)
     elements: list[ButtonElement] = []
     if inc.status is IncidentStatus.TRIGGERED:
@@ -387,6 +415,8 @@ def _actions(view: IncidentView) -> ActionsBlock:
         unsilence if inc.silence_id else _silence_button(view),
         diagnostics,
     ]
+    if view.storm is not None:  # nothing to silence or diagnose but its groups, one by one
+        elements = elements[:-2]
     return ActionsBlock(block_id=ids.CARD_BLOCK_ID, elements=elements)
 
 

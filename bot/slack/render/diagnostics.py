@@ -8,7 +8,7 @@ from typing import Any
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
 from bot.domain.diagnostics import DEMO_DATA, DiagnosticResult, Status, Table
-from bot.slack.render import clip, escape
+from bot.slack.render.text import clip, escape
 
 EMOJI = {
     Status.OK: ":large_green_circle:",

@@ -26,7 +26,7 @@ from bot.domain.kpi import (
     format_duration,
     format_value,
 )
-from bot.slack.render import clip, escape
+from bot.slack.render.text import clip, escape
 
 LEVEL_EMOJI = {Level.FAIL: ":red_circle:", Level.WARN: ":large_yellow_circle:", Level.OK: ""}
 TREND_EMOJI = {

@@ -10,13 +10,12 @@ from bot.domain.oncall import Shift
 from bot.domain.views import IncidentView
 from bot.slack.render import (
     alert_line,
-    clip,
-    escape,
     marked,
     shared_labels,
     shared_line,
     slack_text,
 )
+from bot.slack.render.text import clip, escape
 
 TIMELINE_PAGE = 25
 ALERTS_PAGE = 20  # alert lines per page of `/incident alerts` (a line may run to ~500 chars)
