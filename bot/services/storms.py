@@ -44,7 +44,7 @@ class StormCalm:
         offered = [[g.incident_id, g.title] for g in still[:SPLIT_OFFERED]]
         job = OutboxJob(
             kind=JobKind.POST_NOTE,
-            idem_key=f"note:{storm.id}:calm:{joined_at.isoformat()}",
+            idem_key=f"note:{storm.id}:calm-{joined_at.isoformat()}",
             incident_id=storm.id,
             payload={"text": text, "split": offered},
         )

@@ -42,6 +42,7 @@ from bot.store.sqlite.writers import SqliteWriters
 from bot.store.storms import storm_members, storm_weather
 
 T = TypeVar("T")
+STORM_LOCK = 0x70C5_1A57  # the advisory lock openings take to count a storm's window
 
 
 def incident_from_row(row: IncidentRow | Any) -> Incident:
@@ -94,8 +95,12 @@ class SqlIncidentTransaction:
     touch none of those tables or know what is held, use the bare session (`self._bare`).
     """
 
-    def __init__(self, session: StoreSession) -> None:
+    def __init__(self, session: StoreSession, *, serialize_storms: bool = False) -> None:
         self._bare = session
+        # Postgres runs several writers at once: two that count the new groups of a storm's
+        # window side by side would both see room under the threshold. They take turns
+        # (a transaction-scoped advisory lock); SQLite's writers take turns anyway.
+        self._serialize_storms = serialize_storms
         self._held = HeldInserts()
         self.session: StoreSession = SendingFirst(session, self._held)
         self._latest: dict[str, Incident | None] = {}
@@ -227,7 +232,10 @@ class SqlIncidentTransaction:
         return opened
 
     async def storm_weather(self, since: datetime) -> tuple[StormWeather, int]:
-        """How many alert groups were new since `since`, the open storm, and how many storms."""
+        """How many alert groups were new since `since`, the open storm, and how many storms;
+        the transaction holds the storm lock from here to its end (on Postgres)."""
+        if self._serialize_storms:
+            await self._bare.execute(select(func.pg_advisory_xact_lock(STORM_LOCK)))
         return await storm_weather(self._bare, since, incident_from_row)
 
     async def storm_groups(self, storm_id: int) -> list[Incident]:
@@ -672,7 +680,7 @@ class Database:
         """IncidentStore: one unit of work over incidents, alerts, timeline and outbox."""
         try:
             async with self.session() as session:
-                tx = SqlIncidentTransaction(session)
+                tx = SqlIncidentTransaction(session, serialize_storms=self._sqlite is None)
                 yield tx
                 await tx.send_held()
         except IntegrityError as exc:
@@ -682,7 +690,7 @@ class Database:
         """IncidentStore: `work` as one unit of work (see `write`)."""
 
         async def unit(session: StoreSession) -> T:
-            tx = SqlIncidentTransaction(session)
+            tx = SqlIncidentTransaction(session, serialize_storms=self._sqlite is None)
             result = await work(tx)
             await tx.send_held()
             return result
