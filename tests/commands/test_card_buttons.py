@@ -11,6 +11,7 @@ from bot.config import Settings
 from bot.config.policies import EscalationConfig, LevelConfig, PermissionsConfig, PolicyConfig
 from bot.domain.incidents import IncidentStatus
 from bot.slack import ids
+from bot.slack.emulator.state import Message
 from tests.commands.conftest import ALICE, BOB, CAROL, Launch, Workspace, card_text
 from tests.harness import eventually
 
@@ -28,10 +29,19 @@ async def test_acknowledge_updates_the_card_in_place(ws: Workspace) -> None:
 
     await ws.wait_for_card(opened, lambda f: f["Status"] == f"acknowledged by <@{BOB}>")
     assert ws.card_fields(opened)["Severity"] == "sev2"
-    updates = [c for c in ws.emulator.calls_to("chat.update") if c.response.get("ok")]
     alerts = ws.emulator.state.channel("alerts")
     assert alerts is not None
-    (announcement,) = [m for m in ws.emulator.state.channel_messages(alerts.id) if not m.thread_ts]
+
+    def announced() -> Message:
+        (line,) = [m for m in ws.emulator.state.channel_messages(alerts.id) if not m.thread_ts]
+        return line
+
+    # The card is edited first, then each copy of it: wait for the announcement's turn.
+    await eventually(
+        lambda: f"acknowledged by <@{BOB}>" in announced().text, what="the announcement edited"
+    )
+    announcement = announced()
+    updates = [c for c in ws.emulator.calls_to("chat.update") if c.response.get("ok")]
     # The card in place, and the announcement in #alerts that follows it.
     assert {(c.params["channel"], c.params["ts"]) for c in updates} == {
         (opened.channel, opened.card_ts),
