@@ -26,6 +26,7 @@ from bot.domain.timers import Timer
 STORM_SOURCE = "tocsin"
 STORM_RECEIVER = "storm"
 STORM_KEY_PREFIX = incident_key(STORM_SOURCE, STORM_RECEIVER, "")
+JOINED = "storm_joined"  # the storm's timeline kind of a group that joined it
 STORM_CALM = "storm_calm"  # the timer that looks whether a storm stopped gathering
 SPLIT_OFFERED = 20  # groups a calm storm offers to split with a button each (the rest by command)
 SPARK = "▁▂▃▄▅▆▇█"

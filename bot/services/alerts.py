@@ -27,7 +27,7 @@ from bot.domain.intake import (
     decide,
 )
 from bot.domain.outbox import state_changed_jobs
-from bot.domain.storms import calm_timer, folds, storm_group, worst
+from bot.domain.storms import JOINED, calm_timer, folds, storm_group, worst
 from bot.domain.timers import ESCALATE
 from bot.ports import IncidentStore, IncidentTransaction, IntakeReads
 from bot.services.escalation import EscalationService
@@ -203,7 +203,7 @@ class AlertIntake:
         elif worst(storm.severity, severity) is not storm.severity:
             await tx.save_incident(replace(storm, severity=severity), at=now)
             await tx.enqueue(state_changed_jobs(storm.id), at=now)
-        joined = TimelineEvent("storm_joined", group.source, now, f"Joined: {group.title}")
+        joined = TimelineEvent(JOINED, group.source, now, f"Joined: {group.title}")
         await tx.add_events(storm.id, [joined])
         await tx.schedule(calm_timer(storm.id, now, rule), at=now)
         return storm, opened

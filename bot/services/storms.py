@@ -9,7 +9,7 @@ from datetime import datetime
 
 from bot.domain.durations import lasted
 from bot.domain.outbox import JobKind, OutboxJob
-from bot.domain.storms import SPLIT_OFFERED, StormRule
+from bot.domain.storms import JOINED, SPLIT_OFFERED, StormRule
 from bot.domain.timers import DueTimer
 from bot.ports import IncidentTransaction
 
@@ -29,10 +29,10 @@ class StormCalm:
         storm = await tx.get_incident(timer.incident_id or 0)
         if storm is None or not storm.is_open:
             return
-        groups = await tx.storm_members(storm.id)
         joined_at = timer.due_at - self.rule.within
-        if any(g.joined_at > joined_at for g in groups):
-            return
+        if await tx.count_events(storm.id, JOINED, joined_at):
+            return  # a later join's timer looks then; only the last one reads the groups
+        groups = await tx.storm_members(storm.id)
         still = [g for g in groups if g.is_firing]
         calm = lasted(joined_at, timer.due_at)
         text = f"The storm has calmed: no new alert group for {calm}. " + (

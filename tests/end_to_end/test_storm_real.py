@@ -13,12 +13,11 @@ from pathlib import Path
 import pytest
 
 from bot.slack import ids
-from bot.slack.emulator import SlackEmulator
 from tests.end_to_end.test_realservers import running
-from tests.harness import RunningBot, eventually, running_bot, running_emulator, settled
+from tests.harness import eventually, running_bot, running_emulator
 from tests.realservers import AlertmanagerServer, MetricSource, PrometheusServer, require_binaries
 from tests.slack.test_card_truth import ALICE, people, words
-from tests.web.test_storms import THRESHOLD, channels, storm_card
+from tests.web.test_storms import THRESHOLD, channels, storm_card, storm_says
 
 pytestmark = pytest.mark.integration
 
@@ -54,15 +53,6 @@ async def storm_servers(tmp_path: Path, source: MetricSource, webhook: str) -> A
             yield
 
 
-async def card_says(bot: RunningBot, emulator: SlackEmulator, text: str) -> None:
-    async def said() -> bool:
-        if not any("storm" in c for c in channels(emulator)):
-            return False
-        return await settled(bot.url) and text in words(storm_card(emulator))
-
-    await eventually(said, timeout=90, what=f"the storm card to say {text!r}")
-
-
 async def test_thirty_rules_at_once_make_ten_channels_and_a_storm_that_follows_them(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -79,7 +69,7 @@ async def test_thirty_rules_at_once_make_ten_channels_and_a_storm_that_follows_t
             people(emulator)
             for n in range(RULES):
                 source.set("storm_down", 1, {"n": f"{n:02d}"})
-            await card_says(bot, emulator, "20 alert groups: 20 firing, 0 resolved")
+            await storm_says(bot.url, emulator, "20 alert groups: 20 firing, 0 resolved")
             assert len(channels(emulator)) == THRESHOLD + 1
             card = storm_card(emulator)
             folded = dict(GROUP_LINE.findall(words(card)))  # number -> alert name
@@ -90,7 +80,7 @@ async def test_thirty_rules_at_once_make_ten_channels_and_a_storm_that_follows_t
             half = sorted(folded.items())[:10]
             for _, name in half:
                 source.set("storm_down", 0, {"n": name.removeprefix("Down")})
-            await card_says(bot, emulator, "20 alert groups: 10 firing, 10 resolved")
+            await storm_says(bot.url, emulator, "20 alert groups: 10 firing, 10 resolved")
             assert storm_card(emulator).ts == card.ts
 
             # One group still firing, split out: its own channel, its history with it.
@@ -103,7 +93,7 @@ async def test_thirty_rules_at_once_make_ten_channels_and_a_storm_that_follows_t
                 channel_id=card.channel,
             )
             assert reply.status == 200
-            await card_says(bot, emulator, "19 alert groups")
+            await storm_says(bot.url, emulator, "19 alert groups")
             await eventually(
                 lambda: any(name.lower() in c for c in channels(emulator)),
                 what=f"a channel for {name}",

@@ -5,26 +5,27 @@ change of alerts made before it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from bot.clock import FakeClock
 from bot.config import Settings
 from bot.slack import ids
+from bot.slack.emulator import SlackEmulator
 from tests.builders import make_alert, make_payload
 from tests.harness import eventually, running_bot, running_emulator, step
 from tests.slack.test_card_truth import ALICE, card, opened, people, press, words
 
 
-def settle_for(seconds: float) -> object:
+def settle_for(seconds: float) -> Callable[[Settings], None]:
     def tweak(settings: Settings) -> None:
         settings.outbox.card_settle = timedelta(seconds=seconds)
 
     return tweak
 
 
-def card_updates(emulator: object, ts: str) -> int:
-    calls = emulator.calls_to("chat.update")  # type: ignore[attr-defined]
-    return sum(1 for c in calls if c.params["ts"] == ts)
+def card_updates(emulator: SlackEmulator, ts: str) -> int:
+    return sum(1 for c in emulator.calls_to("chat.update") if c.params["ts"] == ts)
 
 
 async def test_a_burst_of_alert_changes_is_one_card_update_once_it_settles(
@@ -33,7 +34,7 @@ async def test_a_burst_of_alert_changes_is_one_card_update_once_it_settles(
     clock = FakeClock(datetime.now(UTC))
     async with (
         running_emulator() as (emulator, url),
-        running_bot(database_url, emulator, url, tweak=settle_for(2), clock=clock) as bot,  # type: ignore[arg-type]
+        running_bot(database_url, emulator, url, tweak=settle_for(2), clock=clock) as bot,
     ):
         people(emulator)
         await bot.post_alerts(make_payload([make_alert(service="api", instance="host-00")]))
@@ -60,7 +61,7 @@ async def test_a_click_shows_at_once_with_the_alert_changes_made_before_it(
     clock = FakeClock(datetime.now(UTC))
     async with (
         running_emulator() as (emulator, url),
-        running_bot(database_url, emulator, url, tweak=settle_for(60), clock=clock) as bot,  # type: ignore[arg-type]
+        running_bot(database_url, emulator, url, tweak=settle_for(60), clock=clock) as bot,
     ):
         people(emulator)
         await bot.post_alerts(make_payload([make_alert(service="api", instance="host-00")]))

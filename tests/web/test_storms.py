@@ -23,7 +23,6 @@ from bot.store import schema
 from bot.store.models import AlertRow, IncidentRow
 from tests.builders import make_alert, make_payload
 from tests.harness import (
-    RunningBot,
     ServeProcess,
     bot_env,
     eventually,
@@ -82,9 +81,15 @@ def storm_card(emulator: SlackEmulator) -> Message:
     )
 
 
-async def storm_says(bot: RunningBot, emulator: SlackEmulator, text: str) -> None:
-    await eventually(lambda: settled(bot.url), what="the Slack work done", timeout=60)
-    await eventually(lambda: text in words(storm_card(emulator)), what=f"the card to say {text}")
+async def storm_says(url: str, emulator: SlackEmulator, text: str) -> None:
+    """Wait until the Tocsin at `url` did all its Slack work and the storm's card says `text`."""
+
+    async def said() -> bool:
+        if not any("storm" in c for c in channels(emulator)):
+            return False
+        return await settled(url) and text in words(storm_card(emulator))
+
+    await eventually(said, timeout=90, what=f"the storm card to say {text!r}")
 
 
 async def test_thirty_new_groups_make_ten_channels_and_one_storm_that_lists_the_rest(
@@ -98,7 +103,7 @@ async def test_thirty_new_groups_make_ten_channels_and_one_storm_that_lists_the_
         for n in range(30):
             status, _ = await bot.post_alerts(firing(n))
             assert status == 200
-        await storm_says(bot, emulator, "20 alert groups: 20 firing, 0 resolved")
+        await storm_says(bot.url, emulator, "20 alert groups: 20 firing, 0 resolved")
 
         names = channels(emulator)
         assert len(names) == THRESHOLD + 1
@@ -124,11 +129,11 @@ async def test_thirty_new_groups_make_ten_channels_and_one_storm_that_lists_the_
 
         for n in range(THRESHOLD, 20):
             await bot.post_alerts(resolved(n))
-        await storm_says(bot, emulator, "20 alert groups: 10 firing, 10 resolved")
+        await storm_says(bot.url, emulator, "20 alert groups: 10 firing, 10 resolved")
         # Acknowledging the storm acknowledges its groups (the page stops for all of them).
         card_message = storm_card(emulator)
         await press(bot, emulator, ids.ACKNOWLEDGE, "11", ALICE, card_message)
-        await storm_says(bot, emulator, "acknowledged by")
+        await storm_says(bot.url, emulator, "acknowledged by")
         assert (await bot.app.services.incidents.get(25)).status is IncidentStatus.ACKNOWLEDGED
 
         # Split one group out: its own channel and card, its timeline carried with it.
@@ -144,7 +149,7 @@ async def test_thirty_new_groups_make_ten_channels_and_one_storm_that_lists_the_
             channel_id=card_message.channel,
         )
         assert reply.status == 200
-        await storm_says(bot, emulator, "19 alert groups")
+        await storm_says(bot.url, emulator, "19 alert groups")
         own = [name for name in channels(emulator) if rule(split).lower() in name]
         assert len(own) == 1
         history = [e.text for e in await bot.app.services.incidents.timeline(number)]
@@ -171,27 +176,18 @@ async def test_a_storm_and_its_groups_survive_a_crash_and_no_group_opens_a_chann
         try:
             for n in range(15):
                 assert (await post_webhook(tocsin.url, firing(n)))[0] == 200
-            await storm_says_at(tocsin.url, emulator, "5 alert groups: 5 firing")
+            await storm_says(tocsin.url, emulator, "5 alert groups: 5 firing")
 
             tocsin.kill()  # kill -9 mid-storm
             await tocsin.start()
             # Alertmanager sends its groups again, and the storm goes on with new ones.
             for n in range(20):
                 assert (await post_webhook(tocsin.url, firing(n)))[0] == 200
-            await storm_says_at(tocsin.url, emulator, "10 alert groups: 10 firing")
+            await storm_says(tocsin.url, emulator, "10 alert groups: 10 firing")
             assert len(channels(emulator)) == THRESHOLD + 1
             assert sum("storm" in name for name in channels(emulator)) == 1
         finally:
             tocsin.stop()
-
-
-async def storm_says_at(url: str, emulator: SlackEmulator, text: str) -> None:
-    async def said() -> bool:
-        if not any("storm" in c for c in channels(emulator)):
-            return False
-        return await settled(url) and text in words(storm_card(emulator))
-
-    await eventually(said, timeout=90, what=f"the storm card to say {text!r}")
 
 
 async def test_three_hundred_new_groups_in_a_minute_fold_into_one_paced_storm_card(
@@ -212,7 +208,7 @@ async def test_three_hundred_new_groups_in_a_minute_fold_into_one_paced_storm_ca
                 *(bot.post_alerts(firing(n)) for n in range(start, start + 15))
             )
             assert [status for status, _ in answers] == [200] * 15
-        await storm_says(bot, emulator, "290 alert groups: 290 firing, 0 resolved")
+        await storm_says(bot.url, emulator, "290 alert groups: 290 firing, 0 resolved")
 
         assert len(channels(emulator)) == THRESHOLD + 1
         assert all(c.response.get("ok") for c in emulator.calls)  # 0 × 429
@@ -283,10 +279,10 @@ async def test_a_group_that_fires_again_after_its_storm_resolved_gets_its_own_ch
         people(emulator)
         for n in range(THRESHOLD + 1):  # the eleventh (#12) folds into storm #11
             await bot.post_alerts(firing(n))
-        await storm_says(bot, emulator, "1 alert group: 1 firing")
+        await storm_says(bot.url, emulator, "1 alert group: 1 firing")
         card = storm_card(emulator)
         await press(bot, emulator, ids.RESOLVE, "11", ALICE, card)
-        await storm_says(bot, emulator, "resolved")
+        await storm_says(bot.url, emulator, "resolved")
         assert (await bot.app.services.incidents.get(12)).status is IncidentStatus.RESOLVED
         before = len(paged(emulator, ALICE))
 
