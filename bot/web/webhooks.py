@@ -80,9 +80,19 @@ async def commit_group(deps: WebDeps, source: str, group: AlertGroup, body: byte
     return web.json_response({"ok": True, "incident": result.incident_id, "decision": decision})
 
 
+# Webhooks that open an incident are logged at INFO; the rest (alerts added to an open incident,
+# repeats, ignored) at DEBUG, so an alert storm does not flood the log: every change of an
+# incident's state has its own INFO line (services.state_changes).
+NOTEWORTHY = frozenset({"open", "reopen"})
+
+
 def received(source: str, group_key: str, alerts: int, decision: str, incident: int | None) -> None:
     """The one line a webhook leaves: what came, and what Tocsin did with it."""
-    log.info(
+    level = logging.INFO if decision.split(" ", 1)[0] in NOTEWORTHY else logging.DEBUG
+    if not log.isEnabledFor(level):
+        return
+    log.log(
+        level,
         "%s webhook: group %s, %d alert%s: %s%s",
         source,
         group_key or "-",

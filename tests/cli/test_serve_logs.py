@@ -1,5 +1,6 @@
-"""What `tocsin serve` logs, read from a real process: one line per webhook, per refusal, per
-change of an incident's state and per failed Slack call; plain text or JSON; never a secret."""
+"""What `tocsin serve` logs, read from a real process: one line per webhook that opens an
+incident (every webhook at DEBUG), per refusal, per change of an incident's state and per failed
+Slack call; plain text or JSON; never a secret."""
 
 from __future__ import annotations
 
@@ -69,8 +70,8 @@ async def test_json_lines_say_what_came_what_was_refused_and_what_changed(
     opened = one(found, source="alertmanager", decision="open")
     assert opened["level"] == "INFO" and opened["incident"] == incident
     assert opened["alerts"] == 1 and opened["group_key"]
-    again = one(found, source="alertmanager", decision="duplicate")
-    assert again["incident"] is None
+    # The repeat changed nothing: at the default level it leaves no line of its own.
+    assert not [r for r in found if r.get("decision") == "duplicate"]
 
     change = one(found, incident=incident, to="triggered")
     assert change["from"] == "new" and change["actor"] == "alertmanager"
@@ -127,3 +128,23 @@ async def test_plain_text_is_the_default_and_the_level_can_be_raised(tmp_path: P
         finally:
             quiet.stop()
     assert " INFO " not in quiet_log.read_text()
+
+
+async def test_at_debug_a_webhook_that_changed_nothing_has_its_line_too(tmp_path: Path) -> None:
+    """An alert storm's repeats and updates stay out of the INFO log; at DEBUG each is there."""
+    async with running_emulator() as (_emulator, api):
+        process = serve(tmp_path, api, TOCSIN_LOG_LEVEL="debug", TOCSIN_LOG_FORMAT="json")
+        await process.start()
+        try:
+            for _ in range(2):
+                status, _answer = await post_webhook(
+                    process.url, contract_payload(PAYLOAD), token=TOKEN
+                )
+                assert status == 200
+        finally:
+            process.stop()
+    found = records(tmp_path / "serve.log")
+    assert one(found, source="alertmanager", decision="open")["level"] == "INFO"
+    again = one(found, source="alertmanager", decision="duplicate")
+    assert again["level"] == "DEBUG" and again["incident"] is None
+    assert again["message"].endswith(", 1 alert: duplicate")
