@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any, Protocol, TypeVar
 
 from bot.domain.alerts import Alert, AlertGroup, AlertsOnRecord
+from bot.domain.contacts import Contact, Delivery
 from bot.domain.diagnostics import DiagnosticResult
 from bot.domain.digest import RunClaim
 from bot.domain.incidents import Incident, Severity, TimelineEvent
@@ -206,6 +207,14 @@ class IncidentStore(Protocol):
         """`work` as one unit of work, committed when it returns. It reads and writes only
         through its transaction (it awaits nothing else), so the store may run it wherever its
         I/O costs least: on SQLite, whole on the store's thread."""
+        ...
+
+
+class ContactSender(Protocol):
+    """Sends a page through a contact method beyond Slack (email, push, SMS, a webhook)."""
+
+    async def send(self, contact: Contact, *, title: str, body: str) -> Delivery:
+        """Send once; never raises for the destination's failure (the Delivery says it)."""
         ...
 
 

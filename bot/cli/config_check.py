@@ -64,6 +64,9 @@ def _shown(name: str, value: Any) -> str:
         return "set (hidden)" if value.get_secret_value() else "not set"
     if value is None:
         return "not set"
+    if name == "people":
+        shown = {user: person.shown() for user, person in value.items()}
+        return json.dumps(shown, separators=(", ", ": "), ensure_ascii=False)
     if name == "database_url":
         return make_url(str(value)).render_as_string(hide_password=True)
     if hasattr(value, "model_dump"):

@@ -18,10 +18,12 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.config.digest import DigestSettings
+from bot.config.people import NotifyConfig, PersonConfig, email_without_server
 from bot.config.policies import (
     EscalationConfig,
     PermissionsConfig,
@@ -180,6 +182,11 @@ class Settings(BaseSettings):
         default_factory=FlappingSettings,
         description="quiet the re-fires of a flapping alert group (`off`: never)",
     )
+    people: dict[str, PersonConfig] = Field(
+        default_factory=dict,
+        description="by Slack user id: contact methods beyond Slack, and notification rules",
+    )
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
 
     @classmethod
     def settings_customise_sources(
@@ -220,6 +227,13 @@ class Settings(BaseSettings):
         if value is None or value is True:
             raise ValueError("must be a mapping of its settings, or off")
         return value
+
+    @model_validator(mode="after")
+    def _email_has_a_server(self) -> Settings:
+        where = email_without_server(self.people, self.notify)
+        if where is not None:
+            raise ValueError(f"{where} is an email contact: add notify.email (the SMTP server)")
+        return self
 
     @field_validator("database_url")
     @classmethod

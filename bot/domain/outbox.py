@@ -44,6 +44,7 @@ class JobKind(StrEnum):
     UPLOAD_CHART = "upload_chart"
     POST_NOTICE = "post_notice"  # Tocsin's own trouble, told in the alerts channel
     SEND_GRAPH = "send_graph"  # a /diag graph, to the person who asked or where they asked
+    CONTACT = "contact"  # a page through a person's contact method beyond Slack (email, push)
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import SystemClock
 from bot.config import Settings
+from bot.config.people import people_of
 from bot.config.playbooks import load_dir
 from bot.demo import DemoSources, StoredEpisodes
+from bot.domain.contacts import CONTACT_STEP
 from bot.domain.escalation import Target, TargetKind
 from bot.domain.flapping import FLAP_OVER, FlapRule
 from bot.domain.intake import IntakeRules
@@ -49,6 +51,7 @@ from bot.sandbox.routes import SandboxDeps, add_sandbox_routes
 from bot.sandbox.saver import SandboxSaver, open_sandbox
 from bot.services.alerts import AlertIntake
 from bot.services.archive import ChannelArchiver
+from bot.services.contacts import ContactSteps
 from bot.services.container import Services
 from bot.services.diagnostics import DiagnosticsService
 from bot.services.digest import DigestBuilder, DigestScheduler, KpiSources
@@ -70,6 +73,7 @@ from bot.slack.ids import COMMANDS
 from bot.slack.outbox import OutboxWorker
 from bot.slack.outbox.budget import SharedBudget
 from bot.slack.outbox.caller import SlackCaller
+from bot.slack.outbox.contacts import Contacts
 from bot.slack.outbox.job_table import HANDLERS
 from bot.slack.outbox.jobs import JobContext
 from bot.slack.outbox.ratelimit import RateLimiter
@@ -87,6 +91,7 @@ from bot.web import WebDeps, build_web_app
 from bot.web.drills import drill_resolve_route, drill_status_route
 from commands import diag, incident, kpi, oncall
 from integrations.alertmanager import SilenceClient
+from integrations.contacts import AppriseSender
 
 log = logging.getLogger(__name__)
 # The slash commands' and the card's listeners, registered into the Bolt app.
@@ -220,6 +225,15 @@ def _last_resort(settings: Settings) -> list[Target]:
     return [Target(TargetKind.USER, u) for u in settings.oncall.users]
 
 
+def _channel_link(target: SlackTarget, public_url: str) -> Callable[[str], str]:
+    """The link a page beyond Slack gives to open the incident's channel: Slack's documented
+    app_redirect deep link, or the sandbox page."""
+    if target.emulator is not None:
+        page = f"{public_url.rstrip('/')}/sandbox"
+        return lambda channel: page
+    return lambda channel: f"https://slack.com/app_redirect?channel={channel}"
+
+
 async def build_app(
     settings: Settings,
     *,
@@ -271,6 +285,14 @@ async def build_app(
         oncall_usergroup=settings.oncall.usergroup,
         http=http,
     )
+    people = people_of(settings.people, settings.notify)
+    context.contacts = Contacts(
+        people=people,
+        sender=AppriseSender(settings.notify.email),
+        attempts=settings.notify.attempts,
+        channel_link=_channel_link(target, public_url),
+        on_outcome=metrics.contact_outcome,
+    )
     worker = OutboxWorker(
         store=outbox_store,
         context=context,
@@ -297,8 +319,10 @@ async def build_app(
         now=clock.now,
         on_scheduled=scheduler.wake,
         last_resort=_last_resort(settings),
+        people=people,
     )
     scheduler.handlers[ESCALATE] = escalation.fire
+    scheduler.handlers[CONTACT_STEP] = ContactSteps(people, clock.now).fire
     oncall_service = OnCallService(
         store=db, rotations=rotations, now=clock.now, policies=escalation.policies
     )

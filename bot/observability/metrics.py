@@ -74,6 +74,27 @@ class Metrics:
             "tocsin_outbox_jobs", "Outbox jobs finished", ["kind", "outcome"], registry=r
         )
 
+        self.notifications = Counter(
+            "tocsin_notifications",
+            "Pages through contact methods beyond Slack, by service (email, ntfy, ...) and "
+            "outcome (sent, failed, unknown)",
+            ["method", "outcome"],
+            registry=r,
+        )
+        self.notification_delay = Histogram(
+            "tocsin_notification_delay_seconds",
+            "From a notification step's due time to its delivery",
+            ["method"],
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+            registry=r,
+        )
+
+    def contact_outcome(self, method: str, outcome: str, delay: float | None) -> None:
+        """Count a page beyond Slack; a delivered one observes its delay."""
+        self.notifications.labels(method, outcome).inc()
+        if delay is not None:
+            self.notification_delay.labels(method).observe(max(delay, 0.0))
+
     def render(self) -> bytes:
         """The text exposition format."""
         return generate_latest(self.registry)

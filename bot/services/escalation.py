@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
+from bot.domain.contacts import CONTACT_STEP, People, plan_page
 from bot.domain.escalation import (
     FIRST,
     Policy,
@@ -48,8 +49,10 @@ class EscalationService:
         now: Callable[[], datetime],
         on_scheduled: Callable[[], None] = lambda: None,
         last_resort: Sequence[Target] = (),
+        people: People | None = None,
     ) -> None:
         self.store = store
+        self.people = people or People()  # contact methods and notification rules
         self.last_resort = tuple(last_resort)  # for policies that name none
         self.policies = {p.name: p for p in policies}
         self.default_policy = default_policy
@@ -83,6 +86,7 @@ class EscalationService:
 
     async def stop(self, tx: IncidentTransaction, incident: Incident, *, now: datetime) -> None:
         """No more pages for this incident (acknowledged or resolved)."""
+        await tx.cancel_timers(incident.id, CONTACT_STEP)  # the later steps of people's rules
         if await tx.cancel_timers(incident.id, ESCALATE):
             await tx.add_events(
                 incident.id, [TimelineEvent("escalation_stopped", ACTOR, now, "Escalation stopped")]
@@ -145,7 +149,8 @@ class EscalationService:
         paged = _paged_event(step, users, groups, now)
         await tx.add_events(incident.id, [paged])
         following = next_step(policy, step)
-        jobs = [_notify_job(saved, step, users, groups, following), card_update_job(incident.id)]
+        notify = _notify_job(saved, step, users, groups, following)
+        jobs = [*await self._reach(tx, notify, users, now), card_update_job(incident.id)]
         if step != FIRST:  # the first level is the announcement's own news
             jobs.append(outcome_job(incident.id, f"paged:v{saved.version}", paged.rich))
         await tx.enqueue(jobs, at=now)
@@ -188,8 +193,24 @@ class EscalationService:
             outcome_job(incident.id, f"exhausted:v{saved.version}", text),
         ]
         if users or groups:
-            jobs.append(_notify_job(saved, step, users, groups, None, label="last resort"))
+            notify = _notify_job(saved, step, users, groups, None, label="last resort")
+            jobs += await self._reach(tx, notify, users, now)
         await tx.enqueue(jobs, at=now)
+
+    async def _reach(
+        self, tx: IncidentTransaction, notify: OutboxJob, users: list[str], now: datetime
+    ) -> list[OutboxJob]:
+        """The page (`notify`) and each person's rule: the Slack DM for those whose rule
+        starts with it, the other methods due now, and timers for the later steps."""
+        label = str(notify.payload["label"])
+        incident_id = notify.incident_id or 0
+        plan = plan_page(self.people, incident_id, notify.idem_key, users, label, now)
+        for timer in plan.timers:
+            await tx.schedule(timer, at=now)
+        if plan.timers:
+            self.on_scheduled()
+        notify = replace(notify, payload={**notify.payload, "dm": list(plan.dm_now)})
+        return [notify, *plan.jobs]
 
     async def _targets(
         self, tx: IncidentTransaction, policy: Policy, step: Step, now: datetime

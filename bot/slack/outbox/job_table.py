@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from bot.domain.outbox import JobKind, OutboxJob
 from bot.domain.views import IncidentView
 from bot.slack.outbox.archive_jobs import archive_channel
+from bot.slack.outbox.contact_jobs import contact
 from bot.slack.outbox.jobs import (
     Handler,
     announce,
@@ -37,6 +38,7 @@ HANDLERS: Mapping[JobKind, Handler] = {
     JobKind.POST_ALERTS_NOTE: post_alerts_note,
     JobKind.UPLOAD_IMAGE: upload_image,
     JobKind.ARCHIVE_CHANNEL: archive_channel,
+    JobKind.CONTACT: contact,
 }
 
 # Jobs that post into the incident's channel or the alerts channel (paced per channel), so the
@@ -61,7 +63,8 @@ def posting_channel(job: Job, alerts_channel: str | None) -> str | None:
     return None
 
 
-# The first Web API method of each job, so the worker leaves paced jobs in the queue.
+# The first Web API method of each job, so the worker leaves paced jobs in the queue (a job
+# that calls no Slack method, such as a page by email, is not paced by Slack's limits).
 FIRST_METHOD: Mapping[JobKind, str] = {
     JobKind.POST_DIGEST: "chat.postMessage",
     JobKind.POST_NOTICE: "chat.postMessage",
@@ -105,6 +108,7 @@ WHAT: Mapping[JobKind, str] = {
     JobKind.POST_DIGEST: "post the daily digest",
     JobKind.UPLOAD_CHART: "upload the digest's chart",
     JobKind.SEND_GRAPH: "send <@{user}> the graph they asked for",
+    JobKind.CONTACT: "page <@{user}> beyond Slack",
 }
 
 

@@ -32,6 +32,7 @@ from bot.errors import SlackCallError
 from bot.slack import ids, render
 from bot.slack.channels import find_channel
 from bot.slack.outbox.caller import RetryLater, SlackCaller
+from bot.slack.outbox.contacts import Contacts
 from bot.slack.render.storm import split_offer
 from bot.store.outbox import Job, JobOutcome, OutboxStore
 
@@ -61,6 +62,7 @@ class JobContext:
     dm_channels: dict[str, str] = field(default_factory=dict)
     dm_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     wake_timers: Callable[[], None] = lambda: None
+    contacts: Contacts = field(default_factory=Contacts)  # pages beyond Slack
 
     async def once(self, job: Job, step: str, make: Callable[[], Awaitable[T]]) -> T:
         """The result of one step of a job that makes several calls: made and kept the first

@@ -137,7 +137,11 @@ async def notify(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     failed = invites.failed
     text = page_text(label, invites.reached, failed, str(then) if then else None)
     follow_ups = [note_job(incident_id, f"page:{job.idem_key}", text)]
-    follow_ups += [dm_job(ctx, incident_id, job.idem_key, user, label) for user in invites.reached]
+    follow_ups += [
+        dm_job(ctx, incident_id, job.idem_key, user, label)
+        for user in invites.reached
+        if _dm_now(job, user)
+    ]
     events = []
     if invites.reached:
         mentions = join([person(u) for u in invites.reached])
@@ -158,6 +162,14 @@ async def notify(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
         moving = f"paging {then} now" if then else "the policy has no further level"
         events.append(ctx.event("page_failed", f"Nobody at {label} could be paged; {moving}"))
     return JobOutcome(events=events, follow_ups=follow_ups, next_level_now=step)
+
+
+def _dm_now(job: Job, user: str) -> bool:
+    """Whether the page sends `user` the card in a DM now: unless their notification rule
+    starts without it (a user group's members, whom no rule names, always get it)."""
+    named = job.payload.get("users", [])
+    dm = job.payload.get("dm")
+    return dm is None or user not in named or user in dm
 
 
 def dm_job(ctx: JobContext, incident_id: int, page: str, user: str, label: str) -> OutboxJob:

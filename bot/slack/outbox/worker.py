@@ -148,9 +148,17 @@ class OutboxWorker:
         for job in candidates:
             if job.id in self._running:
                 continue  # taken with an earlier job of its batch
-            method = FIRST_METHOD[job.kind]
+            method = FIRST_METHOD.get(job.kind)
+            if method is None:  # no Slack call: not paced by Slack's limits
+                if free <= 0:
+                    break
+                free -= 1
+                chosen.append((job, None))
+                continue
             if method not in room:
-                started = sum(FIRST_METHOD[run.kind] == method for run in self._running.values())
+                started = sum(
+                    FIRST_METHOD.get(run.kind) == method for run in self._running.values()
+                )
                 room[method] = self.limiter.room(method) - started
             if room[method] <= 0:
                 continue

@@ -1,0 +1,103 @@
+"""A page through a person's contact method beyond Slack (email, push, SMS, a webhook): sent at
+most once, recorded on the timeline with its outcome, and said in the channel when it failed.
+
+A send is marked on the job before it starts. A job found marked but not finished (its process
+died mid-send) is not sent again, since the destination may already have it: the timeline says
+so instead. A send the destination refused or failed is retried with backoff, `attempts` times.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot.domain.contacts import Contact, Delivery
+from bot.domain.incidents import IncidentStatus
+from bot.domain.outbox import note_job
+from bot.domain.text import phrase
+from bot.domain.text import user as person
+from bot.domain.views import IncidentView
+from bot.slack.outbox.caller import RetryLater
+from bot.slack.outbox.contacts import Contacts, message
+from bot.slack.outbox.jobs import JobContext
+from bot.store.outbox import Job, JobOutcome
+
+log = logging.getLogger(__name__)
+SENDING = "sending"  # the step marked before the send
+
+
+async def contact(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
+    """Send one step's method to one person, unless the incident was acknowledged meanwhile."""
+    contacts = ctx.contacts
+    user, name = str(job.payload["user"]), str(job.payload["method"])
+    if view.incident.status is not IncidentStatus.TRIGGERED:
+        return JobOutcome()  # acknowledged or resolved before this step's turn: nothing to send
+    found = contacts.people.person(user).contact(name)
+    if found is None:
+        return _failed(ctx, job, view, user, name, None, f"{name!r} is no longer a contact")
+    steps = job.payload.get("steps", {})
+    if SENDING in steps:
+        text = phrase(
+            f"{name.capitalize()} to ",
+            person(user),
+            f" ({found.shown}) may have been sent before Tocsin restarted; not sent again",
+        )
+        contacts.on_outcome(found.shown, "unknown", None)
+        return JobOutcome(events=[ctx.event("contact_unknown", text, user=user, method=name)])
+    await ctx.once(job, SENDING, _marked)
+    delivery = await _send(contacts, found, view, str(job.payload.get("label", "a page")))
+    if delivery.ok:
+        contacts.on_outcome(found.shown, "sent", _delay(ctx, job))
+        text = phrase(f"{name.capitalize()} to ", person(user), f" sent ({found.shown})")
+        return JobOutcome(events=[ctx.event("contact_sent", text, user=user, method=name)])
+    # The destination has not got it: the mark goes, and the send may be tried again.
+    job.payload["steps"].pop(SENDING, None)
+    await ctx.store.record_steps(job)
+    if delivery.retry and job.attempts + 1 < contacts.attempts:
+        reason = f"{found.shown}: {delivery.reason}"
+        raise RetryLater(2.0, reason, counts_attempt=True)
+    return _failed(ctx, job, view, user, name, found, delivery.reason)
+
+
+async def _marked() -> bool:
+    return True
+
+
+async def _send(contacts: Contacts, found: Contact, view: IncidentView, label: str) -> Delivery:
+    if contacts.sender is None:
+        return Delivery(False, "no contact sender is configured", retry=False)
+    link = contacts.channel_link(view.incident.channel_id or "")
+    title, body = message(view, label, link)
+    return await contacts.sender.send(found, title=title, body=body)
+
+
+def _delay(ctx: JobContext, job: Job) -> float | None:
+    due = job.created_at
+    return (ctx.now() - due).total_seconds() if due is not None else None
+
+
+def _failed(
+    ctx: JobContext,
+    job: Job,
+    view: IncidentView,
+    user: str,
+    name: str,
+    found: Contact | None,
+    reason: str,
+) -> JobOutcome:
+    """The method failed for good: the timeline, a log line, and the channel name the person."""
+    shown = found.shown if found is not None else name
+    ctx.contacts.on_outcome(shown, "failed", None)
+    log.warning(
+        "page of %s by %s (%s) failed: %s",
+        user,
+        name,
+        shown,
+        reason,
+        extra={"user": user, "method": name, "service": shown, "reason": reason},
+    )
+    text = phrase(f"{name.capitalize()} to ", person(user), f" failed ({shown}): {reason}")
+    note = phrase(":warning: Could not reach ", person(user), f" by {name} ({shown}): {reason}")
+    return JobOutcome(
+        events=[ctx.event("contact_failed", text, user=user, method=name)],
+        follow_ups=[note_job(view.incident.id, f"contact_failed:{job.idem_key}", note)],
+    )

@@ -1,0 +1,42 @@
+"""What the jobs that page people beyond Slack need, and the page they send."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bot.domain.contacts import People
+from bot.domain.views import IncidentView
+from bot.ports import ContactSender
+
+
+@dataclass
+class Contacts:
+    """What contact jobs need: who can be reached how, and the sender."""
+
+    people: People = field(default_factory=People)
+    sender: ContactSender | None = None
+    attempts: int = 3
+    # The link that opens an incident's channel (Slack's app_redirect, or the sandbox page).
+    channel_link: Callable[[str], str] = lambda channel: (
+        f"https://slack.com/app_redirect?channel={channel}"
+    )
+    # Counts each outcome by method, and the delay from the step's due time to its delivery.
+    on_outcome: Callable[[str, str, float | None], None] = lambda method, outcome, delay: None
+
+
+def message(view: IncidentView, label: str, link: str) -> tuple[str, str]:
+    """The page's title and body: what, how bad, where, and how to acknowledge."""
+    incident = view.incident
+    title = f"[{incident.severity.value}] #{incident.id} {incident.title}"
+    channel = incident.channel_name or "the incident channel"
+    body = "\n".join(
+        [
+            f"Incident #{incident.id} needs you ({label}): {incident.title}",
+            f"Severity: {incident.severity.value}",
+            f"Open it in Slack: {link}",
+            f"To acknowledge, press Acknowledge on the card in #{channel}, "
+            f"or type /incident ack {incident.id} there.",
+        ]
+    )
+    return title, body

@@ -1,0 +1,264 @@
+"""Pages beyond Slack: a person's notification rule notifies each contact method at its time
+while the page stays unacknowledged (an email through a real SMTP server, a push through
+apprise's generic json:// webhook to a local server); acknowledging stops the rest; a method
+that fails is named in the channel, and no secret of its URL is ever shown."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import message_from_string
+from email.message import Message as Email
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession, web
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import Envelope
+
+from bot.clock import FakeClock
+from bot.config import Settings
+from bot.config.people import NotifyConfig, PersonConfig
+from bot.slack import ids
+from bot.slack.emulator import SlackEmulator
+from tests.builders import make_alert, make_payload
+from tests.harness import RunningBot, running_bot, running_emulator, step
+from tests.realservers import free_port
+from tests.slack.test_card_truth import (
+    ALICE,
+    card,
+    dm_card,
+    incident_channel,
+    people,
+    settings_with,
+    settle,
+)
+
+TOKEN = "tok-7f3a9c2e51"  # in the push URL: never shown
+
+
+@dataclass
+class Inbox:
+    """What a real SMTP server received."""
+
+    mails: list[Email] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Envelope) -> str:
+        content = envelope.content
+        text = content.decode() if isinstance(content, bytes) else str(content)
+        self.mails.append(message_from_string(text))
+        return "250 OK"
+
+
+@asynccontextmanager
+async def smtp_server() -> AsyncIterator[tuple[Inbox, int]]:
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()  # type: ignore[no-untyped-call]
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()  # type: ignore[no-untyped-call]
+
+
+@asynccontextmanager
+async def webhook_server(status: int = 200) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
+    """A local HTTP endpoint answering `status`; what it was sent, and its json:// URL."""
+    received: list[dict[str, Any]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        body = await request.json()
+        received.append({**body, "authorization": request.headers.get("Authorization", "")})
+        return web.Response(status=status, text="ok" if status == 200 else "unauthorized")
+
+    app = web.Application()
+    app.router.add_post("/{topic}", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield received, f"json://{TOKEN}:{TOKEN}@127.0.0.1:{port}/alice"
+    finally:
+        await runner.cleanup()
+
+
+def rule(push_url: str, smtp_port: int) -> Callable[[Settings], None]:
+    """Alice: the Slack DM at once, a push after 1 minute, an email after 2."""
+    levels = settings_with(levels=[[ALICE]])
+
+    def tweak(settings: Settings) -> None:
+        levels(settings)
+        settings.people = {
+            ALICE: PersonConfig.model_validate(
+                {
+                    "contacts": {"push": push_url, "mail": "email:alice@example.com"},
+                    "rules": [
+                        {"after": "0s", "notify": ["slack"]},
+                        {"after": "1m", "notify": ["push"]},
+                        {"after": "2m", "notify": ["mail"]},
+                    ],
+                }
+            )
+        }
+        settings.notify = NotifyConfig.model_validate(
+            {
+                "email": {
+                    "host": "127.0.0.1",
+                    "port": smtp_port,
+                    "from": "tocsin@example.com",
+                    "security": "none",
+                }
+            }
+        )
+
+    return tweak
+
+
+def firing() -> dict[str, Any]:
+    alert = make_alert("DiskFull", severity="critical", instance="db-1")
+    common = {"alertname": "DiskFull", "severity": "critical"}
+    return make_payload([alert], group="DiskFull", commonLabels=common)
+
+
+@dataclass
+class Paged:
+    """Alice paged: the bot, its Slack, and the fake clock that started at the page."""
+
+    bot: RunningBot
+    emulator: SlackEmulator
+    clock: FakeClock
+    paged_at: datetime
+
+    async def at(self, seconds: float) -> None:
+        """Move the clock to `seconds` after the page, and let what fell due be done."""
+        await step(
+            self.bot, self.clock, (self.paged_at - self.clock.now()).total_seconds() + seconds
+        )
+        await settle(self.bot, self.clock)
+
+
+@asynccontextmanager
+async def paging_alice(database_url: str, push_url: str, smtp_port: int) -> AsyncIterator[Paged]:
+    clock = FakeClock(datetime.now(UTC))
+    async with (
+        running_emulator() as (emulator, url),
+        running_bot(
+            database_url, emulator, url, clock=clock, tweak=rule(push_url, smtp_port)
+        ) as bot,
+    ):
+        people(emulator)
+        paged_at = clock.now()
+        await bot.post_alerts(firing())
+        await settle(bot, clock)
+        yield Paged(bot, emulator, clock, paged_at)
+
+
+async def test_each_step_notifies_at_its_time_and_the_email_says_how_to_acknowledge(
+    database_url: str,
+) -> None:
+    async with (
+        smtp_server() as (inbox, smtp_port),
+        webhook_server() as (pushes, push_url),
+        paging_alice(database_url, push_url, smtp_port) as paged,
+    ):
+        bot, emulator = paged.bot, paged.emulator
+        assert dm_card(emulator, ALICE) is not None  # the first step: the card in her DM
+        assert (pushes, inbox.mails) == ([], [])
+
+        await paged.at(59)
+        assert pushes == []  # not before its minute
+        await paged.at(61)
+        assert len(pushes) == 1  # apprise's documented json:// body, with the URL's login
+        assert {"version", "title", "message", "type"} <= set(pushes[0])
+        assert pushes[0]["authorization"].startswith("Basic ")
+        assert pushes[0]["title"] == "[sev1] #1 DiskFull"
+        assert "/incident ack 1" in pushes[0]["message"]
+        assert inbox.mails == []
+
+        await paged.at(119)
+        assert inbox.mails == []
+        await paged.at(121)
+        assert len(inbox.mails) == 1 and len(pushes) == 1  # each step once
+        mail = inbox.mails[0]
+        assert mail["To"] == "alice@example.com" and mail["Subject"] == "[sev1] #1 DiskFull"
+        body = _text(mail)
+        assert "Severity: sev1" in body
+        channel = incident_channel(emulator)
+        assert f"Open it in Slack: https://slack.com/app_redirect?channel={channel}" in body
+        name = emulator.state.channels[channel].name
+        assert f"press Acknowledge on the card in #{name}, or type /incident ack 1" in body
+
+        timeline = [e.rich.text for e in await bot.app.services.incidents.timeline(1)]
+        assert any(t.startswith("Push to ") and t.endswith(" sent (json)") for t in timeline)
+        assert any(t.startswith("Mail to ") and t.endswith(" sent (email)") for t in timeline)
+        metrics = await metrics_of(bot)
+        assert 'tocsin_notifications_total{method="json",outcome="sent"} 1.0' in metrics
+        assert 'tocsin_notifications_total{method="email",outcome="sent"} 1.0' in metrics
+
+
+async def test_acknowledging_between_steps_cancels_the_rest(database_url: str) -> None:
+    async with (
+        smtp_server() as (inbox, smtp_port),
+        webhook_server() as (pushes, push_url),
+        paging_alice(database_url, push_url, smtp_port) as paged,
+    ):
+        await paged.at(61)
+        assert len(pushes) == 1
+        await _press(paged.bot, paged.emulator, ids.ACKNOWLEDGE)
+        await settle(paged.bot, paged.clock)
+        await paged.at(300)
+        assert inbox.mails == [] and len(pushes) == 1
+
+
+async def test_a_method_that_fails_is_named_in_the_channel_without_its_secret(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with (
+        smtp_server() as (_inbox, smtp_port),
+        webhook_server(status=401) as (pushes, push_url),
+        paging_alice(database_url, push_url, smtp_port) as paged,
+    ):
+        bot, emulator = paged.bot, paged.emulator
+        await paged.at(61)
+        assert len(pushes) == 1  # a 401 is a refusal: not tried again
+        said = [m.text or "" for m in emulator.state.channel_messages(incident_channel(emulator))]
+        failed = [t for t in said if t.startswith(":warning: Could not reach")]
+        assert len(failed) == 1 and "by push (json)" in failed[0] and "401" in failed[0]
+        shown = "\n".join(said) + json.dumps([m.text for m in emulator.state.messages])
+        timeline = [e.rich.text for e in await bot.app.services.incidents.timeline(1)]
+        for where in (shown, "\n".join(timeline), caplog.text, await metrics_of(bot)):
+            assert TOKEN not in where
+
+
+async def _press(bot: RunningBot, emulator: SlackEmulator, action: str) -> None:
+    on = card(emulator)
+    reply = await emulator.send_block_action(
+        f"{bot.url}/slack/events",
+        action_id=action,
+        value="1",
+        user_id=ALICE,
+        channel_id=on.channel,
+        message_ts=on.ts,
+    )
+    assert reply.status == 200
+
+
+async def metrics_of(bot: RunningBot) -> str:
+    async with ClientSession() as session, session.get(f"{bot.url}/metrics") as response:
+        return await response.text()
+
+
+def _text(mail: Email) -> str:
+    parts = mail.walk() if mail.is_multipart() else [mail]
+    for part in parts:
+        if part.get_content_type() == "text/plain":
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            return payload.decode()
+    raise AssertionError("no text/plain part")
