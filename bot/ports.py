@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Any, Protocol, TypeVar
 
 from bot.domain.alerts import Alert, AlertGroup, AlertsOnRecord
-from bot.domain.contacts import Contact, Delivery
+from bot.domain.contacts import Contact, Delivery, ServiceNotice
 from bot.domain.diagnostics import DiagnosticResult
 from bot.domain.digest import RunClaim
 from bot.domain.incidents import Incident, Severity, TimelineEvent
@@ -215,6 +215,14 @@ class ContactSender(Protocol):
 
     async def send(self, contact: Contact, *, title: str, body: str) -> Delivery:
         """Send once; never raises for the destination's failure (the Delivery says it)."""
+        ...
+
+
+class ServiceSender(Protocol):
+    """Tells a paging service (PagerDuty, Opsgenie, a webhook) of an incident."""
+
+    async def send_event(self, kind: str, name: str, notice: ServiceNotice) -> Delivery:
+        """Send once; never raises for the service's failure (the Delivery says it)."""
         ...
 
 

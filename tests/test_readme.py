@@ -60,6 +60,8 @@ def test_readme_tocsin_yml_examples_load(tmp_path: Path) -> None:
     escalation = loaded["escalation"]
     assert escalation.escalation.policies[0].to_domain().levels[0].timeout.total_seconds() == 300
     assert [r.to_domain().name for r in escalation.oncall.rotations] == ["primary"]
+    services = loaded["notify"].escalation.policies[0].to_domain().levels[0].targets
+    assert [t.kind.value for t in services] == ["user", "pagerduty", "opsgenie", "webhook"]
     digest = loaded["digest"].digest
     assert [k.name for k in digest.definitions()] == ["Error rate", "Messages sent", "MTTR"]
     assert digest.digests[0].timezone == "Europe/Paris"

@@ -136,12 +136,43 @@ class EmailConfig(BaseModel):
     security: Literal["starttls", "ssl", "none"] = "starttls"
 
 
+class PagerDutyConfig(BaseModel):
+    """A PagerDuty service's Events API v2 integration (`pagerduty:<name>` in a policy)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    routing_key: SecretStr
+    url: str = "https://events.pagerduty.com/v2/enqueue"  # the EU's: events.eu.pagerduty.com
+
+
+class OpsgenieConfig(BaseModel):
+    """An Opsgenie API integration (`opsgenie:<name>` in a policy)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_key: SecretStr
+    url: str = "https://api.opsgenie.com"  # the EU's: https://api.eu.opsgenie.com
+
+
+class WebhookConfig(BaseModel):
+    """A URL told of each page, acknowledgement and resolution, signed with `secret`
+    (`webhook:<name>` in a policy)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: SecretStr
+    secret: SecretStr | None = None
+
+
 class NotifyConfig(BaseModel):
     """How pages reach people beyond Slack."""
 
     model_config = ConfigDict(extra="forbid")
 
     email: EmailConfig | None = None
+    pagerduty: dict[str, PagerDutyConfig] = Field(default_factory=dict)
+    opsgenie: dict[str, OpsgenieConfig] = Field(default_factory=dict)
+    webhooks: dict[str, WebhookConfig] = Field(default_factory=dict)
     default_rules: list[RuleStepConfig] = Field(
         default_factory=lambda: [RuleStepConfig(after=timedelta(0), notify=[SLACK])],
         description="the rule of people who have none: the Slack DM at once",
@@ -174,3 +205,16 @@ def email_without_server(people: dict[str, PersonConfig], notify: NotifyConfig) 
             if address.get_secret_value().startswith(EMAIL):
                 return f"people.{user}.contacts.{name}"
     return None
+
+
+def unknown_service(notify: NotifyConfig, kind: str, name: str) -> str | None:
+    """What is wrong with a policy's `kind:name` paging service target, or None."""
+    known: dict[str, dict[str, object]] = {
+        "pagerduty": dict(notify.pagerduty),
+        "opsgenie": dict(notify.opsgenie),
+        "webhook": dict(notify.webhooks),
+    }
+    if kind not in known or name in known[kind]:
+        return None
+    section = "webhooks" if kind == "webhook" else kind
+    return f"{kind}:{name} is not configured: add it under notify.{section}"

@@ -15,7 +15,8 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 
 
 def parse_target(text: str) -> Target:
-    """`user:U123`, `usergroup:S123`, `rotation:primary`; a bare U.../S... id is a user/group."""
+    """`user:U123`, `usergroup:S123`, `rotation:primary`, `pagerduty:payments` (a paging
+    service by its name in notify:); a bare U.../S... id is a user/group."""
     kind, sep, ref = text.partition(":")
     if sep and kind in TargetKind.__members__.values():
         return Target(TargetKind(kind), ref.strip())
@@ -23,7 +24,10 @@ def parse_target(text: str) -> Target:
         return Target(TargetKind.USER, text)
     if text.startswith("S"):
         return Target(TargetKind.USERGROUP, text)
-    raise ValueError(f"target {text!r}: write user:U…, usergroup:S… or rotation:NAME")
+    raise ValueError(
+        f"target {text!r}: write user:U…, usergroup:S…, rotation:NAME, pagerduty:NAME, "
+        "opsgenie:NAME or webhook:NAME"
+    )
 
 
 def _valid_targets(value: list[str]) -> list[str]:

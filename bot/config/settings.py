@@ -23,7 +23,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.config.digest import DigestSettings
-from bot.config.people import NotifyConfig, PersonConfig, email_without_server
+from bot.config.people import NotifyConfig, PersonConfig, email_without_server, unknown_service
 from bot.config.policies import (
     EscalationConfig,
     PermissionsConfig,
@@ -233,6 +233,13 @@ class Settings(BaseSettings):
         where = email_without_server(self.people, self.notify)
         if where is not None:
             raise ValueError(f"{where} is an email contact: add notify.email (the SMTP server)")
+        for policy in self.escalation.policies:
+            named = [t for level in policy.levels for t in level.targets] + policy.last_resort
+            for target in named:
+                kind, _, name = target.partition(":")
+                problem = unknown_service(self.notify, kind, name.strip())
+                if problem:
+                    raise ValueError(f"escalation policy {policy.name}: {problem}")
         return self
 
     @field_validator("database_url")

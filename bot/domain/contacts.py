@@ -65,6 +65,26 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class ServiceNotice:
+    """What a paging service is told of an incident: one alert per incident (`dedup_key`),
+    triggered, acknowledged or resolved."""
+
+    incident_id: int
+    action: str  # trigger, acknowledge, resolve
+    dedup_key: str
+    title: str
+    severity: str  # sev1 (the worst) .. sev4
+    status: str
+    link: str
+
+
+def dedup_key(incident_id: int) -> str:
+    """The key a paging service knows the incident by (PagerDuty's dedup_key, Opsgenie's
+    alias): the same for every event of the incident."""
+    return f"tocsin-incident-{incident_id}"
+
+
+@dataclass(frozen=True)
 class NotifyStep:
     """Notify these contact methods (by name) once the page is `after` old and unacknowledged."""
 
@@ -164,4 +184,19 @@ def step_timer(
         due_at=due,
         incident_id=incident_id,
         payload={"user": user, "step": index, "page": page, "label": label},
+    )
+
+
+def service_event_job(
+    incident_id: int, version: int, kind: str, name: str, action: str
+) -> OutboxJob:
+    """Tell a paging service (`kind` pagerduty, opsgenie or webhook; `name` its keys in
+    tocsin.yml) that the incident triggered, was acknowledged or resolved: once per version
+    of the incident. Its dedup key (PagerDuty) or alias (Opsgenie) is the incident's, so the
+    service keeps one alert per incident however often it is told."""
+    return OutboxJob(
+        kind=JobKind.SERVICE_EVENT,
+        idem_key=f"service:{kind}:{name}:{incident_id}:v{version}:{action}",
+        incident_id=incident_id,
+        payload={"service": kind, "name": name, "action": action},
     )

@@ -17,6 +17,14 @@ class TargetKind(StrEnum):
     USER = "user"
     USERGROUP = "usergroup"
     ROTATION = "rotation"
+    # Paging services, by the name tocsin.yml gives their keys (notify.pagerduty, ...): they
+    # are told of the incident (trigger), and of its acknowledgement and resolution.
+    PAGERDUTY = "pagerduty"
+    OPSGENIE = "opsgenie"
+    WEBHOOK = "webhook"
+
+
+SERVICES = frozenset({TargetKind.PAGERDUTY, TargetKind.OPSGENIE, TargetKind.WEBHOOK})
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,20 @@ class Step:
 
 
 FIRST = Step(level=0, round=0)
+
+
+def services_paged(policy: Policy, incident: Incident) -> tuple[Target, ...]:
+    """The paging services the incident's escalation has told so far: those of every level
+    reached (all of them once it repeated), and of the last resort once it ran out."""
+    reached = (
+        policy.levels
+        if incident.escalation_round
+        else policy.levels[: incident.escalation_level + 1]
+    )
+    targets = [t for level in reached for t in level.targets]
+    if incident.escalation_exhausted_at is not None:
+        targets += policy.last_resort
+    return tuple(dict.fromkeys(t for t in targets if t.kind in SERVICES))
 
 
 def rotations_paged(policy: Policy) -> tuple[str, ...]:

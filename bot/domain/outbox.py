@@ -45,6 +45,7 @@ class JobKind(StrEnum):
     POST_NOTICE = "post_notice"  # Tocsin's own trouble, told in the alerts channel
     SEND_GRAPH = "send_graph"  # a /diag graph, to the person who asked or where they asked
     CONTACT = "contact"  # a page through a person's contact method beyond Slack (email, push)
+    SERVICE_EVENT = "service_event"  # PagerDuty, Opsgenie or a webhook told of the incident
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,7 @@ from bot.web.drills import drill_resolve_route, drill_status_route
 from commands import diag, incident, kpi, oncall
 from integrations.alertmanager import SilenceClient
 from integrations.contacts import AppriseSender
+from integrations.paging_services import PagingServices
 
 log = logging.getLogger(__name__)
 # The slash commands' and the card's listeners, registered into the Bolt app.
@@ -289,6 +290,7 @@ async def build_app(
     context.contacts = Contacts(
         people=people,
         sender=AppriseSender(settings.notify.email),
+        services=PagingServices(http, settings.notify),
         attempts=settings.notify.attempts,
         channel_link=_channel_link(target, public_url),
         on_outcome=metrics.contact_outcome,

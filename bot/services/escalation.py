@@ -6,9 +6,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from bot.domain.contacts import CONTACT_STEP, People, plan_page
+from bot.domain.contacts import CONTACT_STEP, People, plan_page, service_event_job
 from bot.domain.escalation import (
     FIRST,
+    SERVICES,
     Policy,
     Step,
     Target,
@@ -17,6 +18,7 @@ from bot.domain.escalation import (
     escalation_timer,
     exhausted_step,
     next_step,
+    services_paged,
 )
 from bot.domain.incidents import Incident, IncidentStatus, TimelineEvent
 from bot.domain.oncall import Rotation, on_call_at
@@ -85,8 +87,19 @@ class EscalationService:
         return saved
 
     async def stop(self, tx: IncidentTransaction, incident: Incident, *, now: datetime) -> None:
-        """No more pages for this incident (acknowledged or resolved)."""
+        """No more pages for this incident (acknowledged or resolved); the paging services it
+        reached are told."""
         await tx.cancel_timers(incident.id, CONTACT_STEP)  # the later steps of people's rules
+        policy = self.policies.get(incident.escalation_policy or "")
+        action = {IncidentStatus.ACKNOWLEDGED: "acknowledge", IncidentStatus.RESOLVED: "resolve"}
+        if policy is not None and incident.status in action:
+            jobs = [
+                service_event_job(
+                    incident.id, incident.version, t.kind.value, t.ref, action[incident.status]
+                )
+                for t in services_paged(policy, incident)
+            ]
+            await tx.enqueue(jobs, at=now)
         if await tx.cancel_timers(incident.id, ESCALATE):
             await tx.add_events(
                 incident.id, [TimelineEvent("escalation_stopped", ACTOR, now, "Escalation stopped")]
@@ -143,14 +156,16 @@ class EscalationService:
                 await self._exhausted(tx, incident, policy, step, now)
             return
         users, groups = await self._targets(tx, policy, step, now)
+        services = [t for t in policy.levels[step.level].targets if t.kind in SERVICES]
         saved = await tx.save_incident(
             replace(incident, escalation_level=step.level, escalation_round=step.round), at=now
         )
-        paged = _paged_event(step, users, groups, now)
+        paged = _paged_event(step, users, groups, now, services)
         await tx.add_events(incident.id, [paged])
         following = next_step(policy, step)
-        notify = _notify_job(saved, step, users, groups, following)
+        notify = _notify_job(saved, step, users, groups, following, services=services)
         jobs = [*await self._reach(tx, notify, users, now), card_update_job(incident.id)]
+        jobs += _triggers(saved, services)
         if step != FIRST:  # the first level is the announcement's own news
             jobs.append(outcome_job(incident.id, f"paged:v{saved.version}", paged.rich))
         await tx.enqueue(jobs, at=now)
@@ -178,6 +193,7 @@ class EscalationService:
         saved = await tx.save_incident(replace(incident, escalation_exhausted_at=now), at=now)
         targets = policy.last_resort or self.last_resort
         users, groups = await self._people(tx, targets, now)
+        services = [t for t in targets if t.kind in SERVICES]
         named = join([user(u) for u in users] + [usergroup(g) for g in groups])
         text = phrase(
             f":sos: Escalation exhausted: policy {policy.name} ran out of levels and nobody "
@@ -195,6 +211,7 @@ class EscalationService:
         if users or groups:
             notify = _notify_job(saved, step, users, groups, None, label="last resort")
             jobs += await self._reach(tx, notify, users, now)
+        jobs += _triggers(saved, services)
         await tx.enqueue(jobs, at=now)
 
     async def _reach(
@@ -235,8 +252,25 @@ class EscalationService:
         return list(dict.fromkeys(users)), groups
 
 
-def _paged_event(step: Step, users: list[str], groups: list[str], now: datetime) -> TimelineEvent:
-    paged = join([user(u) for u in users] + [usergroup(g) for g in groups]) or "nobody"
+def _triggers(incident: Incident, services: Sequence[Target]) -> list[OutboxJob]:
+    """Tell each paging service of a level of the incident."""
+    return [
+        service_event_job(incident.id, incident.version, t.kind.value, t.ref, "trigger")
+        for t in services
+    ]
+
+
+def service_label(target: Target) -> str:
+    """A paging service as people read it: "PagerDuty payments"."""
+    names = {"pagerduty": "PagerDuty", "opsgenie": "Opsgenie", "webhook": "webhook"}
+    return f"{names.get(target.kind.value, target.kind.value)} {target.ref}"
+
+
+def _paged_event(
+    step: Step, users: list[str], groups: list[str], now: datetime, services: Sequence[Target] = ()
+) -> TimelineEvent:
+    named = [user(u) for u in users] + [usergroup(g) for g in groups]
+    paged = join([*named, *(service_label(t) for t in services)]) or "nobody"
     return TimelineEvent(
         "paged",
         ACTOR,
@@ -254,6 +288,7 @@ def _notify_job(
     following: Step | None,
     *,
     label: str | None = None,
+    services: Sequence[Target] = (),
 ) -> OutboxJob:
     return OutboxJob(
         kind=JobKind.NOTIFY,
@@ -266,5 +301,6 @@ def _notify_job(
             "level": step.level,
             "round": step.round,
             "then": following.label if following else None,
+            "services": [service_label(t) for t in services],
         },
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.domain.contacts import Contact, Delivery
+from bot.domain.contacts import Contact, Delivery, ServiceNotice, dedup_key
 from bot.domain.incidents import IncidentStatus
 from bot.domain.outbox import note_job
 from bot.domain.text import phrase
@@ -100,4 +100,50 @@ def _failed(
     return JobOutcome(
         events=[ctx.event("contact_failed", text, user=user, method=name)],
         follow_ups=[note_job(view.incident.id, f"contact_failed:{job.idem_key}", note)],
+    )
+
+
+SERVICE_NAMES = {"pagerduty": "PagerDuty", "opsgenie": "Opsgenie", "webhook": "Webhook"}
+
+
+async def service_event(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
+    """Tell a paging service the incident triggered, was acknowledged or resolved. The service
+    keeps one alert per incident (its dedup key or alias), so a retry is harmless: 429, 5xx
+    and unreachable are retried with backoff until `outbox.give_up_after`."""
+    kind, name, action = (str(job.payload[k]) for k in ("service", "name", "action"))
+    label = f"{SERVICE_NAMES.get(kind, kind)} {name}"
+    contacts = ctx.contacts
+    incident = view.incident
+    notice = ServiceNotice(
+        incident_id=incident.id,
+        action=action,
+        dedup_key=dedup_key(incident.id),
+        title=incident.title,
+        severity=incident.severity.value,
+        status=incident.status.value,
+        link=contacts.channel_link(incident.channel_id or ""),
+    )
+    if contacts.services is None:
+        delivery = Delivery(False, "no paging service is configured", retry=False)
+    else:
+        delivery = await contacts.services.send_event(kind, name, notice)
+    if delivery.ok:
+        contacts.on_outcome(kind, "sent", _delay(ctx, job))
+        text = f"{label}: {action} sent"
+        return JobOutcome(events=[ctx.event("service_told", text, service=kind, name=name)])
+    if delivery.retry:
+        raise RetryLater(2.0, f"{label}: {delivery.reason}", counts_attempt=True)
+    contacts.on_outcome(kind, "failed", None)
+    log.warning(
+        "%s refused the %s of incident %s: %s",
+        label,
+        action,
+        incident.id,
+        delivery.reason,
+        extra={"service": kind, "target": name, "action": action, "reason": delivery.reason},
+    )
+    text = f"{label} refused the {action}: {delivery.reason}"
+    return JobOutcome(
+        events=[ctx.event("service_failed", text, service=kind, name=name)],
+        follow_ups=[note_job(incident.id, f"service_failed:{job.idem_key}", f":warning: {text}")],
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from bot.domain.contacts import People
 from bot.domain.views import IncidentView
-from bot.ports import ContactSender
+from bot.ports import ContactSender, ServiceSender
 
 
 @dataclass
@@ -16,6 +16,7 @@ class Contacts:
 
     people: People = field(default_factory=People)
     sender: ContactSender | None = None
+    services: ServiceSender | None = None  # PagerDuty, Opsgenie, webhooks
     attempts: int = 3
     # The link that opens an incident's channel (Slack's app_redirect, or the sandbox page).
     channel_link: Callable[[str], str] = lambda channel: (

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from bot.domain.outbox import JobKind, OutboxJob
 from bot.domain.views import IncidentView
 from bot.slack.outbox.archive_jobs import archive_channel
-from bot.slack.outbox.contact_jobs import contact
+from bot.slack.outbox.contact_jobs import contact, service_event
 from bot.slack.outbox.jobs import (
     Handler,
     announce,
@@ -39,6 +39,7 @@ HANDLERS: Mapping[JobKind, Handler] = {
     JobKind.UPLOAD_IMAGE: upload_image,
     JobKind.ARCHIVE_CHANNEL: archive_channel,
     JobKind.CONTACT: contact,
+    JobKind.SERVICE_EVENT: service_event,
 }
 
 # Jobs that post into the incident's channel or the alerts channel (paced per channel), so the
@@ -109,6 +110,7 @@ WHAT: Mapping[JobKind, str] = {
     JobKind.UPLOAD_CHART: "upload the digest's chart",
     JobKind.SEND_GRAPH: "send <@{user}> the graph they asked for",
     JobKind.CONTACT: "page <@{user}> beyond Slack",
+    JobKind.SERVICE_EVENT: "tell a paging service of the incident",
 }
 
 

@@ -106,8 +106,18 @@ def _reasons(failed: dict[str, str]) -> Rich:
     return join([phrase(_who(ref), f" ({reason})") for ref, reason in failed.items()])
 
 
-def page_text(label: str, reached: Sequence[str], failed: dict[str, str], then: str | None) -> Rich:
-    """The page's message in the incident channel: who is paged, and who could not be."""
+def page_text(
+    label: str,
+    reached: Sequence[str],
+    failed: dict[str, str],
+    then: str | None,
+    services: Sequence[str] = (),
+) -> Rich:
+    """The page's message in the incident channel: who (and which paging service) is paged,
+    and who could not be."""
+    if not reached and services:
+        told = ", ".join(services)
+        return phrase(f":rotating_light: Paging {label}: {told} — please acknowledge.")
     if not reached:
         why: tuple[Piece, ...] = (
             (": ", _reasons(failed), ".") if failed else (": it names nobody.",)
@@ -115,8 +125,9 @@ def page_text(label: str, reached: Sequence[str], failed: dict[str, str], then: 
         moving = f" Paging {then} now." if then else " The policy has no further level."
         return phrase(f":warning: Nobody at {label} could be paged", *why, moving)
     mentions = join([person(u) for u in reached], " ")
+    also = f" (and {', '.join(services)})" if services else ""
     lines: list[Piece] = [
-        phrase(f":rotating_light: Paging {label}: ", mentions, " — please acknowledge.")
+        phrase(f":rotating_light: Paging {label}: ", mentions, f"{also} — please acknowledge.")
     ]
     lines += [
         phrase(":warning: ", _who(ref), f" could not be invited: {reason}")
@@ -135,7 +146,8 @@ async def notify(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
         ctx, job, channel, job.payload.get("users", []), job.payload.get("usergroups", [])
     )
     failed = invites.failed
-    text = page_text(label, invites.reached, failed, str(then) if then else None)
+    services = [str(s) for s in job.payload.get("services", [])]
+    text = page_text(label, invites.reached, failed, str(then) if then else None, services)
     follow_ups = [note_job(incident_id, f"page:{job.idem_key}", text)]
     follow_ups += [
         dm_job(ctx, incident_id, job.idem_key, user, label)
@@ -157,7 +169,7 @@ async def notify(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
             )
         )
     step = None
-    if not invites.reached:
+    if not invites.reached and not services:
         step = (int(job.payload.get("level", 0)), int(job.payload.get("round", 0)))
         moving = f"paging {then} now" if then else "the policy has no further level"
         events.append(ctx.event("page_failed", f"Nobody at {label} could be paged; {moving}"))
