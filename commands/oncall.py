@@ -17,7 +17,8 @@ from commands.parsing import parse_user
 USAGE = "/oncall override @user <duration, e.g. 4h> [rotation]"
 HELP = (
     "*`/oncall`* — who is on call now and next, per rotation\n"
-    f"*`{USAGE}`* — take a shift; rotation defaults to the only one configured"
+    f"*`{USAGE}`* — take a shift; rotation defaults to the only one configured\n"
+    "*`/oncall test`* — send yourself a test notification through each of your contact methods"
 )
 
 
@@ -45,6 +46,22 @@ async def override(services: Services, args: list[str], actor: str) -> Reply:
     )
 
 
+async def try_methods(services: Services, actor: str) -> Reply:
+    """A test notification through each of the caller's contact methods, and each outcome."""
+    if services.contacts is None:
+        raise UserError("Contact methods are not set up here.")
+    tried = await services.contacts.test(actor)
+    lines = ["*Test notifications* (contact methods and rules: `people:` in tocsin.yml)"]
+    for method in tried:
+        outcome = "sent" if method.ok else f"FAILED: {method.reason}"
+        if method.ok and method.reason:
+            outcome += f" ({method.reason})"
+        lines.append(f"• *{method.name}* ({method.service}): {outcome}")
+    if len(tried) == 1:
+        lines.append("You have no contact method beyond Slack: add yours under `people:`.")
+    return ephemeral("\n".join(lines))
+
+
 async def handle(services: Services, text: str, actor: str) -> Reply:
     """Dispatch one /oncall call."""
     args = text.split()
@@ -52,6 +69,8 @@ async def handle(services: Services, text: str, actor: str) -> Reply:
         return await show(services)
     if args[0] == "override":
         return await override(services, args[1:], actor)
+    if args[0] == "test":
+        return await try_methods(services, actor)
     if args[0] == "help":
         return ephemeral(HELP)
     return ephemeral(f"Unknown subcommand `{args[0]}`.\n{HELP}")

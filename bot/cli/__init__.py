@@ -93,6 +93,12 @@ def _parser() -> argparse.ArgumentParser:
     config_sub.add_parser(
         "example", help="print a commented tocsin.yml with every section", parents=common
     )
+    notify = add("notify", help="pages beyond Slack: test a person's contact methods")
+    notify_sub = notify.add_subparsers(dest="notify_command", required=True)
+    notify_test = notify_sub.add_parser(
+        "test", help="send a test notification through each of a person's methods", parents=common
+    )
+    notify_test.add_argument("user", help="a Slack user id under people: in tocsin.yml")
     digest = add("digest", help="the daily KPI digest: print it, or post it now")
     mode = digest.add_mutually_exclusive_group()
     mode.add_argument("--now", action="store_true", help="post it to its channels at once")
@@ -135,6 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.cli.digest import run_digest
 
             return asyncio.run(run_digest(settings, post=args.now, name=args.name, day=args.day))
+        if args.command == "notify":
+            from bot.cli.notify import notify_test
+
+            return notify_test(settings, args.user)
         if args.command == "drill":
             return _drill(settings, args.alertname, args.url, args.wait)
         with asyncio.Runner(loop_factory=serving_loop()) as runner:

@@ -51,7 +51,7 @@ from bot.sandbox.routes import SandboxDeps, add_sandbox_routes
 from bot.sandbox.saver import SandboxSaver, open_sandbox
 from bot.services.alerts import AlertIntake
 from bot.services.archive import ChannelArchiver
-from bot.services.contacts import ContactSteps
+from bot.services.contacts import ContactSteps, ContactTest
 from bot.services.container import Services
 from bot.services.diagnostics import DiagnosticsService
 from bot.services.digest import DigestBuilder, DigestScheduler, KpiSources
@@ -435,6 +435,7 @@ async def build_app(
         wake_timers=scheduler.wake,
         health=health,
         digests=digests,
+        contacts=ContactTest(people, context.contacts.sender),
     )
     bolt = build_bolt_app(
         client=client,

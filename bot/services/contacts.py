@@ -4,14 +4,15 @@ while the incident stays unacknowledged, notifies that step's contact methods.""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
-from bot.domain.contacts import SLACK, People, step_jobs
+from bot.domain.contacts import SLACK, ContactKind, People, step_jobs
 from bot.domain.incidents import IncidentStatus, TimelineEvent
 from bot.domain.outbox import person_dm_job
 from bot.domain.text import phrase, user
 from bot.domain.timers import DueTimer
-from bot.ports import IncidentTransaction
+from bot.ports import ContactSender, IncidentTransaction
 
 
 class ContactSteps:
@@ -40,3 +41,44 @@ class ContactSteps:
         event = TimelineEvent("contact_step", "tocsin", now, text, {"user": person})
         await tx.add_events(incident.id, [event])
         await tx.enqueue(jobs, at=now)
+
+
+@dataclass(frozen=True)
+class MethodTried:
+    """One contact method of a person, tried: its name, its service, and what came of it."""
+
+    name: str
+    service: str
+    ok: bool
+    reason: str = ""
+
+
+TEST_TITLE = "Tocsin test notification"
+TEST_BODY = (
+    "This is a test of how Tocsin pages you ({name}). No incident is open and there is "
+    "nothing to acknowledge."
+)
+
+
+class ContactTest:
+    """Sends a test notification through each of a person's contact methods (`/oncall test`,
+    `tocsin notify test`), and says what came of each."""
+
+    def __init__(self, people: People, sender: ContactSender | None) -> None:
+        self.people = people
+        self.sender = sender
+
+    async def test(self, user: str) -> list[MethodTried]:
+        """Every method of `user`, tried once, in their order; Slack is the reply itself."""
+        person = self.people.person(user)
+        tried = [MethodTried(SLACK, "Slack", True, "you are reading it")]
+        for name, contact in person.contacts.items():
+            if contact.kind is ContactKind.SLACK:
+                continue
+            if self.sender is None:
+                tried.append(MethodTried(name, contact.shown, False, "no sender configured"))
+                continue
+            body = TEST_BODY.format(name=name)
+            delivery = await self.sender.send(contact, title=TEST_TITLE, body=body)
+            tried.append(MethodTried(name, contact.shown, delivery.ok, delivery.reason))
+        return tried

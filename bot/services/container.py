@@ -10,6 +10,7 @@ from typing import Protocol
 from bot.domain.oncall import Rotation
 from bot.domain.views import ALERTS_SHOWN, IncidentView
 from bot.ports import IncidentStore
+from bot.services.contacts import ContactTest
 from bot.services.diagnostics import DiagnosticsService
 from bot.services.digest import DigestScheduler
 from bot.services.escalation import EscalationService
@@ -47,6 +48,7 @@ class Services:
     wake_timers: Callable[[], None]
     health: HealthService
     digests: DigestScheduler | None = None
+    contacts: ContactTest | None = None  # /oncall test
 
     async def permits(self, action: str, user: str, incident_id: int) -> bool:
         """Check a permission; a refusal is logged (the person is told by the caller)."""
