@@ -164,6 +164,26 @@ class WebhookConfig(BaseModel):
     secret: SecretStr | None = None
 
 
+class PaceConfig(BaseModel):
+    """At most `at_most[service]` pages per person through a service within `within` (SMS and
+    voice cost money and wake harder; others are not paced). A page over the limit waits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    within: timedelta = timedelta(minutes=15)
+    at_most: dict[str, int] = Field(default_factory=lambda: {"twilio": 3})
+
+    _within = field_validator("within", mode="before")(lambda value: config_duration(value))
+
+    @field_validator("at_most")
+    @classmethod
+    def _positive(cls, at_most: dict[str, int]) -> dict[str, int]:
+        for service, most in at_most.items():
+            if most < 1:
+                raise ValueError(f"{service}: at least 1")
+        return at_most
+
+
 class NotifyConfig(BaseModel):
     """How pages reach people beyond Slack."""
 
@@ -180,6 +200,7 @@ class NotifyConfig(BaseModel):
     attempts: int = Field(
         default=3, ge=1, le=10, description="tries of a failing contact method, with backoff"
     )
+    pace: PaceConfig = Field(default_factory=PaceConfig)
 
     @field_validator("default_rules")
     @classmethod

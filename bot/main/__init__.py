@@ -292,6 +292,8 @@ async def build_app(
         sender=AppriseSender(settings.notify.email),
         services=PagingServices(http, settings.notify),
         attempts=settings.notify.attempts,
+        pace_within=settings.notify.pace.within,
+        pace_at_most=dict(settings.notify.pace.at_most),
         channel_link=_channel_link(target, public_url),
         on_outcome=metrics.contact_outcome,
     )

@@ -345,6 +345,18 @@ class OutboxStore:
         """True when no job waits or runs."""
         return await self.depth() == 0
 
+    async def events_since(
+        self, kind: str, since: datetime
+    ) -> list[tuple[datetime, dict[str, Any]]]:
+        """When each timeline event of `kind` since `since` happened, and its data, across
+        incidents (how many pages a person's phone got lately, say)."""
+        T = TimelineEventRow
+        async with self.db.sessions() as session:
+            rows = await session.execute(
+                select(T.at, T.data).where(T.kind == kind, T.at >= since).order_by(T.at)
+            )
+            return [(row.at, dict(row.data or {})) for row in rows]
+
     async def next_due_at(self) -> datetime | None:
         """When the earliest pending job becomes due."""
         async with self.db.sessions() as session:

@@ -10,7 +10,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_string
 from email.message import Message as Email
 from typing import Any
@@ -22,7 +22,7 @@ from aiosmtpd.smtp import Envelope
 
 from bot.clock import FakeClock
 from bot.config import Settings
-from bot.config.people import NotifyConfig, PersonConfig
+from bot.config.people import NotifyConfig, PaceConfig, PersonConfig
 from bot.slack import ids
 from bot.slack.emulator import SlackEmulator
 from tests.builders import make_alert, make_payload
@@ -31,6 +31,7 @@ from tests.realservers import free_port
 from tests.slack.test_card_truth import (
     ALICE,
     card,
+    click,
     dm_card,
     incident_channel,
     people,
@@ -209,8 +210,9 @@ async def test_acknowledging_between_steps_cancels_the_rest(database_url: str) -
     ):
         await paged.at(61)
         assert len(pushes) == 1
-        await _press(paged.bot, paged.emulator, ids.ACKNOWLEDGE)
-        await settle(paged.bot, paged.clock)
+        await click(
+            paged.bot, paged.emulator, ids.ACKNOWLEDGE, ALICE, card(paged.emulator), paged.clock
+        )
         await paged.at(300)
         assert inbox.mails == [] and len(pushes) == 1
 
@@ -236,19 +238,6 @@ async def test_a_method_that_fails_is_named_in_the_channel_without_its_secret(
             assert TOKEN not in where
 
 
-async def _press(bot: RunningBot, emulator: SlackEmulator, action: str) -> None:
-    on = card(emulator)
-    reply = await emulator.send_block_action(
-        f"{bot.url}/slack/events",
-        action_id=action,
-        value="1",
-        user_id=ALICE,
-        channel_id=on.channel,
-        message_ts=on.ts,
-    )
-    assert reply.status == 200
-
-
 async def metrics_of(bot: RunningBot) -> str:
     async with ClientSession() as session, session.get(f"{bot.url}/metrics") as response:
         return await response.text()
@@ -262,3 +251,38 @@ def _text(mail: Email) -> str:
             assert isinstance(payload, bytes)
             return payload.decode()
     raise AssertionError("no text/plain part")
+
+
+async def test_a_paced_service_holds_a_persons_pages_until_the_window_allows(
+    database_url: str,
+) -> None:
+    """Two incidents page Alice by push at once; the pace allows one per 15 minutes."""
+    clock = FakeClock(datetime.now(UTC))
+    async with webhook_server() as (pushes, push_url), smtp_server() as (_inbox, smtp_port):
+        paging = rule(push_url, smtp_port)
+
+        def tweak(settings: Settings) -> None:
+            paging(settings)
+            settings.people[ALICE].rules[1].after = timedelta(0)  # the push at once
+            settings.notify.pace = PaceConfig(within=timedelta(minutes=15), at_most={"json": 1})
+
+        async with (
+            running_emulator() as (emulator, url),
+            running_bot(database_url, emulator, url, clock=clock, tweak=tweak) as bot,
+        ):
+            people(emulator)
+            started = clock.now()
+            for name in ("DiskFull", "QueueStuck"):
+                alert = make_alert(name, severity="critical")
+                common = {"alertname": name, "severity": "critical"}
+                await bot.post_alerts(make_payload([alert], group=name, commonLabels=common))
+            # One push is held by the pace: the outbox is never empty, so time moves on
+            # until it is quiet instead of until it is empty.
+            for _ in range(30):
+                await step(bot, clock, 1)
+            assert [p["title"] for p in pushes] == ["[sev1] #1 DiskFull"]
+            await step(bot, clock, (started - clock.now()).total_seconds() + 14 * 60)
+            assert len(pushes) == 1  # held
+            await step(bot, clock, 61)
+            await settle(bot, clock)
+            assert [p["title"] for p in pushes] == ["[sev1] #1 DiskFull", "[sev1] #2 QueueStuck"]

@@ -26,7 +26,7 @@ from tests.builders import make_alert, make_payload
 from tests.fakes.paging_services import FakeOpsgenie, FakePagerDuty
 from tests.harness import RunningBot, running_bot, running_emulator, step
 from tests.realservers import free_port
-from tests.slack.test_card_truth import ALICE, card, incident_channel, people, settle
+from tests.slack.test_card_truth import ALICE, card, click, incident_channel, people, settle
 
 ROUTING_KEY = "R0UT1NGKEY0123456789abcdef012345"  # 32 characters, as PagerDuty's are
 KEY = "tocsin-incident-1"
@@ -43,17 +43,8 @@ class World:
     hooks: list[tuple[dict[str, Any], str, bytes]]
 
     async def press(self, action: str) -> None:
-        on = card(self.emulator)
-        reply = await self.emulator.send_block_action(
-            f"{self.bot.url}/slack/events",
-            action_id=action,
-            value="1",
-            user_id=ALICE,
-            channel_id=on.channel,
-            message_ts=on.ts,
-        )
-        assert reply.status == 200
-        await settle(self.bot, self.clock)
+        """Press a card button as Alice; wait until the click was acted on and its work done."""
+        await click(self.bot, self.emulator, action, ALICE, card(self.emulator), self.clock)
 
     def said(self) -> list[str]:
         channel = incident_channel(self.emulator)

@@ -8,7 +8,9 @@ so instead. A send the destination refused or failed is retried with backoff, `a
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import datetime
 
 from bot.domain.contacts import Contact, Delivery, ServiceNotice, dedup_key
 from bot.domain.incidents import IncidentStatus
@@ -23,6 +25,7 @@ from bot.store.outbox import Job, JobOutcome
 
 log = logging.getLogger(__name__)
 SENDING = "sending"  # the step marked before the send
+SENT = "contact_sent"  # the timeline event of a page delivered beyond Slack
 
 
 async def contact(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
@@ -43,12 +46,16 @@ async def contact(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
         )
         contacts.on_outcome(found.shown, "unknown", None)
         return JobOutcome(events=[ctx.event("contact_unknown", text, user=user, method=name)])
+    slot = await _paced(ctx, user, found)
     await ctx.once(job, SENDING, _marked)
     delivery = await _send(contacts, found, view, str(job.payload.get("label", "a page")))
+    if not delivery.ok:
+        _unpaced(ctx, user, found, slot)
     if delivery.ok:
         contacts.on_outcome(found.shown, "sent", _delay(ctx, job))
         text = phrase(f"{name.capitalize()} to ", person(user), f" sent ({found.shown})")
-        return JobOutcome(events=[ctx.event("contact_sent", text, user=user, method=name)])
+        event = ctx.event(SENT, text, user=user, method=name, service=found.shown)
+        return JobOutcome(events=[event])
     # The destination has not got it: the mark goes, and the send may be tried again.
     job.payload["steps"].pop(SENDING, None)
     await ctx.store.record_steps(job)
@@ -56,6 +63,41 @@ async def contact(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
         reason = f"{found.shown}: {delivery.reason}"
         raise RetryLater(2.0, reason, counts_attempt=True)
     return _failed(ctx, job, view, user, name, found, delivery.reason)
+
+
+async def _paced(ctx: JobContext, user: str, found: Contact) -> datetime | None:
+    """Take a slot of the pace of this service for `user` (its time, to give back if the send
+    fails); while the window is full the job is put back (no attempt counted)."""
+    contacts = ctx.contacts
+    most = contacts.pace_at_most.get(found.shown)
+    if most is None:
+        return None
+    key = (user, found.shown)
+    async with contacts.pace_locks.setdefault(key, asyncio.Lock()):
+        now = ctx.now()
+        since = now - contacts.pace_within
+        if key not in contacts.paced:
+            contacts.paced[key] = [
+                at
+                for at, data in await ctx.store.events_since(SENT, since)
+                if data.get("user") == user and data.get("service") == found.shown
+            ]
+        sent = sorted(at for at in contacts.paced[key] if at > since)
+        if len(sent) >= most:
+            contacts.paced[key] = sent
+            wait = max((sent[-most] + contacts.pace_within - now).total_seconds(), 1.0)
+            log.info("page of %s by %s held %.0f s: %d sent lately", user, found.shown, wait, most)
+            reason = f"{found.shown}: {most} pages to this person lately"
+            raise RetryLater(wait, reason, counts_attempt=False)
+        contacts.paced[key] = [*sent, now]
+        return now
+
+
+def _unpaced(ctx: JobContext, user: str, found: Contact, slot: datetime | None) -> None:
+    """Give a pace slot back: the send failed."""
+    taken = ctx.contacts.paced.get((user, found.shown))
+    if slot is not None and taken is not None and slot in taken:
+        taken.remove(slot)
 
 
 async def _marked() -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from bot.domain.contacts import People
 from bot.domain.views import IncidentView
@@ -18,6 +20,13 @@ class Contacts:
     sender: ContactSender | None = None
     services: ServiceSender | None = None  # PagerDuty, Opsgenie, webhooks
     attempts: int = 3
+    # At most this many pages per person through a service (by the URL's scheme) per window.
+    pace_within: timedelta = timedelta(minutes=15)
+    pace_at_most: dict[str, int] = field(default_factory=dict)
+    # The paced pages this process sent, by (person, service), read from the timeline the
+    # first time (only the outbox lease's holder sends, so after that this is the record).
+    paced: dict[tuple[str, str], list[datetime]] = field(default_factory=dict)
+    pace_locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
     # The link that opens an incident's channel (Slack's app_redirect, or the sandbox page).
     channel_link: Callable[[str], str] = lambda channel: (
         f"https://slack.com/app_redirect?channel={channel}"
