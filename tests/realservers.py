@@ -29,7 +29,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -719,3 +720,41 @@ class MetricSource:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+@dataclass(frozen=True)
+class Received:
+    """One request a local endpoint received."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body, as JSON."""
+        return json.loads(self.body)
+
+
+@contextlib.asynccontextmanager
+async def local_endpoint(status: int = 200) -> AsyncIterator[tuple[list[Received], int]]:
+    """An HTTP server on loopback that takes any POST, answers `status`, and keeps what it
+    was sent (a webhook's, a push service's or an apprise json:// destination's stand-in)."""
+    from aiohttp import web
+
+    received: list[Received] = []
+
+    async def take(request: web.Request) -> web.Response:
+        body = await request.read()
+        received.append(Received(request.path, dict(request.headers), body))
+        return web.Response(status=status, text="ok" if status < 300 else "refused")
+
+    app = web.Application()
+    app.router.add_post("/{path:.*}", take)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield received, port
+    finally:
+        await runner.cleanup()

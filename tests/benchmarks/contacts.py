@@ -141,7 +141,7 @@ async def run(groups: int, email_after: float, hook_after: float, timeout: float
     deliveries = Deliveries()
     smtp_port = free_port()
     smtp = Controller(deliveries, hostname="127.0.0.1", port=smtp_port)
-    smtp.start()  # type: ignore[no-untyped-call]
+    smtp.start()
     app = web.Application()
     app.router.add_post("/{m}/{user}", deliveries.http)
     runner = web.AppRunner(app, access_log=None)
@@ -180,7 +180,7 @@ async def run(groups: int, email_after: float, hook_after: float, timeout: float
                 pages = paged_at(database)
                 dms = dm_times(emulator)
     finally:
-        smtp.stop()  # type: ignore[no-untyped-call]
+        smtp.stop()
         await runner.cleanup()
     return report(deliveries, pages, dms, after, groups, expected)
 

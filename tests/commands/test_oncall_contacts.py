@@ -7,7 +7,7 @@ from bot.config import Settings
 from bot.config.people import PersonConfig
 from bot.slack import ids
 from tests.commands.conftest import ALICE, BOB, Launch
-from tests.notify.test_contact_rules import TOKEN, webhook_server
+from tests.notify.test_contact_rules import TOKEN, titles, webhook_server
 
 
 async def test_oncall_test_sends_through_each_method_and_says_which_failed(
@@ -32,7 +32,7 @@ async def test_oncall_test_sends_through_each_method_and_says_which_failed(
         assert lines[2] == "• *push* (json): sent"
         assert lines[3].startswith("• *pager* (json): FAILED: ") and "401" in lines[3]
         assert TOKEN not in reply["text"]
-        assert [p["title"] for p in pushes] == ["Tocsin test notification"]
+        assert titles(pushes) == ["Tocsin test notification"]
         assert len(refused) == 1
 
         nobody = await ws.command("test", user=BOB, command=ids.ONCALL_COMMAND)

@@ -8,8 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from aiohttp import web
-
 from bot.store import schema
 from tests.builders import contract_payload
 from tests.harness import (
@@ -20,31 +18,20 @@ from tests.harness import (
     running_emulator,
     settled,
 )
-from tests.realservers import free_port
+from tests.realservers import Received, free_port, local_endpoint
 
 DANA = "U0DANA001"
 
 
 @asynccontextmanager
-async def topics() -> AsyncIterator[tuple[list[str], int]]:
-    """A local endpoint for apprise's json:// pushes: the topics it received, in order."""
-    received: list[str] = []
-
-    async def push(request: web.Request) -> web.Response:
-        await request.read()
-        received.append(request.match_info["topic"])
-        return web.Response(text="ok")
-
-    app = web.Application()
-    app.router.add_post("/{topic}", push)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+async def topics() -> AsyncIterator[tuple[list[Received], int]]:
+    """A local endpoint for apprise's json:// pushes: what it received, in order."""
+    async with local_endpoint() as (received, port):
         yield received, port
-    finally:
-        await runner.cleanup()
+
+
+def topic_of(received: list[Received]) -> list[str]:
+    return [r.path.strip("/") for r in received]
 
 
 def config(port: int) -> str:
@@ -83,7 +70,7 @@ async def test_a_rule_survives_kill_9_between_its_steps(tmp_path: Path) -> None:
         try:
             payload = contract_payload("alertmanager-0.25-captured-1-firing.json")
             assert (await post_webhook(first.url, payload))[0] == 200
-            await eventually(lambda: received == ["first"], what="the first step's push")
+            await eventually(lambda: topic_of(received) == ["first"], what="the first step's push")
         finally:
             first.kill()  # SIGKILL: the second step's timer is pending, or due meanwhile
 
@@ -103,5 +90,6 @@ async def test_a_rule_survives_kill_9_between_its_steps(tmp_path: Path) -> None:
         finally:
             second.stop()
         # Each step once: steps that fell due while no process ran go at once, side by side.
-        assert received[0] == "first" and sorted(received) == ["first", "second", "third"]
+        sent = topic_of(received)
+        assert sent[0] == "first" and sorted(sent) == ["first", "second", "third"]
         assert len(dms) == 1  # the Slack step too

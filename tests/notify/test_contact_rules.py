@@ -16,7 +16,7 @@ from email.message import Message as Email
 from typing import Any
 
 import pytest
-from aiohttp import ClientSession, web
+from aiohttp import ClientSession
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
 
@@ -27,7 +27,7 @@ from bot.slack import ids
 from bot.slack.emulator import SlackEmulator
 from tests.builders import make_alert, make_payload
 from tests.harness import RunningBot, running_bot, running_emulator, step
-from tests.realservers import free_port
+from tests.realservers import Received, free_port, local_endpoint
 from tests.slack.test_card_truth import (
     ALICE,
     card,
@@ -59,33 +59,23 @@ class Inbox:
 async def smtp_server() -> AsyncIterator[tuple[Inbox, int]]:
     inbox, port = Inbox(), free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()  # type: ignore[no-untyped-call]
+    controller.start()
     try:
         yield inbox, port
     finally:
-        controller.stop()  # type: ignore[no-untyped-call]
+        controller.stop()
 
 
 @asynccontextmanager
-async def webhook_server(status: int = 200) -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
-    """A local HTTP endpoint answering `status`; what it was sent, and its json:// URL."""
-    received: list[dict[str, Any]] = []
-
-    async def hook(request: web.Request) -> web.Response:
-        body = await request.json()
-        received.append({**body, "authorization": request.headers.get("Authorization", "")})
-        return web.Response(status=status, text="ok" if status == 200 else "unauthorized")
-
-    app = web.Application()
-    app.router.add_post("/{topic}", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+async def webhook_server(status: int = 200) -> AsyncIterator[tuple[list[Received], str]]:
+    """A local HTTP endpoint answering `status`: what it was sent, and its json:// URL (whose
+    login holds TOKEN)."""
+    async with local_endpoint(status) as (received, port):
         yield received, f"json://{TOKEN}:{TOKEN}@127.0.0.1:{port}/alice"
-    finally:
-        await runner.cleanup()
+
+
+def titles(received: list[Received]) -> list[str]:
+    return [str(r.json()["title"]) for r in received]
 
 
 def rule(push_url: str, smtp_port: int) -> Callable[[Settings], None]:
@@ -175,10 +165,11 @@ async def test_each_step_notifies_at_its_time_and_the_email_says_how_to_acknowle
         assert pushes == []  # not before its minute
         await paged.at(61)
         assert len(pushes) == 1  # apprise's documented json:// body, with the URL's login
-        assert {"version", "title", "message", "type"} <= set(pushes[0])
-        assert pushes[0]["authorization"].startswith("Basic ")
-        assert pushes[0]["title"] == "[sev1] #1 DiskFull"
-        assert "/incident ack 1" in pushes[0]["message"]
+        push = pushes[0].json()
+        assert {"version", "title", "message", "type"} <= set(push)
+        assert pushes[0].headers["Authorization"].startswith("Basic ")
+        assert push["title"] == "[sev1] #1 DiskFull"
+        assert "/incident ack 1" in push["message"]
         assert inbox.mails == []
 
         await paged.at(119)
@@ -280,9 +271,9 @@ async def test_a_paced_service_holds_a_persons_pages_until_the_window_allows(
             # until it is quiet instead of until it is empty.
             for _ in range(30):
                 await step(bot, clock, 1)
-            assert [p["title"] for p in pushes] == ["[sev1] #1 DiskFull"]
+            assert titles(pushes) == ["[sev1] #1 DiskFull"]
             await step(bot, clock, (started - clock.now()).total_seconds() + 14 * 60)
             assert len(pushes) == 1  # held
             await step(bot, clock, 61)
             await settle(bot, clock)
-            assert [p["title"] for p in pushes] == ["[sev1] #1 DiskFull", "[sev1] #2 QueueStuck"]
+            assert titles(pushes) == ["[sev1] #1 DiskFull", "[sev1] #2 QueueStuck"]

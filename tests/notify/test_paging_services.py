@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp import web
-
 from bot.clock import FakeClock
 from bot.config import Settings
 from bot.config.people import NotifyConfig
@@ -25,7 +23,7 @@ from bot.slack.emulator import SlackEmulator
 from tests.builders import make_alert, make_payload
 from tests.fakes.paging_services import FakeOpsgenie, FakePagerDuty
 from tests.harness import RunningBot, running_bot, running_emulator, step
-from tests.realservers import free_port
+from tests.realservers import Received, local_endpoint
 from tests.slack.test_card_truth import ALICE, card, click, incident_channel, people, settle
 
 ROUTING_KEY = "R0UT1NGKEY0123456789abcdef012345"  # 32 characters, as PagerDuty's are
@@ -40,7 +38,7 @@ class World:
     clock: FakeClock
     pagerduty: FakePagerDuty
     opsgenie: FakeOpsgenie
-    hooks: list[tuple[dict[str, Any], str, bytes]]
+    hooks: list[Received]
 
     async def press(self, action: str) -> None:
         """Press a card button as Alice; wait until the click was acted on and its work done."""
@@ -49,27 +47,6 @@ class World:
     def said(self) -> list[str]:
         channel = incident_channel(self.emulator)
         return [m.text or "" for m in self.emulator.state.channel_messages(channel)]
-
-
-@asynccontextmanager
-async def webhook() -> AsyncIterator[tuple[list[tuple[dict[str, Any], str, bytes]], str]]:
-    hooks: list[tuple[dict[str, Any], str, bytes]] = []
-
-    async def receive(request: web.Request) -> web.Response:
-        body = await request.read()
-        hooks.append((json.loads(body), request.headers.get("X-Tocsin-Signature", ""), body))
-        return web.Response(status=204)
-
-    app = web.Application()
-    app.router.add_post("/hook", receive)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield hooks, f"http://127.0.0.1:{port}/hook"
-    finally:
-        await runner.cleanup()
 
 
 @asynccontextmanager
@@ -90,13 +67,15 @@ async def world(database_url: str, *, routing_key: str = ROUTING_KEY) -> AsyncIt
             {
                 "pagerduty": {"payments": {"routing_key": routing_key, "url": pd_url}},
                 "opsgenie": {"ops": {"api_key": opsgenie.api_key, "url": og_url}},
-                "webhooks": {"audit": {"url": hook_url, "secret": SECRET}},
+                "webhooks": {
+                    "audit": {"url": f"http://127.0.0.1:{hook_port}/hook", "secret": SECRET}
+                },
             }
         )
 
     try:
         async with (
-            webhook() as (hooks, hook_url),
+            local_endpoint(204) as (hooks, hook_port),
             running_emulator() as (emulator, url),
             running_bot(database_url, emulator, url, clock=clock, tweak=tweak) as bot,
         ):
@@ -145,12 +124,12 @@ async def test_one_alert_per_incident_acknowledged_and_resolved_as_the_incident_
             "resolve",
         ]
 
-        events = [hook["event"] for hook, _, _ in w.hooks]
-        assert events == ["trigger", "acknowledge", "resolve"]
-        for hook, signature, body in w.hooks:
-            expected = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-            assert signature == f"sha256={expected}"
-            assert hook["dedup_key"] == KEY and hook["incident"]["title"] == "DiskFull"
+        assert [hook.json()["event"] for hook in w.hooks] == ["trigger", "acknowledge", "resolve"]
+        for hook in w.hooks:
+            expected = hmac.new(SECRET.encode(), hook.body, hashlib.sha256).hexdigest()
+            assert hook.headers["X-Tocsin-Signature"] == f"sha256={expected}"
+            assert hook.json()["dedup_key"] == KEY
+            assert hook.json()["incident"]["title"] == "DiskFull"
         timeline = [e.rich.text for e in await w.bot.app.services.incidents.timeline(1)]
         assert "PagerDuty payments: acknowledge sent" in timeline
 
