@@ -5,8 +5,9 @@ page; each group keeps its alerts and state."""
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from datetime import UTC, datetime, timedelta
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +212,7 @@ async def test_three_hundred_new_groups_in_a_minute_fold_into_one_paced_storm_ca
                 *(bot.post_alerts(firing(n)) for n in range(start, start + 15))
             )
             assert [status for status, _ in answers] == [200] * 15
+        last_group = time.monotonic()  # the emulator's clock
         await storm_says(bot.url, emulator, "290 alert groups: 290 firing, 0 resolved")
 
         assert len(channels(emulator)) == THRESHOLD + 1
@@ -231,8 +233,13 @@ async def test_three_hundred_new_groups_in_a_minute_fold_into_one_paced_storm_ca
             for c in emulator.calls_to("chat.update")
             if c.params["channel"] == card.channel and c.params["ts"] == card.ts
         ]
-        gaps = [later - earlier for earlier, later in pairwise(updates)]
-        assert all(gap >= 1.9 for gap in gaps), gaps  # the summary settles between updates
+        # Not an update per group: the page and the announcement are shown at once (two
+        # updates), and the groups that joined after the card was posted, every 2 s at most.
+        posted = next(
+            c.at for c in emulator.calls_to("chat.postMessage") if c.response.get("ts") == card.ts
+        )
+        joining = max(0.0, last_group - posted)
+        assert len(updates) <= 2 + math.ceil(joining / 2.0) + 1, (updates, posted, last_group)
 
 
 async def test_a_calm_storm_offers_its_open_groups_a_split_button(database_url: str) -> None:
