@@ -179,6 +179,11 @@ class IncidentTransaction(Protocol):
         """A timer's work is done: it never fires again (in the transaction of that work)."""
         ...
 
+    async def take_timer(self, timer_id: int, *, now: datetime) -> bool:
+        """Take a due timer for the work of this transaction: False when another process has
+        it (or fired it already)."""
+        ...
+
     async def schedule(self, timer: Timer, *, at: datetime) -> None:
         """Add a durable timer unless its idem key exists."""
         ...

@@ -75,15 +75,14 @@ class TimerScheduler:
         fired = 0
         for timer in await self.store.due(self.now()):
             task = self.tasks.get(timer.kind)
-            if not await self.store.claim(timer, self.now(), long=task is not None):
-                continue
             if task is not None:
+                if not await self.store.claim(timer, self.now(), long=True):
+                    continue
                 self._spawn(task, timer)
                 fired += 1
             elif await self._fire(timer):
                 fired += 1
-        if fired:
-            self.after_fire()
+                self.after_fire()  # its jobs go now, not after the rest of the batch
         return fired
 
     def _spawn(self, task: Task, timer: DueTimer) -> None:
@@ -118,23 +117,24 @@ class TimerScheduler:
             await asyncio.gather(*self._running, return_exceptions=True)
 
     async def _fire(self, timer: DueTimer) -> bool:
+        """Take the timer and do its work in one transaction (on SQLite, whole on the store's
+        thread): a failure rolls both back, and the timer is due again on the next pass."""
         handler = self.handlers.get(timer.kind)
         try:
 
-            async def work(tx: IncidentTransaction) -> None:
+            async def work(tx: IncidentTransaction) -> bool:
+                if not await tx.take_timer(timer.id, now=self.now()):
+                    return False  # another process has it
                 if handler is not None:
                     await handler(tx, timer)
                 await tx.mark_timer_fired(timer.id, at=self.now())
+                return True
 
-            # Store-only work: on SQLite it runs whole on the store's thread.
-            await self.db.run(work)
-            return True
+            return await self.db.run(work)
         except StoreConflict:
-            await self.store.release(timer)
             return False
         except StoreUnreachable:
-            raise  # the pass fails and waits for the store; the timer's claim lapses
+            raise  # the pass fails and waits for the store
         except Exception:
             log.exception("timer %s (%s) failed", timer.id, timer.kind)
-            await self.store.release(timer)
             return False

@@ -82,8 +82,11 @@ class OutboxStore:
         limit: int,
         exclude: Sequence[int] = (),
         exclude_kinds: Sequence[JobKind] = (),
+        only_kinds: Sequence[JobKind] = (),
     ) -> list[Job]:
-        """Pending jobs whose time has come (and running ones whose lease expired), oldest first."""
+        """Pending jobs whose time has come (and running ones whose lease expired), oldest
+        first; of `only_kinds` alone, when given."""
+        kinds = [J.kind.in_([k.value for k in only_kinds])] if only_kinds else []
         async with self.db.sessions() as session:
             rows = await session.execute(
                 select(*_JOB_COLUMNS, sql.INCIDENTS.c.channel_id)
@@ -97,6 +100,7 @@ class OutboxStore:
                     ),
                     J.id.not_in(list(exclude)),
                     J.kind.not_in([k.value for k in exclude_kinds]),
+                    *kinds,
                 )
                 .order_by(J.id)
                 .limit(limit)

@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -502,6 +502,22 @@ class SqlIncidentTransaction:
             )
             for r in rows
         ]
+
+    async def take_timer(self, timer_id: int, *, now: datetime) -> bool:
+        """Take a due timer for this transaction's work (pending, or claimed by a process
+        whose claim ran out); False when another has it or it fired."""
+        result = await self.session.execute(
+            update(TimerRow)
+            .where(
+                TimerRow.id == timer_id,
+                or_(
+                    TimerRow.state == "pending",
+                    (TimerRow.state == "firing") & (TimerRow.lease_until < now),
+                ),
+            )
+            .values(state="firing")
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
 
     async def mark_timer_fired(self, timer_id: int, *, at: datetime) -> None:
         """A timer's work is done: it never fires again."""

@@ -89,6 +89,11 @@ FIRST_METHOD: Mapping[JobKind, str] = {
 }
 
 
+# The jobs that make no Slack call, so Slack's limits do not pace them: the worker takes them
+# first, in a lane of their own.
+UNPACED: tuple[JobKind, ...] = tuple(kind for kind in HANDLERS if kind not in FIRST_METHOD)
+
+
 # What each job does, said to people when it could not be done ("Tocsin could not ...").
 WHAT: Mapping[JobKind, str] = {
     JobKind.OPEN_CHANNEL: "create the incident's channel",

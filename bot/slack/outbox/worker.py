@@ -18,7 +18,7 @@ from bot.loops.wakeup import Wakeup
 from bot.observability.metrics import Metrics
 from bot.slack.outbox.caller import RetryLater
 from bot.slack.outbox.diagnostic_jobs import BATCHES
-from bot.slack.outbox.job_table import FIRST_METHOD, failure_notice, posting_channel
+from bot.slack.outbox.job_table import FIRST_METHOD, UNPACED, failure_notice, posting_channel
 from bot.slack.outbox.jobs import Batching, Handler, JobContext, JobFailed, Rename
 from bot.slack.outbox.ratelimit import RateLimiter
 from bot.slack.outbox.workspace_jobs import WORKSPACE_HANDLERS, WorkspaceHandler
@@ -136,8 +136,16 @@ class OutboxWorker:
         held = [kind for kind, wait in paced.items() if wait > 0]
         if held:
             pause = min(pause, *(paced[k] for k in held))
+        # Pages beyond Slack (email, push, PagerDuty) go first, in a lane of their own: a
+        # backlog of paced Slack posts must not hold them back.
         candidates = await self.store.due(
-            self.now(), limit=8 * free + 32, exclude=list(self._running), exclude_kinds=held
+            self.now(), limit=free, exclude=list(self._running), only_kinds=UNPACED
+        )
+        candidates += await self.store.due(
+            self.now(),
+            limit=8 * free + 32,
+            exclude=list(self._running),
+            exclude_kinds=[*held, *UNPACED],
         )
         # Start no more jobs of a method than the limiter has room for, and at most one post per
         # channel that may post now, counting the running jobs that may not have made their call
