@@ -39,6 +39,7 @@ class CancellingOutbox(OutboxStore):
         limit: int,
         exclude: Any = (),
         exclude_kinds: Any = (),
+        only_kinds: Any = (),
     ) -> list[Job]:
         raise asyncio.CancelledError
 
