@@ -14,7 +14,6 @@ import apprise
 from bot.config.people import EmailConfig, quiet_apprise
 from bot.domain.contacts import EMAIL, Contact, ContactKind, Delivery
 
-log = logging.getLogger(__name__)
 # apprise logs each failure in words; the last of them is the reason a person is shown.
 _STATUS = re.compile(r"\b([45]\d\d)\b")
 

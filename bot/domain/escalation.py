@@ -25,6 +25,12 @@ class TargetKind(StrEnum):
 
 
 SERVICES = frozenset({TargetKind.PAGERDUTY, TargetKind.OPSGENIE, TargetKind.WEBHOOK})
+_SERVICE_NAMES = {"pagerduty": "PagerDuty", "opsgenie": "Opsgenie", "webhook": "webhook"}
+
+
+def service_label(kind: str, name: str) -> str:
+    """A paging service as people read it: "PagerDuty payments"."""
+    return f"{_SERVICE_NAMES.get(kind, kind)} {name}"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from bot.domain.escalation import (
     escalation_timer,
     exhausted_step,
     next_step,
+    service_label,
     services_paged,
 )
 from bot.domain.incidents import Incident, IncidentStatus, TimelineEvent
@@ -260,17 +261,11 @@ def _triggers(incident: Incident, services: Sequence[Target]) -> list[OutboxJob]
     ]
 
 
-def service_label(target: Target) -> str:
-    """A paging service as people read it: "PagerDuty payments"."""
-    names = {"pagerduty": "PagerDuty", "opsgenie": "Opsgenie", "webhook": "webhook"}
-    return f"{names.get(target.kind.value, target.kind.value)} {target.ref}"
-
-
 def _paged_event(
     step: Step, users: list[str], groups: list[str], now: datetime, services: Sequence[Target] = ()
 ) -> TimelineEvent:
     named = [user(u) for u in users] + [usergroup(g) for g in groups]
-    paged = join([*named, *(service_label(t) for t in services)]) or "nobody"
+    paged = join([*named, *(service_label(t.kind.value, t.ref) for t in services)]) or "nobody"
     return TimelineEvent(
         "paged",
         ACTOR,
@@ -301,6 +296,6 @@ def _notify_job(
             "level": step.level,
             "round": step.round,
             "then": following.label if following else None,
-            "services": [service_label(t) for t in services],
+            "services": [service_label(t.kind.value, t.ref) for t in services],
         },
     )

@@ -85,15 +85,3 @@ class TimerStore:
                 .limit(1)
             )
             return found  # type: ignore[no-any-return]
-
-    async def release(self, timer: DueTimer) -> None:
-        """Give a claimed timer back after its work failed."""
-
-        async def work(session: StoreSession) -> None:
-            await session.execute(
-                update(TimerRow)
-                .where(TimerRow.id == timer.id)
-                .values(state="pending", lease_until=None)
-            )
-
-        await self.db.write(work)

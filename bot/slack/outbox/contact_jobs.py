@@ -13,6 +13,7 @@ import logging
 from datetime import datetime
 
 from bot.domain.contacts import Contact, Delivery, ServiceNotice, dedup_key
+from bot.domain.escalation import service_label
 from bot.domain.incidents import IncidentStatus
 from bot.domain.outbox import note_job
 from bot.domain.text import phrase
@@ -145,15 +146,12 @@ def _failed(
     )
 
 
-SERVICE_NAMES = {"pagerduty": "PagerDuty", "opsgenie": "Opsgenie", "webhook": "Webhook"}
-
-
 async def service_event(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     """Tell a paging service the incident triggered, was acknowledged or resolved. The service
     keeps one alert per incident (its dedup key or alias), so a retry is harmless: 429, 5xx
     and unreachable are retried with backoff until `outbox.give_up_after`."""
     kind, name, action = (str(job.payload[k]) for k in ("service", "name", "action"))
-    label = f"{SERVICE_NAMES.get(kind, kind)} {name}"
+    label = service_label(kind, name)
     contacts = ctx.contacts
     incident = view.incident
     notice = ServiceNotice(
