@@ -17,6 +17,10 @@ from bot.store.timers import TimerStore
 log = logging.getLogger(__name__)
 # Every webhook commit wakes the scheduler; it looks for due timers at most this often for them.
 WAKE_GAP = 0.02
+# Due timers fired in one transaction: a storm's timers come due together, and a commit each
+# would keep the last of them waiting seconds. Small, so the store's writer is not held long.
+BATCH = 16
+DUE_LIMIT = 64  # looked at per pass; when a pass finds this many, the next starts at once
 Fire = Callable[[IncidentTransaction, DueTimer], Awaitable[None]]
 Task = Callable[[DueTimer], Awaitable[None]]
 
@@ -47,6 +51,7 @@ class TimerScheduler:
         self.after_fire = after_fire
         self._wakeup = Wakeup(min_gap=WAKE_GAP)
         self._stopping = False
+        self._pause = poll_interval  # until the next pass: less when a timer comes due sooner
 
     def wake(self) -> None:
         """A timer was scheduled or the clock moved; look soon."""
@@ -65,25 +70,40 @@ class TimerScheduler:
         await poll_until_stopped(
             self.run_due,
             self._wakeup,
-            pause=lambda: self.poll_interval,
+            pause=lambda: self._pause,
             stopped=lambda: self._stopping,
             what="timer",
         )
 
     async def run_due(self) -> int:
-        """Fire every timer due now; returns how many fired."""
+        """Fire every timer due now; returns how many fired. Sets the pause before the next
+        pass: until the next timer is due, at most the poll interval."""
         fired = 0
-        for timer in await self.store.due(self.now()):
+        start = self.now()
+        due = await self.store.due(start, limit=DUE_LIMIT)
+        inline: list[DueTimer] = []
+        for timer in due:
             task = self.tasks.get(timer.kind)
-            if task is not None:
-                if not await self.store.claim(timer, self.now(), long=True):
-                    continue
+            if task is None:
+                inline.append(timer)
+            elif await self.store.claim(timer, self.now(), long=True):
                 self._spawn(task, timer)
                 fired += 1
-            elif await self._fire(timer):
-                fired += 1
-                self.after_fire()  # its jobs go now, not after the rest of the batch
+        for first in range(0, len(inline), BATCH):
+            fired += await self._fire_batch(inline[first : first + BATCH])
+            self.after_fire()  # their jobs go now, not after the rest of the pass
+        self._pause = await self._until_next(start, more=len(due) == DUE_LIMIT)
         return fired
+
+    async def _until_next(self, start: datetime, *, more: bool) -> float:
+        """How long to sleep: none when this pass left due timers behind (too many, or some came
+        due while it ran), else until the next is due (a failed timer waits a poll interval)."""
+        if more:
+            return 0.0
+        upcoming = await self.store.next_due(after=start)
+        if upcoming is None:
+            return self.poll_interval
+        return min(self.poll_interval, max((upcoming - self.now()).total_seconds(), 0.0))
 
     def _spawn(self, task: Task, timer: DueTimer) -> None:
         running = asyncio.create_task(self._run_task(task, timer))
@@ -116,21 +136,35 @@ class TimerScheduler:
         while self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
 
+    async def _fire_batch(self, timers: list[DueTimer]) -> int:
+        """Fire `timers` in one transaction; if one of them fails, each alone, so the others
+        are not held back by it. Returns how many fired."""
+        if len(timers) > 1:
+            try:
+                return await self.db.run(lambda tx: self._take_and_fire(tx, timers))
+            except StoreUnreachable:
+                raise
+            except Exception as error:
+                log.debug("a batch of %d timers failed (%s); firing each alone", len(timers), error)
+        return sum([await self._fire(timer) for timer in timers])
+
+    async def _take_and_fire(self, tx: IncidentTransaction, timers: list[DueTimer]) -> int:
+        fired = 0
+        for timer in timers:
+            if not await tx.take_timer(timer.id, now=self.now()):
+                continue  # another process has it
+            handler = self.handlers.get(timer.kind)
+            if handler is not None:
+                await handler(tx, timer)
+            await tx.mark_timer_fired(timer.id, at=self.now())
+            fired += 1
+        return fired
+
     async def _fire(self, timer: DueTimer) -> bool:
         """Take the timer and do its work in one transaction (on SQLite, whole on the store's
         thread): a failure rolls both back, and the timer is due again on the next pass."""
-        handler = self.handlers.get(timer.kind)
         try:
-
-            async def work(tx: IncidentTransaction) -> bool:
-                if not await tx.take_timer(timer.id, now=self.now()):
-                    return False  # another process has it
-                if handler is not None:
-                    await handler(tx, timer)
-                await tx.mark_timer_fired(timer.id, at=self.now())
-                return True
-
-            return await self.db.run(work)
+            return bool(await self.db.run(lambda tx: self._take_and_fire(tx, [timer])))
         except StoreConflict:
             return False
         except StoreUnreachable:

@@ -75,12 +75,12 @@ class TimerStore:
             )
             return int(count or 0)
 
-    async def next_due(self) -> datetime | None:
-        """When the earliest pending timer is due."""
+    async def next_due(self, *, after: datetime) -> datetime | None:
+        """When the earliest pending timer due after `after` is due."""
         async with self.db.sessions() as session:
             found: Any = await session.scalar(
                 select(TimerRow.due_at)
-                .where(TimerRow.state == "pending")
+                .where(TimerRow.state == "pending", TimerRow.due_at > after)
                 .order_by(TimerRow.due_at)
                 .limit(1)
             )
