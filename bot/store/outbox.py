@@ -20,11 +20,11 @@ from bot.domain.outbox import (
     OutboxJob,
 )
 from bot.domain.storms import is_storm_key, summarize
-from bot.domain.timers import ESCALATE
+from bot.domain.timers import ESCALATE, Timer
 from bot.domain.views import ALERTS_SHOWN, AlertLine, CardCopy, CopyKind, IncidentView
 from bot.store import ingest_sql as sql
 from bot.store.models import CardCopyRow, IncidentRow, TimelineEventRow, TimerRow
-from bot.store.repository import Database, enqueue_jobs, incident_from_row
+from bot.store.repository import Database, enqueue_jobs, incident_from_row, schedule_timers
 from bot.store.sessions import StoreSession
 from bot.store.storms import storm_members
 
@@ -59,6 +59,9 @@ class JobOutcome:
     # Messages the job posted that show the incident (a DM's card, the announcement): every
     # card update edits them too.
     copies: list[CardCopy] = field(default_factory=list)
+    # Timers the job sets: the later notification steps of a user group's members, whom the
+    # page learnt of from Slack.
+    timers: list[Timer] = field(default_factory=list)
 
 
 # Core columns, not ORM attributes: the worker's statements run on the connection (no ORM step).
@@ -206,6 +209,7 @@ class OutboxStore:
                     for e in outcome.events
                 )
             await enqueue_jobs(session, outcome.follow_ups, at=now)
+            await schedule_timers(session, outcome.timers, at=now)
             if outcome.next_level_now is not None and job.incident_id is not None:
                 await _next_level_now(session, job.incident_id, outcome.next_level_now, now)
 

@@ -529,21 +529,7 @@ class SqlIncidentTransaction:
 
     async def schedule(self, timer: Timer, *, at: datetime) -> None:
         """Add a timer unless one with its idem key exists."""
-        exists = await self._bare.scalar(
-            select(TimerRow.id).where(TimerRow.idem_key == timer.idem_key)
-        )
-        if exists is None:
-            self._bare.add(
-                TimerRow(
-                    idem_key=timer.idem_key,
-                    kind=timer.kind,
-                    incident_id=timer.incident_id,
-                    due_at=timer.due_at,
-                    payload=dict(timer.payload),
-                    state="pending",
-                    created_at=at,
-                )
-            )
+        await schedule_timers(self._bare, [timer], at=at)
 
     async def cancel_timers(self, incident_id: int, kind: str) -> int:
         """Cancel an incident's pending timers of a kind; returns how many."""
@@ -583,6 +569,25 @@ class SqlIncidentTransaction:
     async def enqueue(self, jobs: Sequence[OutboxJob], *, at: datetime) -> int:
         """Add Slack work to the outbox; a pending job with the same coalesce key absorbs one."""
         return await enqueue_jobs(self._bare, jobs, at=at, pending=self._pending_cards)
+
+
+async def schedule_timers(session: StoreSession, timers: Sequence[Timer], *, at: datetime) -> None:
+    """Add each timer unless one with its idem key exists."""
+    for timer in timers:
+        query = select(TimerRow.id).where(TimerRow.idem_key == timer.idem_key)
+        exists = await session.scalar(query)
+        if exists is None:
+            session.add(
+                TimerRow(
+                    idem_key=timer.idem_key,
+                    kind=timer.kind,
+                    incident_id=timer.incident_id,
+                    due_at=timer.due_at,
+                    payload=dict(timer.payload),
+                    state="pending",
+                    created_at=at,
+                )
+            )
 
 
 async def enqueue_jobs(

@@ -277,3 +277,38 @@ async def test_a_paced_service_holds_a_persons_pages_until_the_window_allows(
             await step(bot, clock, 61)
             await settle(bot, clock)
             assert titles(pushes) == ["[sev1] #1 DiskFull", "[sev1] #2 QueueStuck"]
+
+
+async def test_a_user_groups_member_is_paged_through_their_own_rule(database_url: str) -> None:
+    """The level names a user group; Alice is in it. Her rule starts with a push, then the
+    Slack DM a minute later; acknowledging stops it."""
+    clock = FakeClock(datetime.now(UTC))
+    async with webhook_server() as (pushes, push_url), smtp_server() as (inbox, smtp_port):
+        paging = rule(push_url, smtp_port)
+
+        def tweak(settings: Settings) -> None:
+            paging(settings)
+            settings_with(levels=[["usergroup:S0TEAM0001"]])(settings)
+            alice = settings.people[ALICE]
+            alice.rules[0].notify, alice.rules[1].notify = ["push"], ["slack"]
+            alice.rules[0].after, alice.rules[1].after = timedelta(0), timedelta(minutes=1)
+
+        async with (
+            running_emulator() as (emulator, url),
+            running_bot(database_url, emulator, url, clock=clock, tweak=tweak) as bot,
+        ):
+            people(emulator)
+            emulator.add_usergroup("S0TEAM0001", "team", [ALICE])
+            paged_at = clock.now()
+            await bot.post_alerts(firing())
+            await settle(bot, clock)
+            assert titles(pushes) == ["[sev1] #1 DiskFull"]  # her first step: the push
+            assert dm_card(emulator, ALICE) is None  # not yet: her rule says a minute
+            await step(bot, clock, (paged_at - clock.now()).total_seconds() + 61)
+            await settle(bot, clock)
+            assert dm_card(emulator, ALICE) is not None
+            assert len(pushes) == 1
+            await click(bot, emulator, ids.ACKNOWLEDGE, ALICE, card(emulator), clock)
+            await step(bot, clock, (paged_at - clock.now()).total_seconds() + 300)
+            await settle(bot, clock)
+            assert inbox.mails == [] and len(pushes) == 1  # her email step was cancelled

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.domain.contacts import plan_page
 from bot.domain.outbox import JobKind, OutboxJob, card_update_job, note_job, person_dm_job
 from bot.domain.text import Piece, Rich, join, phrase, usergroup
 from bot.domain.text import user as person
@@ -148,12 +149,18 @@ async def notify(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     failed = invites.failed
     services = [str(s) for s in job.payload.get("services", [])]
     text = page_text(label, invites.reached, failed, str(then) if then else None, services)
+    # A user group's members were learnt of just now: their own notification rules (or the
+    # default rule) start here, as a named person's started when the page was planned.
+    named = job.payload.get("users", [])
+    members = [user for user in invites.reached if user not in named]
+    plan = plan_page(ctx.contacts.people, incident_id, job.idem_key, members, label, ctx.now())
     follow_ups = [note_job(incident_id, f"page:{job.idem_key}", text)]
     follow_ups += [
         dm_job(ctx, incident_id, job.idem_key, user, label)
         for user in invites.reached
-        if _dm_now(job, user)
+        if user in plan.dm_now or (user in named and _dm_now(job, user))
     ]
+    follow_ups += plan.jobs
     events = []
     if invites.reached:
         mentions = join([person(u) for u in invites.reached])
@@ -173,15 +180,16 @@ async def notify(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
         step = (int(job.payload.get("level", 0)), int(job.payload.get("round", 0)))
         moving = f"paging {then} now" if then else "the policy has no further level"
         events.append(ctx.event("page_failed", f"Nobody at {label} could be paged; {moving}"))
-    return JobOutcome(events=events, follow_ups=follow_ups, next_level_now=step)
+    return JobOutcome(
+        events=events, follow_ups=follow_ups, next_level_now=step, timers=list(plan.timers)
+    )
 
 
 def _dm_now(job: Job, user: str) -> bool:
-    """Whether the page sends `user` the card in a DM now: unless their notification rule
-    starts without it (a user group's members, whom no rule names, always get it)."""
-    named = job.payload.get("users", [])
+    """Whether the page sends `user`, whom it names, the card in a DM now: unless their
+    notification rule starts without it."""
     dm = job.payload.get("dm")
-    return dm is None or user not in named or user in dm
+    return dm is None or user in dm
 
 
 def dm_job(ctx: JobContext, incident_id: int, page: str, user: str, label: str) -> OutboxJob:

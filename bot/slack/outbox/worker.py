@@ -280,7 +280,7 @@ class OutboxWorker:
             return
         await self._complete(jobs, outcome)
         self.metrics.outbox_jobs.labels(job.kind.value, "done").inc(len(jobs))
-        if outcome.next_level_now is not None:
+        if outcome.next_level_now is not None or outcome.timers:
             self.context.wake_timers()
 
     async def _complete(self, jobs: Sequence[Job], outcome: JobOutcome) -> None:
