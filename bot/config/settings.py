@@ -52,6 +52,13 @@ class OutboxSettings(BaseModel):
     """How the worker paces Slack Web API calls."""
 
     concurrency: int = Field(default=8, ge=1, le=64)
+    unpaced_concurrency: int = Field(
+        default=32,
+        ge=1,
+        le=256,
+        description="jobs that call no Slack method (pages by email, push, PagerDuty) run at "
+        "most this many at once, beside the Slack calls",
+    )
     give_up_after: timedelta = Field(
         default=timedelta(hours=6),
         description="how long a job is retried through Slack errors and outages before it is "

@@ -305,6 +305,7 @@ async def build_app(
         metrics=metrics,
         now=clock.now,
         concurrency=settings.outbox.concurrency,
+        unpaced_concurrency=settings.outbox.unpaced_concurrency,
         give_up_after=settings.outbox.give_up_after,
         poll_interval=settings.outbox.poll_interval,
     )

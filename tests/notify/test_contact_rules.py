@@ -26,7 +26,7 @@ from bot.config.people import NotifyConfig, PaceConfig, PersonConfig
 from bot.slack import ids
 from bot.slack.emulator import SlackEmulator
 from tests.builders import make_alert, make_payload
-from tests.harness import RunningBot, running_bot, running_emulator, step
+from tests.harness import RunningBot, eventually, running_bot, running_emulator, step
 from tests.realservers import Received, free_port, local_endpoint
 from tests.slack.test_card_truth import (
     ALICE,
@@ -277,6 +277,32 @@ async def test_a_paced_service_holds_a_persons_pages_until_the_window_allows(
             await step(bot, clock, 61)
             await settle(bot, clock)
             assert titles(pushes) == ["[sev1] #1 DiskFull", "[sev1] #2 QueueStuck"]
+
+
+async def test_a_push_is_not_kept_waiting_by_slack_calls_in_flight(database_url: str) -> None:
+    """One Slack call at a time, and it is slow: Alice's push still goes at its minute."""
+    clock = FakeClock(datetime.now(UTC))
+    async with webhook_server() as (pushes, push_url), smtp_server() as (_inbox, smtp_port):
+        paging = rule(push_url, smtp_port)
+
+        def tweak(settings: Settings) -> None:
+            paging(settings)
+            settings.outbox.concurrency = 1
+
+        async with (
+            running_emulator(latency={"conversations.create": 10.0}) as (emulator, url),
+            running_bot(database_url, emulator, url, clock=clock, tweak=tweak) as bot,
+        ):
+            people(emulator)
+            await bot.post_alerts(firing())
+            await eventually(
+                lambda: emulator.in_flight("conversations.create") == 1, what="the slow call"
+            )
+            clock.advance(seconds=61)
+            bot.app.scheduler.wake()
+            await eventually(lambda: len(pushes) == 1, what="the push")
+            assert emulator.in_flight("conversations.create") == 1  # the Slack call still runs
+            assert titles(pushes) == ["[sev1] #1 DiskFull"]
 
 
 async def test_a_user_groups_member_is_paged_through_their_own_rule(database_url: str) -> None:

@@ -44,7 +44,8 @@ class _Run:
 
 
 class OutboxWorker:
-    """Runs due outbox jobs, at most `concurrency` at a time, never ahead of the rate limiter.
+    """Runs due outbox jobs, never ahead of the rate limiter: at most `concurrency` jobs that
+    call Slack at a time, and beside them at most `unpaced_concurrency` that call no Slack method.
 
     A job of a kind in `batches` takes with it the other jobs of its kind and incident that are
     due within one channel slot, as many as one call carries, and one call does them all.
@@ -60,6 +61,7 @@ class OutboxWorker:
         metrics: Metrics,
         now: Callable[[], datetime],
         concurrency: int = 8,
+        unpaced_concurrency: int = 32,
         give_up_after: timedelta = timedelta(hours=6),
         poll_interval: float = 1.0,
         workspace_handlers: Mapping[JobKind, WorkspaceHandler] | None = None,
@@ -74,6 +76,9 @@ class OutboxWorker:
         self.metrics = metrics
         self.now = now
         self.concurrency = concurrency
+        # Jobs that make no Slack call (a page by email, a PagerDuty event) wait on other
+        # servers, not on Slack's limits: they run in a lane of their own, this many at once.
+        self.unpaced_concurrency = unpaced_concurrency
         self.give_up_after = give_up_after
         self.poll_interval = poll_interval
         self._wakeup = Wakeup(min_gap=FILL_GAP)
@@ -120,7 +125,9 @@ class OutboxWorker:
 
     async def _fill(self) -> float:
         """Start due jobs the limiter allows; return how long to wait before looking again."""
-        free = self.concurrency - len({run.task for run in self._running.values()})
+        runs = {run.task: run.kind for run in self._running.values()}
+        free = self.concurrency - sum(kind not in UNPACED for kind in runs.values())
+        free_unpaced = self.unpaced_concurrency - sum(kind in UNPACED for kind in runs.values())
         pause = self.poll_interval
         # A job put back until a moment (a paced post's slot, say) is looked at that moment.
         now = self.now()
@@ -128,7 +135,7 @@ class OutboxWorker:
             heapq.heappop(self._retry_at)
         if self._retry_at:
             pause = min(pause, (self._retry_at[0] - now).total_seconds())
-        if free <= 0:
+        if free <= 0 and free_unpaced <= 0:
             return pause
         if self._stopping:
             return pause  # stopping (the outbox lease lost, say): no new call may start
@@ -138,21 +145,25 @@ class OutboxWorker:
             pause = min(pause, *(paced[k] for k in held))
         # Pages beyond Slack (email, push, PagerDuty) go first, in a lane of their own: a
         # backlog of paced Slack posts must not hold them back.
-        candidates = await self.store.due(
-            self.now(), limit=free, exclude=list(self._running), only_kinds=UNPACED
-        )
-        candidates += await self.store.due(
-            self.now(),
-            limit=8 * free + 32,
-            exclude=list(self._running),
-            exclude_kinds=[*held, *UNPACED],
-        )
+        chosen: list[tuple[Job, str | None]] = []
+        if free_unpaced > 0:
+            unpaced = await self.store.due(
+                self.now(), limit=free_unpaced, exclude=list(self._running), only_kinds=UNPACED
+            )
+            chosen += [(job, None) for job in unpaced]
+        candidates: list[Job] = []
+        if free > 0:
+            candidates = await self.store.due(
+                self.now(),
+                limit=8 * free + 32,
+                exclude=list(self._running),
+                exclude_kinds=[*held, *UNPACED],
+            )
         # Start no more jobs of a method than the limiter has room for, and at most one post per
         # channel that may post now, counting the running jobs that may not have made their call
         # yet: the rest would only be claimed, find themselves paced, and be put back.
         room: dict[str, int] = {}
         busy = {run.channel for run in self._running.values() if run.channel is not None}
-        chosen: list[tuple[Job, str | None]] = []
         for job in candidates:
             if job.id in self._running:
                 continue  # taken with an earlier job of its batch
