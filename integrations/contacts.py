@@ -1,52 +1,42 @@
 """Pages beyond Slack, sent with apprise: any destination it knows by URL (ntfy, Pushover,
-Telegram, Twilio SMS, Microsoft Teams, a generic JSON webhook, ...) and email through the
-configured SMTP server (apprise's mailto://). apprise is a well-kept library with one URL per
-destination, so Tocsin writes no client of its own for any of them."""
+Telegram, Twilio SMS, Microsoft Teams, a generic JSON webhook, ...). apprise is a well-kept
+library with one URL per destination, so Tocsin writes no client of its own for any of them.
+Email goes through the configured SMTP server with aiosmtplib (integrations.email).
+"""
 
 from __future__ import annotations
 
 import logging
 import re
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import apprise
 
 from bot.config.people import EmailConfig, quiet_apprise
 from bot.domain.contacts import EMAIL, Contact, ContactKind, Delivery
+from integrations.email import SmtpSender
 
 # apprise logs each failure in words; the last of them is the reason a person is shown.
 _STATUS = re.compile(r"\b([45]\d\d)\b")
 
 
 class AppriseSender:
-    """A ContactSender: one apprise notification per page and contact method."""
+    """A ContactSender: one apprise notification (or one email) per page and contact method."""
 
     def __init__(self, email: EmailConfig | None) -> None:
-        self.email = email
+        self.smtp = SmtpSender(email) if email is not None else None
         quiet_apprise()
-
-    def url_of(self, contact: Contact) -> str | None:
-        """The apprise URL that reaches `contact` (email: through the SMTP server)."""
-        if contact.kind is ContactKind.APPRISE:
-            return contact.address
-        if contact.kind is not ContactKind.EMAIL or self.email is None:
-            return None
-        email = self.email
-        login = ""
-        if email.username:
-            password = email.password.get_secret_value() if email.password else ""
-            login = f"{quote(email.username, safe='')}:{quote(password, safe='')}@"
-        query = {"from": email.sender, "to": contact.address.removeprefix(EMAIL)}
-        scheme = "mailto"
-        if email.security != "none":
-            scheme, query["mode"] = "mailtos", email.security
-        return f"{scheme}://{login}{email.host}:{email.port}?{urlencode(query)}"
 
     async def send(self, contact: Contact, *, title: str, body: str) -> Delivery:
         """Send once; a failure is said, cleaned of the URL's secrets."""
-        url = self.url_of(contact)
-        if url is None:
+        if contact.kind is ContactKind.EMAIL:
+            if self.smtp is None:
+                return Delivery(False, "no SMTP server is configured (notify.email)", retry=False)
+            to = contact.address.removeprefix(EMAIL)
+            return await self.smtp.send(to, title=title, body=body)
+        if contact.kind is not ContactKind.APPRISE:
             return Delivery(False, f"no way to send {contact.shown} is configured", retry=False)
+        url = contact.address
         notifier = apprise.Apprise()
         if not notifier.add(url):
             return Delivery(False, f"apprise cannot send to this {contact.shown} address", False)
