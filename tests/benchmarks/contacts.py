@@ -12,6 +12,8 @@ Reports: notifications delivered per method, duplicates (the same incident, pers
 delivered twice; goal 0), and the delay from each step's due time (the incident's page, on
 its timeline, plus the step's `after`) to its delivery (goal: p99 <= 1 s). Slack DMs are
 counted too; their pace is Slack's (one message a second per DM channel), reported apart.
+`stages` says where the delay went: the later steps' timers from due to fired, and each
+method's job from queued to done. `--keep FILE` keeps a copy of the bot's database.
 
 Output: one JSON object on stdout; progress on stderr. Run from the repository root:
 
@@ -32,6 +34,7 @@ import asyncio  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import re  # noqa: E402
+import shutil  # noqa: E402
 import sqlite3  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
@@ -136,7 +139,35 @@ def paged_at(database: Path) -> dict[int, datetime]:
     return found
 
 
-async def run(groups: int, email_after: float, hook_after: float, timeout: float) -> dict[str, Any]:
+def stages(database: Path) -> dict[str, Any]:
+    """Where the delay goes: a later step's timer from due to fired, and each method's job from
+    queued to done (seconds)."""
+    with sqlite3.connect(database) as db:
+        timers = db.execute(
+            "SELECT due_at, fired_at FROM timers "
+            "WHERE kind = 'contact_step' AND fired_at IS NOT NULL"
+        ).fetchall()
+        jobs = db.execute(
+            "SELECT json_extract(payload, '$.method'), created_at, updated_at FROM outbox "
+            "WHERE kind = 'contact' AND state = 'done'"
+        ).fetchall()
+    lag = sorted(_seconds(due, fired) for due, fired in timers)
+    by_method: dict[str, list[float]] = {}
+    for method, queued, done in jobs:
+        by_method.setdefault(str(method), []).append(_seconds(queued, done))
+    return {
+        "timer_due_to_fired": _summary(lag),
+        "job_queued_to_done": {m: _summary(sorted(v)) for m, v in by_method.items()},
+    }
+
+
+def _seconds(start: str, end: str) -> float:
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+async def run(
+    groups: int, email_after: float, hook_after: float, timeout: float, keep: Path | None
+) -> dict[str, Any]:
     """The storm, measured."""
     deliveries = Deliveries()
     smtp_port = free_port()
@@ -178,11 +209,14 @@ async def run(groups: int, email_after: float, hook_after: float, timeout: float
                 finally:
                     serve.stop()
                 pages = paged_at(database)
+                where = stages(database)
                 dms = dm_times(emulator)
+                if keep is not None:
+                    shutil.copy(database, keep)
     finally:
         smtp.stop()
         await runner.cleanup()
-    return report(deliveries, pages, dms, after, groups, expected)
+    return report(deliveries, pages, dms, after, groups, expected) | {"stages": where}
 
 
 async def post_storm(url: str, groups: int) -> None:
@@ -246,11 +280,14 @@ def main() -> None:
     parser.add_argument("--email-after", type=float, default=20.0, help="seconds")
     parser.add_argument("--hook-after", type=float, default=40.0, help="seconds")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds")
+    parser.add_argument("--keep", type=Path, help="copy the bot's SQLite database here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's every SMTP line
-    figures = asyncio.run(run(args.groups, args.email_after, args.hook_after, args.timeout))
+    figures = asyncio.run(
+        run(args.groups, args.email_after, args.hook_after, args.timeout, args.keep)
+    )
     print(json.dumps(figures, indent=2))
 
 
