@@ -5,9 +5,11 @@ exhausted escalation says so loudly; nothing is posted above the card."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 from bot.clock import FakeClock
@@ -546,3 +548,38 @@ async def test_the_card_says_who_was_paged_and_when_and_why_the_severity(
         await eventually(changed, what="the severity changed")
         await settle(bot, clock)
         assert "by playbook" not in words(card(emulator))  # a person chose it since
+
+
+async def test_a_paced_copy_does_not_make_the_card_edit_itself_again(database_url: str) -> None:
+    """Tocsin may edit one message a minute (chat.update is Tier 3, here set to 1): the card's
+    update edits the channel's card, then waits for its turn to edit Alice's DM copy. When it
+    comes, the copy is edited and the channel's card is not edited a second time alike."""
+    clock = FakeClock(datetime.now(UTC))
+    levels = settings_with(levels=[[ALICE]])
+
+    def tweak(settings: Settings) -> None:
+        levels(settings)
+        settings.outbox.tier_per_minute = {**settings.outbox.tier_per_minute, "3": 1}
+
+    async with (
+        running_emulator() as (emulator, url),
+        running_bot(database_url, emulator, url, clock=clock, tweak=tweak) as bot,
+    ):
+        people(emulator)
+        await bot.post_alerts(make_payload([make_alert(service="api")]))
+        for _ in range(6):
+            await step(bot, clock, 61)
+        assert dm_card(emulator, ALICE) is not None
+        await press(bot, emulator, ids.ACKNOWLEDGE, "1", ALICE, card(emulator))
+        for _ in range(6):
+            await step(bot, clock, 61)
+        dm = dm_card(emulator, ALICE)
+        assert dm is not None and f"acknowledged by <@{ALICE}>" in words(dm)
+        assert f"acknowledged by <@{ALICE}>" in words(card(emulator))
+        edits: dict[tuple[str, str], list[str]] = {}
+        for call in emulator.calls_to("chat.update"):
+            shown = json.dumps([call.params.get("text"), call.params.get("blocks")])
+            edits.setdefault((call.params["channel"], call.params["ts"]), []).append(shown)
+        for message, versions in edits.items():
+            repeated = [a for a, b in pairwise(versions) if a == b]
+            assert repeated == [], f"{message} was edited to the same content twice"

@@ -333,16 +333,26 @@ async def update_card(ctx: JobContext, job: Job, view: IncidentView) -> JobOutco
             return JobOutcome()  # the card, posted later, will show the state as it is then
         raise _waiting(WAITING_FOR_CARD)
     blocks = render.render_incident_card(view)
-    await ctx.slack.call(
-        "chat.update",
-        channel=incident_channel(view),
-        ts=view.incident.card_ts,
-        text=render.card_text(view),
-        blocks=blocks,
-    )
+    message = {"text": render.card_text(view), "blocks": blocks}
+    channel, ts = incident_channel(view), view.incident.card_ts
+
+    async def edit() -> bool:
+        await ctx.slack.call("chat.update", channel=channel, ts=ts, **message)
+        return True
+
+    if not view.copies:
+        await edit()
+        return JobOutcome()
+    # Its copies' edits may be paced (chat.update is Tier 3) and the job tried again: the
+    # retry does not edit the card in the channel again, unless the incident changed since.
+    await ctx.once(job, f"card:{_digest(message)}", edit)
     for copy in view.copies:
         await _update_copy(ctx, job, view, copy, blocks)
     return JobOutcome()
+
+
+def _digest(message: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(message, sort_keys=True).encode()).hexdigest()[:16]
 
 
 async def _update_copy(
@@ -375,8 +385,7 @@ async def _update_copy(
 
     # A retry (after a 429 on the third copy, say) does not make the same edit again; an
     # update that found the incident changed since makes the new one.
-    content = hashlib.sha256(json.dumps(message, sort_keys=True).encode()).hexdigest()[:16]
-    await ctx.once(job, f"copy:{copy.channel}:{copy.ts}:{content}", edit)
+    await ctx.once(job, f"copy:{copy.channel}:{copy.ts}:{_digest(message)}", edit)
 
 
 # chat.update's errors for a message that cannot be edited (contracts README: chat.update),
