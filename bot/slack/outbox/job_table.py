@@ -94,6 +94,11 @@ FIRST_METHOD: Mapping[JobKind, str] = {
 UNPACED: tuple[JobKind, ...] = tuple(kind for kind in HANDLERS if kind not in FIRST_METHOD)
 
 
+# The jobs that page people in Slack: the worker looks at them before the rest of the Slack
+# work (cards, notes, edits), which may wait; a page may not.
+PAGES: tuple[JobKind, ...] = (JobKind.NOTIFY, JobKind.OPEN_DM, JobKind.POST_DM)
+
+
 # What each job does, said to people when it could not be done ("Tocsin could not ...").
 WHAT: Mapping[JobKind, str] = {
     JobKind.OPEN_CHANNEL: "create the incident's channel",

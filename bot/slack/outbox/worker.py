@@ -18,7 +18,13 @@ from bot.loops.wakeup import Wakeup
 from bot.observability.metrics import Metrics
 from bot.slack.outbox.caller import RetryLater
 from bot.slack.outbox.diagnostic_jobs import BATCHES
-from bot.slack.outbox.job_table import FIRST_METHOD, UNPACED, failure_notice, posting_channel
+from bot.slack.outbox.job_table import (
+    FIRST_METHOD,
+    PAGES,
+    UNPACED,
+    failure_notice,
+    posting_channel,
+)
 from bot.slack.outbox.jobs import Batching, Handler, JobContext, JobFailed, Rename
 from bot.slack.outbox.ratelimit import RateLimiter
 from bot.slack.outbox.workspace_jobs import WORKSPACE_HANDLERS, WorkspaceHandler
@@ -153,11 +159,18 @@ class OutboxWorker:
             chosen += [(job, None) for job in unpaced]
         candidates: list[Job] = []
         if free > 0:
-            candidates = await self.store.due(
+            # Then the pages in Slack (invitations, DMs): a backlog of cards, notes and edits
+            # queued before them, paced channel by channel, must not keep people unpaged.
+            pages = [kind for kind in PAGES if kind not in held]
+            if pages:
+                candidates = await self.store.due(
+                    self.now(), limit=4 * free + 8, exclude=list(self._running), only_kinds=pages
+                )
+            candidates += await self.store.due(
                 self.now(),
                 limit=8 * free + 32,
                 exclude=list(self._running),
-                exclude_kinds=[*held, *UNPACED],
+                exclude_kinds=[*held, *UNPACED, *PAGES],
             )
         # Start no more jobs of a method than the limiter has room for, and at most one post per
         # channel that may post now, counting the running jobs that may not have made their call
