@@ -12,6 +12,9 @@ would), with a webhook posted every 0.2 s meanwhile (answered once the lock is l
 Prints one JSON object. Run from the repository root:
 
     python tests/benchmarks/slash_latency.py [--commands 300] [--storm-connections 16]
+
+`--no-storm-mode` runs Tocsin with storm mode and flapping off, to compare its figures with
+runs from before those existed.
 """
 
 from __future__ import annotations
@@ -217,7 +220,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         url = f"sqlite+aiosqlite:///{folder / 'tocsin.db'}"
         await asyncio.to_thread(schema.upgrade, url)
         config = folder / "tocsin.yml"
-        config.write_text("alerts_channel: alerts\n")
+        storm_mode = "" if args.storm_mode else "storm: false\nflapping: false\n"
+        config.write_text("alerts_channel: alerts\n" + storm_mode)
         async with running_emulator(rate_limits=documented_rate_limits()) as (emulator, api):
             emulator.add_user(USER, "bench")
             emulator.add_channel("general", members=[USER])
@@ -263,5 +267,11 @@ if __name__ == "__main__":
     parser.add_argument("--commands", type=int, default=300)
     parser.add_argument("--storm-connections", type=int, default=16)
     parser.add_argument("--lock-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--no-storm-mode",
+        dest="storm_mode",
+        action="store_false",
+        help="run Tocsin with `storm: false` and `flapping: false` (as before they existed)",
+    )
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2))
