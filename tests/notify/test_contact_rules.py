@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientSession
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
 
 from bot.clock import FakeClock
@@ -27,7 +26,8 @@ from bot.slack import ids
 from bot.slack.emulator import SlackEmulator
 from tests.builders import make_alert, make_payload
 from tests.harness import RunningBot, eventually, running_bot, running_emulator, step
-from tests.realservers import Received, free_port, local_endpoint
+from tests.realservers import Received, local_endpoint
+from tests.realservers import smtp_server as real_smtp_server
 from tests.slack.test_card_truth import (
     ALICE,
     card,
@@ -57,13 +57,9 @@ class Inbox:
 
 @asynccontextmanager
 async def smtp_server() -> AsyncIterator[tuple[Inbox, int]]:
-    inbox, port = Inbox(), free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    inbox = Inbox()
+    with real_smtp_server(inbox) as port:
         yield inbox, port
-    finally:
-        controller.stop()
 
 
 @asynccontextmanager

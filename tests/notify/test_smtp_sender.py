@@ -10,13 +10,12 @@ from email.message import Message
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
 from pydantic import SecretStr
 
 from bot.config.people import EmailConfig
 from integrations.email import SmtpSender
-from tests.realservers import free_port
+from tests.realservers import free_port, smtp_server
 
 PASSWORD = "pw-9c1e77d4a2"
 
@@ -46,13 +45,9 @@ class Server:
 
 @pytest.fixture
 def smtp() -> Iterator[tuple[Server, int]]:
-    server, port = Server(), free_port()
-    controller = Controller(server, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    server = Server()
+    with smtp_server(server) as port:
         yield server, port
-    finally:
-        controller.stop()
 
 
 def sender(port: int, **more: Any) -> SmtpSender:
@@ -67,7 +62,7 @@ async def test_a_page_arrives_as_plain_text_with_its_title(smtp: tuple[Server, i
     (mail,) = server.mails
     assert mail["Subject"] == "[sev1] #4 DiskFull" and mail["To"] == "dana@example.com"
     assert mail["From"] == "tocsin@example.com" and mail["Message-ID"]
-    assert mail.get_content_type() == "text/plain" and mail.get_payload().strip() == "Hi"
+    assert mail.get_content_type() == "text/plain" and str(mail.get_payload()).strip() == "Hi"
 
 
 async def test_a_mailbox_refused_for_good_is_said_and_not_retried(
