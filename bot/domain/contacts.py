@@ -65,6 +65,37 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class Reach:
+    """What one page's notifications of one person came to so far."""
+
+    pending: bool  # a later step of their rule, or a send, is still to come
+    reached: bool  # a method delivered the page (or may have, before a restart)
+    failures: tuple[str, ...] = ()  # each method that failed, in words, in order
+
+    @property
+    def unreachable(self) -> bool:
+        """None of the person's methods worked, and none is left to try."""
+        return not self.pending and not self.reached and bool(self.failures)
+
+
+def rule_page(payload: Mapping[str, object]) -> str:
+    """The page whose notification rule a job or timer of a person follows (a later step's
+    Slack DM has a page of its own, so that it is sent once per step)."""
+    return str(payload.get("rule_page") or payload.get("page") or "")
+
+
+def reach_check_job(incident_id: int, failed: str, user: str, page: str) -> OutboxJob:
+    """After the job `failed` (an idempotency key) could not reach `user`: name them in the
+    channel if none of their methods worked for `page` and none is left to try."""
+    return OutboxJob(
+        kind=JobKind.REACH_CHECK,
+        idem_key=f"reach_check:{failed}",
+        incident_id=incident_id,
+        payload={"user": user, "page": page},
+    )
+
+
+@dataclass(frozen=True)
 class ServiceNotice:
     """What a paging service is told of an incident: one alert per incident (`dedup_key`),
     triggered, acknowledged or resolved."""

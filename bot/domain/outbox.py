@@ -45,6 +45,7 @@ class JobKind(StrEnum):
     POST_NOTICE = "post_notice"  # Tocsin's own trouble, told in the alerts channel
     SEND_GRAPH = "send_graph"  # a /diag graph, to the person who asked or where they asked
     CONTACT = "contact"  # a page through a person's contact method beyond Slack (email, push)
+    REACH_CHECK = "reach_check"  # after a method failed: did any of the person's methods work?
     SERVICE_EVENT = "service_event"  # PagerDuty, Opsgenie or a webhook told of the incident
 
 
@@ -126,14 +127,20 @@ def note_job(incident_id: int, idem: str, text: Rich | str) -> OutboxJob:
     )
 
 
-def person_dm_job(incident_id: int, user: str, *, page: str, label: str) -> OutboxJob:
+def person_dm_job(
+    incident_id: int, user: str, *, page: str, label: str, rule_page: str | None = None
+) -> OutboxJob:
     """Send a person the incident's card in their DM (`page` names the occasion, once per
-    person; `label` says why: "level 1", "new alerts joined"), opening the DM first."""
+    person; `label` says why: "level 1", "new alerts joined"), opening the DM first.
+    `rule_page` is the page whose notification rule asked for it, when that is not `page`."""
+    payload = {"user": user, "page": page, "label": label}
+    if rule_page is not None:
+        payload["rule_page"] = rule_page
     return OutboxJob(
         kind=JobKind.OPEN_DM,
         idem_key=f"dm_open:{page}:{user}",
         incident_id=incident_id,
-        payload={"user": user, "page": page, "label": label},
+        payload=payload,
     )
 
 

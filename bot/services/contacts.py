@@ -35,7 +35,10 @@ class ContactSteps:
         now = self.now()
         jobs = step_jobs(incident.id, page, person, index, step, label)
         if SLACK in step.notify:
-            jobs.append(person_dm_job(incident.id, person, page=f"{page}:{index}", label=label))
+            dm = person_dm_job(
+                incident.id, person, page=f"{page}:{index}", label=label, rule_page=page
+            )
+            jobs.append(dm)
         methods = ", ".join(step.notify)
         text = phrase("Still unacknowledged: notifying ", user(person), f" by {methods}")
         event = TimelineEvent("contact_step", "tocsin", now, text, {"user": person})

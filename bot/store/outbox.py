@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, func, or_, select, update
 
 from bot.domain.alerts import AlertStatus
+from bot.domain.contacts import Reach
 from bot.domain.flapping import HISTORY_SHOWN, REFIRED, RESOLVED_KINDS, FlapHistory
 from bot.domain.incidents import SEVERITY_CHANGED, TimelineEvent, severity_from_label
 from bot.domain.outbox import (
@@ -24,6 +25,7 @@ from bot.domain.timers import ESCALATE, Timer
 from bot.domain.views import ALERTS_SHOWN, AlertLine, CardCopy, CopyKind, IncidentView
 from bot.store import ingest_sql as sql
 from bot.store.models import CardCopyRow, IncidentRow, TimelineEventRow, TimerRow
+from bot.store.reach import reach_of
 from bot.store.repository import Database, enqueue_jobs, incident_from_row, schedule_timers
 from bot.store.sessions import StoreSession
 from bot.store.storms import storm_members
@@ -364,6 +366,11 @@ class OutboxStore:
                 select(T.at, T.data).where(T.kind == kind, T.at >= since).order_by(T.at)
             )
             return [(row.at, dict(row.data or {})) for row in rows]
+
+    async def reach(self, incident_id: int, user: str, page: str) -> Reach:
+        """What `page`'s notifications of `user` came to so far (bot.store.reach)."""
+        async with self.db.sessions() as session:
+            return await reach_of(session, incident_id, user, page)
 
     async def next_due_at(self) -> datetime | None:
         """When the earliest pending job becomes due."""

@@ -55,9 +55,19 @@ class Inbox:
         return "250 OK"
 
 
+@dataclass
+class RefusingInbox(Inbox):
+    """A real SMTP server that has no mailbox for anyone."""
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        return "550 5.1.1 No such mailbox"
+
+
 @asynccontextmanager
-async def smtp_server() -> AsyncIterator[tuple[Inbox, int]]:
-    inbox = Inbox()
+async def smtp_server(refusing: bool = False) -> AsyncIterator[tuple[Inbox, int]]:
+    inbox = RefusingInbox() if refusing else Inbox()
     with real_smtp_server(inbox) as port:
         yield inbox, port
 
@@ -74,8 +84,13 @@ def titles(received: list[Received]) -> list[str]:
     return [str(r.json()["title"]) for r in received]
 
 
-def rule(push_url: str, smtp_port: int) -> Callable[[Settings], None]:
-    """Alice: the Slack DM at once, a push after 1 minute, an email after 2."""
+SLACK_PUSH_MAIL = (("0s", "slack"), ("1m", "push"), ("2m", "mail"))
+
+
+def rule(
+    push_url: str, smtp_port: int, steps: tuple[tuple[str, str], ...] = SLACK_PUSH_MAIL
+) -> Callable[[Settings], None]:
+    """Alice's rule (by default the Slack DM at once, a push after 1 minute, an email after 2)."""
     levels = settings_with(levels=[[ALICE]])
 
     def tweak(settings: Settings) -> None:
@@ -84,11 +99,7 @@ def rule(push_url: str, smtp_port: int) -> Callable[[Settings], None]:
             ALICE: PersonConfig.model_validate(
                 {
                     "contacts": {"push": push_url, "mail": "email:alice@example.com"},
-                    "rules": [
-                        {"after": "0s", "notify": ["slack"]},
-                        {"after": "1m", "notify": ["push"]},
-                        {"after": "2m", "notify": ["mail"]},
-                    ],
+                    "rules": [{"after": after, "notify": [name]} for after, name in steps],
                 }
             )
         }
@@ -130,12 +141,17 @@ class Paged:
 
 
 @asynccontextmanager
-async def paging_alice(database_url: str, push_url: str, smtp_port: int) -> AsyncIterator[Paged]:
+async def paging_alice(
+    database_url: str,
+    push_url: str,
+    smtp_port: int,
+    steps: tuple[tuple[str, str], ...] = SLACK_PUSH_MAIL,
+) -> AsyncIterator[Paged]:
     clock = FakeClock(datetime.now(UTC))
     async with (
         running_emulator() as (emulator, url),
         running_bot(
-            database_url, emulator, url, clock=clock, tweak=rule(push_url, smtp_port)
+            database_url, emulator, url, clock=clock, tweak=rule(push_url, smtp_port, steps)
         ) as bot,
     ):
         people(emulator)
@@ -204,9 +220,17 @@ async def test_acknowledging_between_steps_cancels_the_rest(database_url: str) -
         assert inbox.mails == [] and len(pushes) == 1
 
 
-async def test_a_method_that_fails_is_named_in_the_channel_without_its_secret(
+def warnings(emulator: SlackEmulator) -> list[str]:
+    """The channel's messages that say somebody could not be reached."""
+    said = [m.text or "" for m in emulator.state.channel_messages(incident_channel(emulator))]
+    return [t for t in said if t.startswith(":warning: Could not reach")]
+
+
+async def test_a_method_that_fails_is_recorded_without_its_secret_and_the_dm_still_reached(
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Alice's push is refused, but her Slack DM reached her: the timeline says the push
+    failed, and the channel is not told she could not be reached."""
     caplog.set_level(logging.DEBUG)
     async with (
         smtp_server() as (_inbox, smtp_port),
@@ -216,13 +240,53 @@ async def test_a_method_that_fails_is_named_in_the_channel_without_its_secret(
         bot, emulator = paged.bot, paged.emulator
         await paged.at(61)
         assert len(pushes) == 1  # a 401 is a refusal: not tried again
-        said = [m.text or "" for m in emulator.state.channel_messages(incident_channel(emulator))]
-        failed = [t for t in said if t.startswith(":warning: Could not reach")]
-        assert len(failed) == 1 and "by push (json)" in failed[0] and "401" in failed[0]
-        shown = "\n".join(said) + json.dumps([m.text for m in emulator.state.messages])
         timeline = [e.rich.text for e in await bot.app.services.incidents.timeline(1)]
+        assert any(t.startswith("Push to ") and "failed (json)" in t for t in timeline)
+        assert any("401" in t for t in timeline)
+        assert warnings(emulator) == []
+        said = [m.text or "" for m in emulator.state.channel_messages(incident_channel(emulator))]
+        shown = "\n".join(said) + json.dumps([m.text for m in emulator.state.messages])
         for where in (shown, "\n".join(timeline), caplog.text, await metrics_of(bot)):
             assert TOKEN not in where
+
+
+async def test_a_person_none_of_whose_methods_worked_is_named_once_with_each_reason(
+    database_url: str,
+) -> None:
+    """Alice's rule: a push at once (refused, 401), an email after a minute (no such mailbox).
+    The channel names her once both have failed, not after the first, and never again."""
+    async with (
+        smtp_server(refusing=True) as (inbox, smtp_port),
+        webhook_server(status=401) as (pushes, push_url),
+        paging_alice(database_url, push_url, smtp_port, (("0s", "push"), ("1m", "mail"))) as paged,
+    ):
+        emulator = paged.emulator
+        await paged.at(1)
+        assert len(pushes) == 1
+        assert warnings(emulator) == []  # her email is still to come
+        await paged.at(61)
+        (said,) = warnings(emulator)
+        assert said.startswith(f":warning: Could not reach <@{ALICE}> by any of their methods")
+        assert "push (json): " in said and "401" in said
+        assert "mail (email): " in said and "550" in said
+        assert said.index("push (json)") < said.index("mail (email)")
+        assert inbox.mails == []
+        await paged.at(600)
+        assert len(warnings(emulator)) == 1
+
+
+async def test_a_person_whose_last_method_worked_is_not_named(database_url: str) -> None:
+    """Alice's push at once is refused; her email a minute later arrives: nobody is told she
+    could not be reached."""
+    async with (
+        smtp_server() as (inbox, smtp_port),
+        webhook_server(status=401) as (_pushes, push_url),
+        paging_alice(database_url, push_url, smtp_port, (("0s", "push"), ("1m", "mail"))) as paged,
+    ):
+        await paged.at(61)
+        assert len(inbox.mails) == 1
+        await paged.at(600)
+        assert warnings(paged.emulator) == []
 
 
 async def metrics_of(bot: RunningBot) -> str:

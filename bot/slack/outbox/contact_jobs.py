@@ -1,6 +1,9 @@
 """A page through a person's contact method beyond Slack (email, push, SMS, a webhook): sent at
 most once, recorded on the timeline with its outcome, and said in the channel when it failed.
 
+A person none of whose methods worked for a page, with none left to try, is named in the channel
+once, with each method's reason (`check_reach`, queued after each method that failed).
+
 A send is marked on the job before it starts. A job found marked but not finished (its process
 died mid-send) is not sent again, since the destination may already have it: the timeline says
 so instead. A send the destination refused or failed is retried with backoff, `attempts` times.
@@ -12,7 +15,14 @@ import asyncio
 import logging
 from datetime import datetime
 
-from bot.domain.contacts import Contact, Delivery, ServiceNotice, dedup_key
+from bot.domain.contacts import (
+    Contact,
+    Delivery,
+    ServiceNotice,
+    dedup_key,
+    reach_check_job,
+    rule_page,
+)
 from bot.domain.escalation import service_label
 from bot.domain.incidents import IncidentStatus
 from bot.domain.outbox import note_job
@@ -46,7 +56,9 @@ async def contact(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
             f" ({found.shown}) may have been sent before Tocsin restarted; not sent again",
         )
         contacts.on_outcome(found.shown, "unknown", None)
-        return JobOutcome(events=[ctx.event("contact_unknown", text, user=user, method=name)])
+        page = rule_page(job.payload)
+        event = ctx.event("contact_unknown", text, user=user, method=name, page=page)
+        return JobOutcome(events=[event])
     slot = await _paced(ctx, user, found)
     await ctx.once(job, SENDING, _marked)
     delivery = await _send(contacts, found, view, str(job.payload.get("label", "a page")))
@@ -55,7 +67,8 @@ async def contact(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     if delivery.ok:
         contacts.on_outcome(found.shown, "sent", _delay(ctx, job))
         text = phrase(f"{name.capitalize()} to ", person(user), f" sent ({found.shown})")
-        event = ctx.event(SENT, text, user=user, method=name, service=found.shown)
+        page = rule_page(job.payload)
+        event = ctx.event(SENT, text, user=user, method=name, service=found.shown, page=page)
         return JobOutcome(events=[event])
     # The destination has not got it: the mark goes, and the send may be tried again.
     job.payload["steps"].pop(SENDING, None)
@@ -127,7 +140,8 @@ def _failed(
     found: Contact | None,
     reason: str,
 ) -> JobOutcome:
-    """The method failed for good: the timeline, a log line, and the channel name the person."""
+    """The method failed for good: the timeline and a log line say so, and the channel names
+    the person if none of their methods worked (`check_reach`)."""
     shown = found.shown if found is not None else name
     ctx.contacts.on_outcome(shown, "failed", None)
     log.warning(
@@ -139,10 +153,33 @@ def _failed(
         extra={"user": user, "method": name, "service": shown, "reason": reason},
     )
     text = phrase(f"{name.capitalize()} to ", person(user), f" failed ({shown}): {reason}")
-    note = phrase(":warning: Could not reach ", person(user), f" by {name} ({shown}): {reason}")
+    page = rule_page(job.payload)
+    failure = f"{name} ({shown}): {reason}"
+    event = ctx.event("contact_failed", text, user=user, method=name, page=page, failure=failure)
     return JobOutcome(
-        events=[ctx.event("contact_failed", text, user=user, method=name)],
-        follow_ups=[note_job(view.incident.id, f"contact_failed:{job.idem_key}", note)],
+        events=[event],
+        follow_ups=[reach_check_job(view.incident.id, job.idem_key, user, page)],
+    )
+
+
+async def check_reach(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
+    """After a method failed: if none of the person's methods worked for the page and none is
+    left to try (no later step, no send under way), name them in the channel, once per page.
+    Each failed method queues this check after its failure is recorded, so the last one to
+    fail sees the others' outcomes."""
+    if view.incident.status is not IncidentStatus.TRIGGERED:
+        return JobOutcome()  # somebody acknowledged: nobody needs reaching any more
+    user, page = str(job.payload["user"]), str(job.payload["page"])
+    reach = await ctx.store.reach(view.incident.id, user, page)
+    if not reach.unreachable:
+        return JobOutcome()
+    how = ": " if len(reach.failures) == 1 else " by any of their methods: "
+    text = phrase("Could not reach ", person(user), how + "; ".join(reach.failures))
+    return JobOutcome(
+        events=[ctx.event("person_unreached", text, user=user, page=page)],
+        follow_ups=[
+            note_job(view.incident.id, f"unreached:{page}:{user}", phrase(":warning: ", text))
+        ],
     )
 
 

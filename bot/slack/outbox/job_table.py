@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from bot.domain.outbox import JobKind, OutboxJob
 from bot.domain.views import IncidentView
 from bot.slack.outbox.archive_jobs import archive_channel
-from bot.slack.outbox.contact_jobs import contact, service_event
+from bot.slack.outbox.contact_jobs import check_reach, contact, service_event
 from bot.slack.outbox.jobs import (
     Handler,
     announce,
@@ -40,6 +40,7 @@ HANDLERS: Mapping[JobKind, Handler] = {
     JobKind.ARCHIVE_CHANNEL: archive_channel,
     JobKind.CONTACT: contact,
     JobKind.SERVICE_EVENT: service_event,
+    JobKind.REACH_CHECK: check_reach,
 }
 
 # Jobs that post into the incident's channel or the alerts channel (paced per channel), so the
@@ -121,6 +122,7 @@ WHAT: Mapping[JobKind, str] = {
     JobKind.SEND_GRAPH: "send <@{user}> the graph they asked for",
     JobKind.CONTACT: "page <@{user}> beyond Slack",
     JobKind.SERVICE_EVENT: "tell a paging service of the incident",
+    JobKind.REACH_CHECK: "say whether <@{user}> could be reached",
 }
 
 

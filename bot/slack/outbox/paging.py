@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.domain.contacts import plan_page
+from bot.domain.contacts import plan_page, reach_check_job, rule_page
 from bot.domain.outbox import JobKind, OutboxJob, card_update_job, note_job, person_dm_job
 from bot.domain.text import Piece, Rich, join, phrase, usergroup
 from bot.domain.text import user as person
@@ -243,19 +243,27 @@ async def post_dm(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
         return _dm_failed(ctx, job, view, user, exc.code)
     copy = CardCopy(CopyKind.DM, channel, ts, user=user, label=str(label) if label else None)
     return JobOutcome(
-        events=[ctx.event("dm_sent", phrase("Sent ", person(user), " the card"), user=user)],
+        events=[
+            ctx.event(
+                "dm_sent",
+                phrase("Sent ", person(user), " the card"),
+                user=user,
+                page=rule_page(job.payload),
+            )
+        ],
         copies=[copy],
         follow_ups=[card_update_job(view.incident.id)],  # the card says who was paged, when
     )
 
 
 def _dm_failed(ctx: JobContext, job: Job, view: IncidentView, user: str, reason: str) -> JobOutcome:
+    """The timeline says the DM failed; the channel names the person if none of their methods
+    worked (bot.slack.outbox.contact_jobs.check_reach)."""
     text = phrase("Could not send ", person(user), f" a direct message: {reason}")
+    page = rule_page(job.payload)
+    event = ctx.event("dm_failed", text, user=user, page=page, failure=f"Slack DM: {reason}")
     return JobOutcome(
-        events=[ctx.event("dm_failed", text, user=user)],
-        follow_ups=[
-            note_job(view.incident.id, f"dm_failed:{job.idem_key}", phrase(":warning: ", text))
-        ],
+        events=[event], follow_ups=[reach_check_job(view.incident.id, job.idem_key, user, page)]
     )
 
 
