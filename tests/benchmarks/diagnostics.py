@@ -9,7 +9,7 @@ tests/end_to_end/test_diagnostics_e2e.py, whose helpers this script uses). Supab
 the machine's Postgres.
 
 Each run posts one HighErrorRate alert of a new alert group (so a new incident, channel and
-playbook run) and waits until its three diagnostic results and its graph upload have reached
+playbook run) and waits until its three diagnostic results and its two graph uploads have reached
 the incident channel, then starts the next run. Times, in seconds from just before the POST
 (time.monotonic; the emulator records the arrival time of every Web API call):
 
@@ -18,7 +18,7 @@ the incident channel, then starts the next run. Times, in seconds from just befo
                       the slowest step had an answer (Tocsin's own work, before Slack pacing)
   * last_diagnostic   the chat.postMessage that brought the last result into the incident
                       channel (results ready together share one message)
-  * last_upload       files.completeUploadExternal of the graph into the incident channel
+  * last_upload       files.completeUploadExternal of the last graph into the incident channel
 
 and how many runs had a diagnostic posted in the channel before the incident's card.
 
@@ -79,7 +79,8 @@ from tests.harness import RunningBot, eventually, running_bot, running_emulator 
 from tests.realservers import PrometheusServer, binary_available  # noqa: E402
 
 log = logging.getLogger("bench.diagnostics")
-STEPS = 3  # HighErrorRate: two Prometheus steps (one a graph) and one Sentry step
+STEPS = 3  # HighErrorRate: two Prometheus steps (each a graph) and one Sentry step
+GRAPHS = 2  # the 5xx ratio and the p95 latency
 WAIT_S = 60.0
 
 
@@ -138,11 +139,11 @@ async def one_run(bot: RunningBot, index: int, scenario: Scenario) -> Run:
     def complete() -> bool:
         return (
             len(diagnostic_messages(emulator, room)) >= STEPS
-            and len(uploads_to(emulator, room)) >= 1
+            and len(uploads_to(emulator, room)) >= GRAPHS
         )
 
     try:
-        await eventually(complete, timeout=WAIT_S, what="every diagnostic and the graph")
+        await eventually(complete, timeout=WAIT_S, what="every diagnostic and both graphs")
     except AssertionError:
         shown = [(p.title, p.status, p.text) for p in diagnostic_messages(emulator, room)]
         raise RuntimeError(
@@ -263,7 +264,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "benchmark": "diagnostics",
         "mode": "in-process running_bot, SQLite store, Slack emulator, real Prometheus, "
         "FakeSentry, real Postgres (Supabase)",
-        "playbook": "HighErrorRate (2 Prometheus steps, one graph, 1 Sentry step)",
+        "playbook": "HighErrorRate (2 Prometheus steps, each a graph, 1 Sentry step)",
         "target_healthy_s": 2.0,
         "healthy_p95_meets_target": (healthy.get("p95", math.inf) < 2.0) if healthy else None,
         "scenarios": report,
