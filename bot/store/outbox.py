@@ -381,14 +381,29 @@ class OutboxStore:
             return found  # type: ignore[no-any-return]
 
     async def incident_view(
-        self, incident_id: int, *, alerts_from: int = 0, alerts_shown: int = ALERTS_SHOWN
+        self,
+        incident_id: int,
+        *,
+        alerts_from: int = 0,
+        alerts_shown: int = ALERTS_SHOWN,
+        whole: bool = True,
     ) -> IncidentView | None:
         """The incident and its alerts, for rendering: `alerts_shown` of them (firing first,
-        then by name) from the `alerts_from`-th, and the counts of all."""
+        then by name) from the `alerts_from`-th, and the counts of all. Not `whole`: the
+        incident alone (a page by email needs no alerts, card copies or who is on call)."""
         async with self.db.sessions() as session:
             row = (await session.execute(sql.INCIDENT_BY_ID, {"id": incident_id})).first()
             if row is None:
                 return None
+            if not whole:
+                return IncidentView(
+                    incident=incident_from_row(row),
+                    slug_source=row.slug_source,
+                    labels=row.labels,
+                    external_url=row.external_url,
+                    alerts=[],
+                    alerts_resolved_at=row.alerts_resolved_at,
+                )
             params = {"incident_id": incident_id, "shown": alerts_shown, "skip": alerts_from}
             alerts = await session.execute(sql.ALERTS_SHOWN, params)
             counts: tuple[Any, ...] = tuple((await session.execute(sql.ALERT_COUNTS, params)).one())

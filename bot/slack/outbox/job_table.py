@@ -95,6 +95,11 @@ FIRST_METHOD: Mapping[JobKind, str] = {
 UNPACED: tuple[JobKind, ...] = tuple(kind for kind in HANDLERS if kind not in FIRST_METHOD)
 
 
+# The jobs that read only the incident itself (its title, severity, state and channel), not its
+# alerts, card copies or who is on call: the worker reads no more for them.
+INCIDENT_ONLY = frozenset({JobKind.CONTACT, JobKind.SERVICE_EVENT, JobKind.REACH_CHECK})
+
+
 # The jobs that page people in Slack: the worker looks at them before the rest of the Slack
 # work (cards, notes, edits), which may wait; a page may not.
 PAGES: tuple[JobKind, ...] = (JobKind.NOTIFY, JobKind.OPEN_DM, JobKind.POST_DM)

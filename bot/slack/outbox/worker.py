@@ -20,6 +20,7 @@ from bot.slack.outbox.caller import RetryLater
 from bot.slack.outbox.diagnostic_jobs import BATCHES
 from bot.slack.outbox.job_table import (
     FIRST_METHOD,
+    INCIDENT_ONLY,
     PAGES,
     UNPACED,
     failure_notice,
@@ -268,7 +269,10 @@ class OutboxWorker:
         job = jobs[0]
         workspace = self.workspace_handlers.get(job.kind)
         batching = self.batches.get(job.kind)
-        view = await self.store.incident_view(job.incident_id) if job.incident_id else None
+        view = None
+        if job.incident_id is not None:
+            whole = job.kind not in INCIDENT_ONLY
+            view = await self.store.incident_view(job.incident_id, whole=whole)
         if view is None and workspace is None:
             for each in jobs:
                 await self.store.fail(each, now=self.now(), error="incident not found", event=None)
