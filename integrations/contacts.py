@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 import re
-from urllib.parse import urlsplit
 
 import apprise
 
 from bot.config.people import EmailConfig, quiet_apprise
 from bot.domain.contacts import EMAIL, Contact, ContactKind, Delivery
 from integrations.email import SmtpSender
+from integrations.masking import masked, url_secrets
 
 # apprise logs each failure in words; the last of them is the reason a person is shown.
 _STATUS = re.compile(r"\b([45]\d\d)\b")
@@ -46,20 +46,9 @@ class AppriseSender:
         if sent:
             return Delivery(True)
         said = [line for line in str(captured.getvalue()).splitlines() if line.strip()]
-        reason = _clean(said[-1] if said else "the destination did not accept it", url)
+        reason = masked(said[-1] if said else "the destination did not accept it", url_secrets(url))
         status = _STATUS.search(reason)
         refused = (
             status is not None and status.group(1).startswith("4") and status.group(1) != "429"
         )
         return Delivery(False, reason[:300], retry=not refused)
-
-
-def _clean(text: str, url: str) -> str:
-    """`text` without any part of `url` that may be a secret: its user, password, host, path
-    segments and query values."""
-    parts = urlsplit(url)
-    secrets = [parts.username, parts.password, *parts.path.split("/"), parts.hostname]
-    secrets += [value for pair in parts.query.split("&") for value in pair.split("=")[1:]]
-    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
-        text = text.replace(secret, "****")
-    return text

@@ -14,6 +14,7 @@ import aiosmtplib
 
 from bot.config.people import EmailConfig
 from bot.domain.contacts import Delivery
+from integrations.masking import masked
 
 TIMEOUT = 15.0  # seconds for each step of the conversation with the server
 
@@ -72,10 +73,10 @@ class SmtpSender:
             codes = [refused.code for refused in error.recipients]
             return Delivery(False, f"the SMTP server refused {to} ({codes[0]})", _transient(codes))
         except aiosmtplib.SMTPResponseException as error:
-            said = _clean(f"{error.code} {error.message}", config.username, password)
+            said = masked(f"{error.code} {error.message}", (config.username, password))
             return Delivery(False, f"the SMTP server said {said}"[:300], _transient([error.code]))
         except (aiosmtplib.SMTPException, OSError) as error:
-            said = _clean(str(error) or type(error).__name__, config.username, password)
+            said = masked(str(error) or type(error).__name__, (config.username, password))
             return Delivery(False, f"could not reach the SMTP server: {said}"[:300])
         return Delivery(True)
 
@@ -83,10 +84,3 @@ class SmtpSender:
 def _transient(codes: list[int]) -> bool:
     """SMTP's 4xx replies are temporary (try again later); its 5xx are not."""
     return any(400 <= code < 500 for code in codes)
-
-
-def _clean(text: str, *secrets: str | None) -> str:
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "****")
-    return text
