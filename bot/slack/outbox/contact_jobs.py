@@ -166,9 +166,8 @@ async def check_reach(ctx: JobContext, job: Job, view: IncidentView) -> JobOutco
     """After a method failed: if none of the person's methods worked for the page and none is
     left to try (no later step, no send under way), name them in the channel, once per page.
     Each failed method queues this check after its failure is recorded, so the last one to
-    fail sees the others' outcomes."""
-    if view.incident.status is not IncidentStatus.TRIGGERED:
-        return JobOutcome()  # somebody acknowledged: nobody needs reaching any more
+    fail sees the others' outcomes. (Acknowledging cancels the steps not yet due, so a person
+    who had one left when somebody acknowledged is not named.)"""
     user, page = str(job.payload["user"]), str(job.payload["page"])
     reach = await ctx.store.reach(view.incident.id, user, page)
     if not reach.unreachable:
