@@ -114,11 +114,9 @@ class SqlIncidentTransaction:
         """Read the receipts, newest incidents and named alerts of several notifications in a
         statement or two per table: the intake of each then asks only what it does not know."""
         shas: dict[str, set[str]] = defaultdict(set)
-        fingerprints: dict[str, set[str]] = defaultdict(set)
         for read in reads:
             if (read.source, read.body_sha256) not in self._receipts_read:
                 shas[read.source].add(read.body_sha256)
-            fingerprints[read.key].update(read.fingerprints)
         for source, asked in shas.items():
             ordered = sorted(asked)
             for start in range(0, len(ordered), sql.IN_LENGTHS[-1]):
@@ -128,6 +126,12 @@ class SqlIncidentTransaction:
                 rows = await self._bare.execute(statement, {"source": source, **params})
                 self._receipts_found.update((source, sha) for (sha,) in rows.all())
             self._receipts_read.update((source, sha) for sha in asked)
+        # A body stored before (Alertmanager's HA peers and retries send the same one again)
+        # stops at its receipt: its incident and alerts are not read for it.
+        fingerprints: dict[str, set[str]] = defaultdict(set)
+        for read in reads:
+            if (read.source, read.body_sha256) not in self._receipts_found:
+                fingerprints[read.key].update(read.fingerprints)
         for key, named in fingerprints.items():
             incident = await self.latest_incident(key)
             if incident is None:

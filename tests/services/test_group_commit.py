@@ -215,6 +215,28 @@ async def test_a_storm_of_one_group_is_written_with_a_few_statements_per_commit(
     assert [t["fingerprints"] for t in texts] == [[fp] for fp in instances]
 
 
+async def test_bodies_sent_again_cost_only_the_look_at_their_receipts(db: Database) -> None:
+    """Alertmanager's second HA peer sends sixteen groups' notifications again, byte for byte:
+    the batch reads their receipts and nothing of their incidents or alerts."""
+    commits = GroupCommit(db)
+    intake = AlertIntake(
+        store=db, rules=IntakeRules(timedelta(minutes=30), auto_resolve=False), commits=commits
+    )
+    bodies = [body_for(f"Group{n:02d}") for n in range(16)]
+    for body in bodies:
+        await intake.ingest(parse_webhook(body.encode()), body=body, now=NOW)
+
+    with statements_counted() as statements:
+        results = await asyncio.gather(
+            *(intake.ingest(parse_webhook(b.encode()), body=b, now=NOW) for b in bodies)
+        )
+
+    assert all(r.duplicate for r in results)
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(reads) == 1, reads  # the receipts; before: 33 (each group's incident and alerts)
+    assert await count(db, WebhookReceiptRow) == 16
+
+
 async def test_a_body_stored_by_an_earlier_commit_is_a_duplicate_inside_a_batch(
     db: Database,
 ) -> None:
