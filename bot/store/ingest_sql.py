@@ -155,10 +155,16 @@ SET_ALERTS_RESOLVED_AT = prepared(
     .values(alerts_resolved_at=bindparam("b_at"))
 )
 INSERT_EVENTS = prepared(insert(EVENTS))
-PENDING_BY_COALESCE_KEY = prepared(
-    select(OUTBOX.c.id, OUTBOX.c.not_before).where(
-        OUTBOX.c.coalesce_key == bindparam("key"), OUTBOX.c.state == "pending"
-    )
+# The pending job a new one with the same coalesce key joins, taken by an update (that changes
+# nothing) rather than read: the row stays locked until this transaction commits, so a worker
+# cannot claim the job and read the incident before this transaction's changes are committed;
+# a job claimed first is no longer pending, and the new one is inserted.
+# (Not prepared: the prepared path does not convert what an update returns, such as a time.)
+PENDING_BY_COALESCE_KEY = (
+    update(OUTBOX)
+    .where(OUTBOX.c.coalesce_key == bindparam("key"), OUTBOX.c.state == "pending")
+    .values(state=OUTBOX.c.state)
+    .returning(OUTBOX.c.id, OUTBOX.c.not_before)
 )
 SET_JOB_DUE = prepared(
     update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id")).values(not_before=bindparam("b_due"))
