@@ -43,6 +43,7 @@ async def contact(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     """Send one step's method to one person, unless the incident was acknowledged meanwhile."""
     contacts = ctx.contacts
     user, name = str(job.payload["user"]), str(job.payload["method"])
+    page = rule_page(job.payload)
     if view.incident.status is not IncidentStatus.TRIGGERED:
         return JobOutcome()  # acknowledged or resolved before this step's turn: nothing to send
     found = contacts.people.person(user).contact(name)
@@ -56,7 +57,6 @@ async def contact(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
             f" ({found.shown}) may have been sent before Tocsin restarted; not sent again",
         )
         contacts.on_outcome(found.shown, "unknown", None)
-        page = rule_page(job.payload)
         event = ctx.event("contact_unknown", text, user=user, method=name, page=page)
         return JobOutcome(events=[event])
     slot = await _paced(ctx, user, found)
@@ -67,7 +67,6 @@ async def contact(ctx: JobContext, job: Job, view: IncidentView) -> JobOutcome:
     if delivery.ok:
         contacts.on_outcome(found.shown, "sent", _delay(ctx, job))
         text = phrase(f"{name.capitalize()} to ", person(user), f" sent ({found.shown})")
-        page = rule_page(job.payload)
         event = ctx.event(SENT, text, user=user, method=name, service=found.shown, page=page)
         return JobOutcome(events=[event])
     # The destination has not got it: the mark goes, and the send may be tried again.
